@@ -1,0 +1,317 @@
+"""Province-scale data on PostgreSQL, and the officer pages measured against it.
+
+    .venv/bin/python bench/province.py generate [--projects 500] [--members 500000]
+                                                [--requests 1000000] [--db lianxin_province]
+    .venv/bin/python bench/province.py measure [--db lianxin_province] [--requests-per-page 400]
+    .venv/bin/python bench/province.py explain [--db lianxin_province]
+
+`generate` builds a union tree (province → 3 industry unions → companies → branches →
+projects), 10 officers per project (1 chair, 8 cadres, 1 manager: 5,000 at 500 projects),
+members spread over the projects with liaison cadres, and requests over the last year with a
+timeline of 3 events each, using COPY. `measure` serves that database with `lianxin serve` and
+drives the officer queue, member search, chair figures and digest with 20 concurrent users
+(bench/loadgen.py in a second process), printing p50/p95 server round trips. `explain` prints
+EXPLAIN ANALYZE for the queries behind those pages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PY = sys.executable
+LIANXIN = str(Path(PY).parent / "lianxin")
+ADMIN_URL = os.environ.get("LIANXIN_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
+PASSWORD = "province-bench-2026"  # noqa: S105 - the generated officers' login, for measure
+CATEGORIES = ["wages", "safety", "living", "family_visit", "travel_home", "legal", "health",
+              "counselling", "training", "suggestion", "other"]
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
+GIVEN = "建国伟强军磊洋勇杰涛明超华平刚辉鹏飞东亮"
+
+
+def db_url(name: str) -> str:
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+async def recreate(name: str) -> None:
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
+async def generate(name: str, projects: int, members: int, requests: int) -> None:
+    started = time.perf_counter()
+    await recreate(name)
+    await asyncio.to_thread(subprocess.run, [LIANXIN, "migrate"], check=True,
+                            capture_output=True, env={**os.environ, "LIANXIN_DB_URL": db_url(name)})
+    from server.passwords import hash_password
+
+    password_hash = hash_password(PASSWORD)
+    rng = random.Random(2026)
+    conn = await asyncpg.connect(db_url(name))
+    now = datetime.now(UTC)
+    try:
+        async def node(code: str, title: str, kind: str, parent: tuple[int, str] | None,
+                       auto: bool = True) -> tuple[int, str]:
+            node_id = await conn.fetchval(
+                "INSERT INTO union_node (code, name, kind, path, auto_approve, member_seq, "
+                "created_at, parent_id) VALUES ($1, $2, $3, '/', $4, 0, now(), $5) "
+                "RETURNING id", code, title, kind, auto, parent[0] if parent else None)
+            path = f"{parent[1] if parent else '/'}{node_id}/"
+            await conn.execute("UPDATE union_node SET path = $1 WHERE id = $2", path, node_id)
+            return node_id, path
+
+        province = await node("p", "陕西省总工会", "province", None)
+        project_nodes: list[tuple[int, str]] = []
+        industries = [await node(f"i{i}", f"行业工会{i}", "industry", province) for i in range(3)]
+        per_company, per_branch = 5, 2
+        companies = max(1, projects // (per_company * per_branch))
+        for c in range(companies):
+            company = await node(f"c{c}", f"建筑公司{c}", "company", industries[c % 3])
+            for b in range(per_branch):
+                branch = await node(f"c{c}b{b}", f"建筑公司{c}分公司{b}", "branch", company)
+                for p in range(per_company):
+                    if len(project_nodes) < projects:
+                        project_nodes.append(await node(
+                            f"c{c}b{b}p{p}", f"项目{c}-{b}-{p}", "project", branch))
+        team_rows = [(f"班组{t}", pid) for pid, _ in project_nodes for t in range(5)]
+        await conn.copy_records_to_table("team", records=team_rows,
+                                         columns=["name", "project_id"])
+        teams: dict[int, list[int]] = {}
+        for tid, pid in await conn.fetch("SELECT id, project_id FROM team"):
+            teams.setdefault(pid, []).append(tid)
+        officer_rows = []
+        phone = 15000000000
+        for pid, _ in project_nodes:
+            for role, count in (("chair", 1), ("cadre", 8), ("manager", 1)):
+                for k in range(count):
+                    phone += 1
+                    team = teams[pid][k % 5] if role == "cadre" else None
+                    officer_rows.append((str(phone), f"{role}{pid}-{k}", role, password_hash,
+                                         True, 0, now, team, pid))
+        await conn.copy_records_to_table("officer", records=officer_rows, columns=[
+            "phone", "name", "role", "password_hash", "active", "session_epoch", "created_at",
+            "team_id", "union_id"])
+        cadres: dict[int, list[int]] = {}
+        for oid, pid in await conn.fetch(
+                "SELECT id, union_id FROM officer WHERE role = 'cadre' ORDER BY id"):
+            cadres.setdefault(pid, []).append(oid)
+        member_rows = []
+        per_project = members // len(project_nodes)
+        for index, (pid, _) in enumerate(project_nodes):
+            for m in range(per_project):
+                name = rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)
+                joined = now - timedelta(days=rng.randint(1, 700))
+                member_rows.append((
+                    uuid.uuid4(), name, f"13{index % 10}{m:08d}"[:11], "木工", "某劳务公司",
+                    "陕西", None, "", "active", f"LX{pid:04d}{m + 1:06d}", "", 0, joined, joined,
+                    cadres[pid][m % 8], pid, rng.choice(teams[pid])))
+        await conn.copy_records_to_table("member", records=member_rows, columns=[
+            "client_id", "name", "phone", "trade", "employer", "hometown", "id_number_enc",
+            "id_number_masked", "status", "member_no", "reject_reason", "session_epoch",
+            "created_at", "joined_at", "liaison_id", "project_id", "team_id"])
+        del member_rows
+        member_ids = await conn.fetch("SELECT id, project_id, liaison_id FROM member")
+        paths = dict(project_nodes)
+        batch: list[tuple[object, ...]] = []
+        statuses = ["closed"] * 55 + ["resolved"] * 10 + ["in_progress"] * 12 + \
+            ["acknowledged"] * 8 + ["submitted"] * 10 + ["declined"] * 5
+        for i in range(requests):
+            mid, pid, liaison = member_ids[rng.randrange(len(member_ids))]
+            created = now - timedelta(minutes=rng.randint(1, 365 * 24 * 60))
+            status = rng.choice(statuses)
+            acked = status != "submitted"
+            done = status in {"resolved", "closed"}
+            ack_s = rng.randint(600, 100_000) if acked else None
+            res_s = rng.randint(3600, 600_000) if done else None
+            resolve_due = created + timedelta(days=4)
+            batch.append((
+                uuid.uuid4(), paths[pid], rng.choice(CATEGORIES), f"诉求内容 {i}", "normal",
+                "management", status, rng.choice(["cadre"] * 8 + ["chair", "upper"]),
+                rng.random() < 0.05, created, created + timedelta(hours=24), resolve_due,
+                resolve_due, created + timedelta(seconds=ack_s) if ack_s else None,
+                created + timedelta(seconds=res_s) if res_s else None,
+                created + timedelta(seconds=res_s + 86400) if status == "closed" and res_s
+                else None, ack_s, res_s,
+                (created + timedelta(seconds=res_s) <= resolve_due) if res_s else None,
+                "已解决" if done else "", rng.randint(1, 5) if done and rng.random() < .6 else None,
+                "", 0, 0, 0, liaison, mid, pid))
+            if len(batch) == 50_000:
+                await copy_requests(conn, batch)
+                batch = []
+        if batch:
+            await copy_requests(conn, batch)
+        # Timelines: three events per request, written set-wise inside the database.
+        await conn.execute("""
+            INSERT INTO request_event (kind, by_worker, public, note, detail, created_at,
+                                       request_id, actor_id)
+            SELECT k.kind, k.kind = 'submitted', k.kind <> 'note', '', '{}'::jsonb,
+                   r.created_at + k.offs, r.id,
+                   CASE WHEN k.kind = 'submitted' THEN NULL ELSE r.assignee_id END
+            FROM service_request r
+            CROSS JOIN (VALUES ('submitted', interval '0'), ('acknowledged', interval '1 hour'),
+                               ('reply', interval '2 hours')) AS k(kind, offs)""")
+        await conn.execute("""
+            UPDATE service_request r SET last_event_id = e.m, last_public_event_id = e.m,
+                                         worker_seen_event_id = e.m
+            FROM (SELECT request_id, max(id) AS m FROM request_event GROUP BY request_id) e
+            WHERE e.request_id = r.id""")
+        await conn.execute("ANALYZE")
+        counts = {t: await conn.fetchval(f"SELECT COUNT(*) FROM {t}")  # noqa: S608
+                  for t in ("union_node", "officer", "member", "service_request",
+                            "request_event")}
+    finally:
+        await conn.close()
+    print(json.dumps({"seconds": round(time.perf_counter() - started, 1), **counts}))
+
+
+async def copy_requests(conn: asyncpg.Connection, rows: list[tuple[object, ...]]) -> None:
+    await conn.copy_records_to_table("service_request", records=rows, columns=[
+        "client_id", "project_path", "category", "description", "urgency", "anonymity", "status",
+        "level", "referred", "created_at", "ack_due_at", "resolve_due_at", "level_due_at",
+        "acknowledged_at", "resolved_at", "closed_at", "ack_seconds", "resolve_seconds",
+        "resolved_on_time", "resolution", "rating", "rating_comment", "last_event_id",
+        "worker_seen_event_id", "last_public_event_id", "assignee_id", "member_id",
+        "project_id"])
+
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def login(base: str, phone: str) -> str:
+    with httpx.Client(base_url=base) as c:
+        page = c.get("/officer/login")
+        r = c.post("/officer/login", data={"csrf_token": CSRF.search(page.text).group(1),
+                                            "phone": phone, "password": PASSWORD})
+        assert r.status_code == 303, r.status_code
+        return "; ".join(f"{k}={v}" for k, v in c.cookies.items())
+
+
+async def pick_people(name: str) -> dict[str, str]:
+    conn = await asyncpg.connect(db_url(name))
+    try:
+        cadre = await conn.fetchrow(
+            "SELECT phone, id FROM officer WHERE role = 'cadre' ORDER BY id LIMIT 1")
+        chair = await conn.fetchrow(
+            "SELECT o.phone, o.union_id FROM officer o WHERE role = 'chair' ORDER BY id LIMIT 1")
+        some = await conn.fetchval("SELECT name FROM member WHERE project_id = $1 LIMIT 1",
+                                   chair["union_id"])
+    finally:
+        await conn.close()
+    return {"cadre": cadre["phone"], "chair": chair["phone"], "member_name": some[:2]}
+
+
+def measure(name: str, per_page: int) -> None:
+    people = asyncio.run(pick_people(name))
+    port = 18000 + os.getpid() % 1000
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "LIANXIN_DB_URL": db_url(name), "LIANXIN_BASE_URL": base,
+           "LIANXIN_SECRET_KEY": "province-bench-secret-0123456789abcdefghij",
+           "LIANXIN_DEADLINE_JOB_SECONDS": "0", "LIANXIN_LOGIN_MAX_FAILURES": "1000"}
+    workdir = Path(tempfile.mkdtemp(prefix="lianxin-province-"))
+    server = subprocess.Popen([LIANXIN, "serve", "--port", str(port), "--workers", "2",
+                               "--log-level", "warning"], env=env, cwd=workdir)
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(base + "/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        cadre, chair = login(base, people["cadre"]), login(base, people["chair"])
+        pages = [
+            ("officer queue (cadre)", "/officer/requests", cadre),
+            ("member search (chair)", "/officer/members?q=" + quote(people["member_name"]),
+             chair),
+            ("chair figures (30 days)", "/officer/figures", chair),
+            ("digest (30 days)", "/officer/digest", chair),
+        ]
+        print("| page | requests | errors | p50 ms | p95 ms | p99 ms |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for title, path, cookie in pages:
+            out = subprocess.run([PY, str(ROOT / "bench" / "loadgen.py"), "get", base,
+                                  "--total", str(per_page), "--connections", "20",
+                                  f"--path={path}", f"--cookie={cookie}"],
+                                 capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout)
+            print(f"| {title} | {r['done']} | {r['errors']} | {r['p50_ms']} | {r['p95_ms']} | "
+                  f"{r['p99_ms']} |")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+async def explain(name: str) -> None:
+    conn = await asyncpg.connect(db_url(name))
+    try:
+        cadre = await conn.fetchval("SELECT id FROM officer WHERE role = 'cadre' LIMIT 1")
+        path = await conn.fetchval("SELECT path FROM union_node WHERE kind = 'project' LIMIT 1")
+        queries = {
+            "officer queue (cadre)": (
+                "SELECT * FROM service_request WHERE assignee_id = $1 AND status IN "
+                "('submitted','acknowledged','in_progress') ORDER BY level_due_at, id LIMIT 30",
+                cadre),
+            "chair figures: by status (one project, 30 days)": (
+                "SELECT status, COUNT(id) FROM service_request WHERE project_id IN "
+                "(SELECT id FROM union_node WHERE path LIKE $1 AND kind = 'project') "
+                "AND created_at >= now() - interval '30 days' GROUP BY status", path + "%"),
+            "upper union figures: by category (whole province, 30 days)": (
+                "SELECT category, COUNT(id) FROM service_request WHERE project_id IN "
+                "(SELECT id FROM union_node WHERE path LIKE '/%' AND kind = 'project') "
+                "AND created_at >= now() - interval '30 days' GROUP BY category", None),
+            "member search (chair, name contains)": (
+                "SELECT * FROM member WHERE project_id IN (SELECT id FROM union_node WHERE "
+                "path LIKE $1 AND kind = 'project') AND status = 'active' AND name ILIKE '%建国%' "
+                "ORDER BY id DESC LIMIT 50", path + "%"),
+        }
+        for title, (sql, arg) in queries.items():
+            plan = await conn.fetch("EXPLAIN ANALYZE " + sql, *([arg] if arg is not None else []))
+            print(f"### {title}\n\n    " + "\n    ".join(r[0] for r in plan) + "\n")
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate")
+    gen.add_argument("--db", default="lianxin_province")
+    gen.add_argument("--projects", type=int, default=500)
+    gen.add_argument("--members", type=int, default=500_000)
+    gen.add_argument("--requests", type=int, default=1_000_000)
+    mea = sub.add_parser("measure")
+    mea.add_argument("--db", default="lianxin_province")
+    mea.add_argument("--requests-per-page", type=int, default=400)
+    exp = sub.add_parser("explain")
+    exp.add_argument("--db", default="lianxin_province")
+    args = parser.parse_args()
+    if args.command == "generate":
+        asyncio.run(generate(args.db, args.projects, args.members, args.requests))
+    elif args.command == "measure":
+        measure(args.db, args.requests_per_page)
+    else:
+        asyncio.run(explain(args.db))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""The ASGI application: `create_app(settings)` wires middleware, routes and the database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.sessions import SessionMiddleware
+from tortoise.contrib.starlette import RegisterTortoise
+
+from server.crypto import Keyring
+from server.db import tortoise_config
+from server.routes import routes
+from server.services.escalation import deadline_loop
+from server.settings import Settings
+from server.web.errors import http_exception, server_error
+from server.web.middleware import BodyLimitMiddleware, LocaleMiddleware, SecurityHeadersMiddleware
+from server.web.static import AssetStore
+from server.web.templating import make_templates
+
+ROOT = Path(__file__).resolve().parent.parent
+SESSION_COOKIE = "lx_session"
+# Workers have no password: their phone keeps a signed session for a year. Officer sign-ins
+# inside the same cookie expire much sooner (checked in server.access).
+SESSION_MAX_AGE = 365 * 24 * 3600
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with RegisterTortoise(
+                app, config=tortoise_config(settings.db_url, settings.db_read_url)):
+            job = None
+            if settings.deadline_job_seconds:
+                job = asyncio.create_task(deadline_loop(settings.deadline_job_seconds))
+            try:
+                yield
+            finally:
+                if job is not None:
+                    job.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await job
+
+    assets = AssetStore({"static": ROOT / "static", "pwa/icons": ROOT / "pwa" / "icons",
+                         "sw": ROOT / "sw"}, release=settings.release)
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SecurityHeadersMiddleware, hsts=settings.production),
+            Middleware(GZipMiddleware, minimum_size=600),
+            Middleware(LocaleMiddleware, default=settings.default_language),
+            Middleware(SessionMiddleware, secret_key=Keyring(settings.secret_key).session_key,
+                       session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE, same_site="lax",
+                       https_only=settings.secure_cookies),
+            Middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes,
+                       upload_limit=settings.max_upload_bytes),
+        ],
+        exception_handlers={HTTPException: http_exception, Exception: server_error},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.keyring = Keyring(settings.secret_key)
+    app.state.assets = assets
+    app.state.templates = make_templates(assets.url)
+    return app

@@ -1,0 +1,227 @@
+"""The `lianxin` command: serve, migrate, demo, invite, officer add, export, backup, settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tortoise import Tortoise
+
+from server import settings as settings_module
+from server.db import apply_migrations, tortoise_config
+from server.settings import Settings, SettingsError
+
+T = TypeVar("T")
+
+
+def fail(message: str) -> None:
+    print(f"lianxin: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def load_settings() -> Settings:
+    try:
+        return settings_module.load()
+    except SettingsError as exc:
+        fail(str(exc))
+        raise  # unreachable; keeps type checkers sure of the return
+
+
+async def _with_db(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
+    await apply_migrations(settings.db_url)
+    await Tortoise.init(config=tortoise_config(settings.db_url))
+    try:
+        return await work()
+    finally:
+        await Tortoise.close_connections()
+
+
+def run_db(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    settings = load_settings()
+    asyncio.run(apply_migrations(settings.db_url))
+    print(f"Lianxin serving on http://{args.host}:{args.port}/ (database: "
+          f"{'PostgreSQL' if settings.is_postgres else 'SQLite'})", flush=True)
+    uvicorn.run("server.asgi:app", host=args.host, port=args.port, workers=args.workers,
+                proxy_headers=args.proxy_headers, forwarded_allow_ips=args.forwarded_allow_ips,
+                log_level=args.log_level, server_header=False)
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    settings = load_settings()
+    asyncio.run(apply_migrations(settings.db_url))
+    print("migrations applied")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from server.services.demo import DEMO_PASSWORD, load_demo
+
+    settings = load_settings()
+    logins = run_db(settings, load_demo)
+    print("Demo union loaded: 陕西省总工会 → 陕西省建设工会 → 中建一局 → 中建一局西北公司 →")
+    print("  xibailiang (西柏梁, enrolments approved automatically),")
+    print("  chuangxingang (创新港, enrolments wait for a cadre)")
+    print(f"Officer logins at {settings.base_url}/officer/login (password: {DEMO_PASSWORD}):")
+    for login in logins:
+        print(f"  {login.phone}  {login.role.value:<8} {login.union:<16} {login.name}"
+              + ("" if login.created else "  (already there)"))
+
+
+def cmd_invite(args: argparse.Namespace) -> None:
+    from server.services.invites import InviteError, get_or_create_invite, join_url
+
+    settings = load_settings()
+
+    async def work() -> tuple[str, Any]:
+        invite = await get_or_create_invite(args.project_code, args.team)
+        await invite.fetch_related("project__parent")
+        return join_url(settings.base_url, invite), invite
+
+    try:
+        url, invite = run_db(settings, work)
+    except InviteError as exc:
+        fail(str(exc))
+    print(url)
+    if args.out:
+        from server.services.posters import write_poster
+
+        try:
+            parent = invite.project.parent
+            write_poster(Path(args.out), url=url,
+                         union_name=parent.name if parent else invite.project.name,
+                         project_name=invite.project.name,
+                         team_name=invite.team.name if invite.team else None)
+        except ValueError as exc:
+            fail(str(exc))
+        print(f"poster written to {args.out}", file=sys.stderr)
+
+
+def cmd_officer_add(args: argparse.Namespace) -> None:
+    from server.services.officers import OfficerError, add_officer
+
+    settings = load_settings()
+    password = args.password
+    if password is None:
+        password = (getpass.getpass("Password: ") if sys.stdin.isatty()
+                    else sys.stdin.readline().rstrip("\n"))
+
+    async def work() -> Any:
+        return await add_officer(phone=args.phone, name=args.name, role=args.role,
+                                 union_code=args.union, password=password, team=args.team)
+
+    try:
+        officer = run_db(settings, work)
+    except OfficerError as exc:
+        fail(str(exc))
+    print(f"officer {officer.phone} ({officer.role.value}) added")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from server.services import exports
+
+    settings = load_settings()
+    async def work() -> int:
+        if args.what == "members":
+            return await exports.export_members(Path(args.out), args.format)
+        return await exports.export_requests(Path(args.out), args.format,
+                                             identities=not args.no_identities)
+
+    rows = run_db(settings, work)
+    print(f"{rows} rows written to {args.out}")
+
+
+def cmd_backup(args: argparse.Namespace) -> None:
+    from server.services.backup import backup_sqlite, sqlite_path_from_url
+
+    settings = load_settings()
+    source = sqlite_path_from_url(settings.db_url)
+    if source is None:
+        fail("backup copies SQLite databases; for PostgreSQL use pg_dump (see docs/deploy.md)")
+        return
+    asyncio.run(backup_sqlite(source, Path(args.out)))
+    print(f"backup written to {args.out}")
+
+
+def cmd_deadlines(args: argparse.Namespace) -> None:
+    from server.services.escalation import run_deadline_job
+
+    settings = load_settings()
+    result = run_db(settings, run_deadline_job)
+    print(f"{result.escalated} escalated, {result.closed} closed")
+
+
+def cmd_settings(args: argparse.Namespace) -> None:
+    print(settings_module.describe())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lianxin", description="连心桥 Lianxin union service")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="apply migrations, then serve the app")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--proxy-headers", action="store_true",
+                       help="trust X-Forwarded-* from --forwarded-allow-ips")
+    serve.add_argument("--forwarded-allow-ips", default="127.0.0.1")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("demo", help="load the demo union (idempotent)").set_defaults(func=cmd_demo)
+
+    invite = sub.add_parser("invite", help="print a project's join URL, optionally a poster")
+    invite.add_argument("project_code")
+    invite.add_argument("--team")
+    invite.add_argument("--out", help="poster file: .pdf, .svg or .png")
+    invite.set_defaults(func=cmd_invite)
+
+    officer = sub.add_parser("officer", help="manage officer accounts")
+    officer_sub = officer.add_subparsers(dest="officer_command", required=True)
+    add = officer_sub.add_parser("add", help="add an officer (password from stdin)")
+    add.add_argument("--phone", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, choices=["admin", "upper", "chair", "cadre",
+                                                       "manager"])
+    add.add_argument("--union", required=True, help="union node code, e.g. xibailiang")
+    add.add_argument("--team", help="cadre's own team (same-team members go to them first)")
+    add.add_argument("--password", help="password (default: read from stdin)")
+    add.set_defaults(func=cmd_officer_add)
+
+    export = sub.add_parser("export", help="export members or requests")
+    export.add_argument("what", choices=["members", "requests"])
+    export.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    export.add_argument("--out", required=True)
+    export.add_argument("--no-identities", action="store_true",
+                        help="requests: name nobody (a copy for management or the upper union)")
+    export.set_defaults(func=cmd_export)
+
+    backup = sub.add_parser("backup", help="consistent copy of the SQLite database in use")
+    backup.add_argument("--out", required=True)
+    backup.set_defaults(func=cmd_backup)
+
+    sub.add_parser("deadlines", help="run the deadline job once (escalate overdue requests)"
+                   ).set_defaults(func=cmd_deadlines)
+    sub.add_parser("settings", help="list settings and their defaults").set_defaults(
+        func=cmd_settings)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

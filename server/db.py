@@ -1,0 +1,86 @@
+"""Database configuration and migrations (Tortoise ORM 1.x, built-in migrations)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.migrations.api.migrate import migrate
+
+MODELS_MODULE = "server.models"
+MIGRATIONS_MODULE = "server.migrations"
+DEFAULT_DB_URL = "sqlite://lianxin.sqlite3"
+
+
+def normalise_url(db_url: str) -> str:
+    if db_url.startswith("sqlite://") and "busy_timeout" not in db_url:
+        # Several server processes may share one SQLite file: wait for the lock, don't fail.
+        db_url += ("&" if "?" in db_url else "?") + "busy_timeout=5000"
+    if db_url.startswith("postgresql://"):
+        db_url = "postgres://" + db_url.removeprefix("postgresql://")
+    return db_url
+
+
+REPLICA = "replica"
+_replica_reads: ContextVar[bool] = ContextVar("replica_reads", default=False)
+
+
+class ReplicaRouter:
+    """Sends reads to the read replica, but only inside `reads_from_replica()`.
+
+    Routing every read there would break read-your-writes (a worker who just joined would
+    not find themselves) and reads inside transactions; so only officer pages that show
+    figures, digests and searches opt in, where a second of replication lag does no harm.
+    """
+
+    def db_for_read(self, model: type) -> str | None:
+        return REPLICA if _replica_reads.get() else None
+
+    def db_for_write(self, model: type) -> str | None:
+        return None
+
+
+@contextlib.contextmanager
+def reads_from_replica() -> Iterator[None]:
+    token = _replica_reads.set(True)
+    try:
+        yield
+    finally:
+        _replica_reads.reset(token)
+
+
+def tortoise_config(db_url: str, read_url: str = "") -> dict[str, Any]:
+    connections = {"default": normalise_url(db_url)}
+    extra: dict[str, Any] = {}
+    if read_url:
+        connections[REPLICA] = normalise_url(read_url)
+        extra["routers"] = ["server.db.ReplicaRouter"]
+    return {
+        **extra,
+        "connections": connections,
+        "apps": {
+            "models": {
+                "models": [MODELS_MODULE],
+                "default_connection": "default",
+                "migrations": MIGRATIONS_MODULE,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+# Read by the `tortoise` CLI (pyproject [tool.tortoise]) for makemigrations.
+TORTOISE_ORM = tortoise_config(os.environ.get("LIANXIN_DB_URL", DEFAULT_DB_URL))
+
+
+async def apply_migrations(db_url: str) -> None:
+    """Bring the schema up to date; safe to run on every start and from several processes."""
+    try:
+        await migrate(config=tortoise_config(db_url))
+    finally:
+        await Tortoise.close_connections()

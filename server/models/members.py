@@ -1,0 +1,97 @@
+"""Members (enrolled workers), QR invites and one-time re-bind codes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from tortoise import fields
+from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from server.models.officers import Officer
+    from server.models.unions import Team, UnionNode
+
+
+class MemberStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    REJECTED = "rejected"
+    LEFT = "left"
+
+
+class Member(Model):
+    id = fields.IntField(primary_key=True)
+    # Made on the device (or by the server when JavaScript is off); a replayed POST finds it.
+    client_id = fields.UUIDField(unique=True)
+    project: fields.ForeignKeyRelation[UnionNode] = fields.ForeignKeyField(
+        "models.UnionNode", related_name="members", on_delete=fields.RESTRICT
+    )
+    team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
+        "models.Team", related_name="members", null=True, on_delete=fields.SET_NULL
+    )
+    name = fields.CharField(max_length=40)
+    phone = fields.CharField(max_length=11)
+    trade = fields.CharField(max_length=30)
+    employer = fields.CharField(max_length=80, default="")
+    hometown = fields.CharField(max_length=60, default="")
+    # ID-card number: Fernet ciphertext only; the masked form is kept for lists and exports.
+    id_number_enc = fields.TextField(null=True)
+    id_number_masked = fields.CharField(max_length=18, default="")
+    status = fields.CharEnumField(MemberStatus, max_length=16, default=MemberStatus.PENDING,
+                                  db_index=True)
+    member_no = fields.CharField(max_length=20, null=True, unique=True)
+    liaison: fields.ForeignKeyNullableRelation[Officer] = fields.ForeignKeyField(
+        "models.Officer", related_name="liaison_members", null=True, on_delete=fields.SET_NULL
+    )
+    reviewed_by: fields.ForeignKeyNullableRelation[Officer] = fields.ForeignKeyField(
+        "models.Officer", related_name="reviewed_members", null=True, on_delete=fields.SET_NULL
+    )
+    reject_reason = fields.CharField(max_length=200, default="")
+    enrolled_by: fields.ForeignKeyNullableRelation[Officer] = fields.ForeignKeyField(
+        "models.Officer", related_name="enrolled_members", null=True, on_delete=fields.SET_NULL
+    )
+    # Bumped when the worker moves to a new phone: the old phone's session stops working.
+    session_epoch = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    joined_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "member"
+        unique_together = (("project", "phone"),)
+        indexes = (("project_id", "status"), ("liaison_id", "status"))
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Invite(Model):
+    id = fields.IntField(primary_key=True)
+    token = fields.CharField(max_length=32, unique=True)
+    project: fields.ForeignKeyRelation[UnionNode] = fields.ForeignKeyField(
+        "models.UnionNode", related_name="invites", on_delete=fields.CASCADE
+    )
+    team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
+        "models.Team", related_name="invites", null=True, on_delete=fields.SET_NULL
+    )
+    revoked = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "invite"
+
+
+class RebindCode(Model):
+    id = fields.IntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="rebind_codes", on_delete=fields.CASCADE
+    )
+    code_hash = fields.CharField(max_length=64, unique=True)
+    created_by: fields.ForeignKeyRelation[Officer] = fields.ForeignKeyField(
+        "models.Officer", related_name="rebind_codes", on_delete=fields.CASCADE
+    )
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "rebind_code"

@@ -1,0 +1,200 @@
+"""Requests (诉求) from workers, their photos, and the timeline of everything that happened."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from tortoise import fields
+from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from server.models.members import Member
+    from server.models.officers import Officer
+    from server.models.unions import UnionNode
+
+
+class Category(StrEnum):
+    WAGES = "wages"
+    SAFETY = "safety"
+    LIVING = "living"
+    FAMILY_VISIT = "family_visit"
+    TRAVEL_HOME = "travel_home"
+    LEGAL = "legal"
+    HEALTH = "health"
+    COUNSELLING = "counselling"
+    TRAINING = "training"
+    SUGGESTION = "suggestion"
+    OTHER = "other"
+
+
+class Status(StrEnum):
+    SUBMITTED = "submitted"  # 待受理
+    ACKNOWLEDGED = "acknowledged"  # 已受理
+    IN_PROGRESS = "in_progress"  # 办理中
+    RESOLVED = "resolved"  # 已办结
+    CLOSED = "closed"  # 已确认
+    DECLINED = "declined"  # 不予受理
+
+
+OPEN_STATUSES = (Status.SUBMITTED, Status.ACKNOWLEDGED, Status.IN_PROGRESS)
+
+
+class Level(StrEnum):
+    """Who holds the request now: escalation moves it up one step at a time."""
+
+    CADRE = "cadre"
+    CHAIR = "chair"
+    UPPER = "upper"
+
+
+class Anonymity(StrEnum):
+    MANAGEMENT = "management"  # hidden from management and the upper union (the default)
+    ALL = "all"  # hidden from union officers too
+
+
+class Urgency(StrEnum):
+    NORMAL = "normal"
+    URGENT = "urgent"
+
+
+class EventKind(StrEnum):
+    SUBMITTED = "submitted"
+    ACKNOWLEDGED = "acknowledged"
+    REPLY = "reply"  # officer → worker
+    WORKER_REPLY = "worker_reply"  # worker → officers
+    NOTE = "note"  # internal
+    ESCALATED = "escalated"
+    AUTO_ESCALATED = "auto_escalated"
+    REFERRED = "referred"
+    MANAGEMENT_REPLY = "management_reply"
+    RESOLVED = "resolved"
+    DECLINED = "declined"
+    DUPLICATE = "duplicate"
+    CONFIRMED = "confirmed"
+    AUTO_CLOSED = "auto_closed"
+    REOPENED = "reopened"
+    RATED = "rated"
+    REASSIGNED = "reassigned"
+
+
+class ServiceRequest(Model):
+    id = fields.IntField(primary_key=True)
+    client_id = fields.UUIDField(unique=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="requests", on_delete=fields.RESTRICT
+    )
+    # Copied from the member so every queue and figure is one indexed filter on this table.
+    project: fields.ForeignKeyRelation[UnionNode] = fields.ForeignKeyField(
+        "models.UnionNode", related_name="requests", on_delete=fields.RESTRICT
+    )
+    project_path = fields.CharField(max_length=255, db_index=True)
+    category = fields.CharEnumField(Category, max_length=20)
+    description = fields.TextField()
+    urgency = fields.CharEnumField(Urgency, max_length=10, default=Urgency.NORMAL)
+    anonymity = fields.CharEnumField(Anonymity, max_length=12, default=Anonymity.MANAGEMENT)
+    status = fields.CharEnumField(Status, max_length=14, default=Status.SUBMITTED)
+    level = fields.CharEnumField(Level, max_length=8, default=Level.CADRE)
+    assignee: fields.ForeignKeyNullableRelation[Officer] = fields.ForeignKeyField(
+        "models.Officer", related_name="assigned_requests", null=True,
+        on_delete=fields.SET_NULL
+    )
+    referred = fields.BooleanField(default=False)
+    duplicate_of: fields.ForeignKeyNullableRelation[ServiceRequest] = fields.ForeignKeyField(
+        "models.ServiceRequest", related_name="duplicates", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    ack_due_at = fields.DatetimeField()
+    resolve_due_at = fields.DatetimeField()
+    # When the holder of the current level runs out of time (the deadline job looks here).
+    level_due_at = fields.DatetimeField()
+    acknowledged_at = fields.DatetimeField(null=True)
+    resolved_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+    # Durations kept as numbers so medians are one indexed ORDER BY … OFFSET in any database.
+    ack_seconds = fields.IntField(null=True)
+    resolve_seconds = fields.IntField(null=True)
+    resolved_on_time = fields.BooleanField(null=True)
+    resolution = fields.TextField(default="")
+    rating = fields.SmallIntField(null=True)
+    rating_comment = fields.CharField(max_length=300, default="")
+    last_event_id = fields.BigIntField(default=0)
+    # The newest worker-visible event the worker has opened: the rest are unread replies.
+    worker_seen_event_id = fields.BigIntField(default=0)
+    last_public_event_id = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "service_request"
+        indexes = (
+            ("project_id", "status"),
+            ("assignee_id", "status"),
+            ("status", "level_due_at"),
+            ("project_id", "created_at"),
+            ("member_id", "created_at"),
+        )
+
+    def __str__(self) -> str:
+        return f"#{self.id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class RequestPhoto(Model):
+    id = fields.IntField(primary_key=True)
+    request: fields.ForeignKeyRelation[ServiceRequest] = fields.ForeignKeyField(
+        "models.ServiceRequest", related_name="photos", on_delete=fields.CASCADE
+    )
+    # Kept in the database: no local files, so any server process can serve it and backups
+    # hold everything.
+    data = fields.BinaryField()
+    content_type = fields.CharField(max_length=20)
+    size = fields.IntField()
+    width = fields.IntField()
+    height = fields.IntField()
+    sha256 = fields.CharField(max_length=64)
+    # Hash of the bytes as uploaded, before re-encoding: proves the offline copy arrived whole.
+    upload_sha256 = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "request_photo"
+
+
+class RequestEvent(Model):
+    id = fields.BigIntField(primary_key=True)
+    request: fields.ForeignKeyRelation[ServiceRequest] = fields.ForeignKeyField(
+        "models.ServiceRequest", related_name="events", on_delete=fields.CASCADE
+    )
+    kind = fields.CharEnumField(EventKind, max_length=20)
+    actor: fields.ForeignKeyNullableRelation[Officer] = fields.ForeignKeyField(
+        "models.Officer", related_name="request_events", null=True, on_delete=fields.SET_NULL
+    )
+    by_worker = fields.BooleanField(default=False)
+    public = fields.BooleanField(default=True)
+    note = fields.TextField(default="")
+    detail: fields.JSONField[dict[str, object]] = fields.JSONField(default=dict)
+    # Worker-side writes (reply, confirm, reopen, rate) may come from the offline outbox.
+    client_id = fields.UUIDField(null=True, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "request_event"
+        indexes = (("request_id", "id"),)
+
+
+class CategoryDeadline(Model):
+    # Targets set by a project chair; categories without a row use the defaults. (A comment,
+    # not a docstring: Tortoise copies docstrings into SQL comments without escaping quotes.)
+
+    id = fields.IntField(primary_key=True)
+    project: fields.ForeignKeyRelation[UnionNode] = fields.ForeignKeyField(
+        "models.UnionNode", related_name="deadlines", on_delete=fields.CASCADE
+    )
+    category = fields.CharEnumField(Category, max_length=20)
+    ack_hours = fields.IntField()
+    resolve_workdays = fields.IntField()
+
+    class Meta:
+        table = "category_deadline"
+        unique_together = (("project", "category"),)

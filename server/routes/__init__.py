@@ -1,0 +1,20 @@
+"""URL map. Handlers stay thin: they parse, ask `server.access`, call a service, render."""
+
+from starlette.routing import BaseRoute
+
+from server.routes import (
+    join,
+    me,
+    officer,
+    officer_enrol,
+    officer_members,
+    officer_requests,
+    public,
+    pwa,
+    requests,
+)
+
+routes: list[BaseRoute] = [
+    *public.routes, *pwa.routes, *join.routes, *me.routes, *requests.routes,
+    *officer.routes, *officer_enrol.routes, *officer_members.routes, *officer_requests.routes,
+]

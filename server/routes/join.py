@@ -1,0 +1,71 @@
+"""Joining the union from the poster's QR code: /join/{token}."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from server.access import current_member, sign_in_member
+from server.models import Invite, MemberStatus, Team
+from server.services import enrolment
+from server.services.invites import invite_by_token
+from server.validation import OTHER_TRADE, TRADES
+from server.web.forms import form_dict, read_form
+from server.web.templating import render
+
+
+async def _invite(request: Request) -> Invite:
+    invite = await invite_by_token(request.path_params["token"])
+    if invite is None:
+        raise HTTPException(404)
+    return invite
+
+
+def _form_context(invite: Invite, teams: list[Team], values: Mapping[str, object],
+                  errors: dict[str, str]) -> dict[str, object]:
+    return {
+        "invite": invite, "project": invite.project, "teams": teams, "trades": TRADES,
+        "other_trade": OTHER_TRADE, "values": values, "errors": errors,
+        "action": f"/join/{invite.token}", "assisted": False,
+    }
+
+
+async def join_form(request: Request) -> Response:
+    invite = await _invite(request)
+    member = await current_member(request)
+    if (member is not None and member.project.id == invite.project.id
+            and member.status in {MemberStatus.PENDING, MemberStatus.ACTIVE}):
+        return RedirectResponse("/me", status_code=303)
+    teams = await Team.filter(project=invite.project).order_by("name")
+    values: dict[str, object] = {"team": str(invite.team.id) if invite.team else ""}
+    return render(request, "join/form.html", _form_context(invite, teams, values, {}),
+                  fragment="join/_form.html")
+
+
+async def join_submit(request: Request) -> Response:
+    invite = await _invite(request)
+    form = await read_form(request)
+    teams = await Team.filter(project=invite.project).order_by("name")
+    data, errors = enrolment.clean(form_dict(form), teams)
+    if data is None:
+        values = {k: v for k, v in form_dict(form).items() if isinstance(v, str)}
+        return render(request, "join/form.html", _form_context(invite, teams, values, errors),
+                      status_code=422, fragment="join/_form.html")
+    result = await enrolment.enrol(invite.project, data, request.app.state.keyring)
+    if result.outcome == enrolment.Outcome.ALREADY_MEMBER:
+        values = {k: v for k, v in form_dict(form).items() if isinstance(v, str)}
+        errors = {"phone": enrolment.already_member_message()}
+        return render(request, "join/form.html", _form_context(invite, teams, values, errors),
+                      status_code=409, fragment="join/_form.html")
+    sign_in_member(request, result.member)
+    return RedirectResponse("/me", status_code=303)
+
+
+routes = [
+    Route("/join/{token}", join_form, methods=["GET"]),
+    Route("/join/{token}", join_submit, methods=["POST"]),
+]

@@ -1,0 +1,56 @@
+"""The worker's own pages: membership status, member card, moving to a new phone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from server.access import require_member, sign_in_member
+from server.models import MemberStatus
+from server.services import cards, rebind
+from server.web.forms import form_dict, read_form
+from server.web.templating import render
+
+
+async def status(request: Request) -> Response:
+    member = await require_member(request)
+    return render(request, "me/status.html", {"me": member})
+
+
+async def card(request: Request) -> Response:
+    member = await require_member(request)
+    if member.status != MemberStatus.ACTIVE:
+        return RedirectResponse("/me", status_code=303)
+    settings = request.app.state.settings
+    token = cards.card_token(request.app.state.keyring, member)
+    qr = cards.qr_svg(cards.card_check_url(settings.base_url, token))
+    return render(request, "me/card.html", {"me": member, "qr_svg": qr,
+                                            "shown_at": datetime.now(UTC)})
+
+
+async def rebind_form(request: Request) -> Response:
+    return render(request, "me/rebind.html", {"values": {}, "errors": {}})
+
+
+async def rebind_submit(request: Request) -> Response:
+    form = form_dict(await read_form(request))
+    ip = request.client.host if request.client else ""
+    member, errors = await rebind.redeem(form, request.app.state.keyring, ip,
+                                         request.app.state.settings)
+    if member is None:
+        values = {k: v for k, v in form.items() if isinstance(v, str) and k != "code"}
+        return render(request, "me/rebind.html", {"values": values, "errors": errors},
+                      status_code=429 if "limit" in errors else 422)
+    sign_in_member(request, member)
+    return RedirectResponse("/me", status_code=303)
+
+
+routes = [
+    Route("/me", status),
+    Route("/me/card", card),
+    Route("/me/rebind", rebind_form, methods=["GET"]),
+    Route("/me/rebind", rebind_submit, methods=["POST"]),
+]

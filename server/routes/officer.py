@@ -1,0 +1,97 @@
+"""Officer sign-in, sign-out and the start page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from server.access import (
+    current_officer,
+    member_scope,
+    require_officer,
+    sign_in_officer,
+    sign_out_officer,
+)
+from server.i18n import gettext
+from server.models import Member, MemberStatus
+from server.routes.public import safe_next
+from server.services import audit, membership
+from server.services.officers import TooManyAttempts, authenticate
+from server.web.forms import form_dict, read_form
+from server.web.templating import render
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+async def login_form(request: Request) -> Response:
+    if await current_officer(request):
+        return RedirectResponse("/officer", status_code=303)
+    return render(request, "officer/login.html",
+                  {"values": {}, "error": "", "next": safe_next(
+                      request.query_params.get("next"), "/officer")}, headers=NO_STORE)
+
+
+async def login_submit(request: Request) -> Response:
+    form = form_dict(await read_form(request))
+    phone = str(form.get("phone", ""))[:20].strip()
+    password = str(form.get("password", ""))[:200]
+    next_url = safe_next(str(form.get("next", "")), "/officer")
+    settings = request.app.state.settings
+    status_code = 401
+    try:
+        officer = await authenticate(phone, password, client_ip(request),
+                                     max_failures=settings.login_max_failures,
+                                     window_seconds=settings.login_window_seconds)
+        error = gettext("手机号或密码不对")
+    except TooManyAttempts:
+        officer, status_code = None, 429
+        error = gettext("尝试次数太多，请 15 分钟后再试")
+    if officer is None:
+        return render(request, "officer/login.html",
+                      {"values": {"phone": phone}, "error": error, "next": next_url},
+                      status_code=status_code, headers=NO_STORE)
+    # A fresh session on sign-in: nothing planted before the login survives it, except the
+    # worker's own membership and the CSRF token that forms queued offline still carry.
+    kept: dict[str, Any] = {k: request.session[k] for k in ("member", "csrf")
+                            if k in request.session}
+    request.session.clear()
+    request.session.update(kept)
+    sign_in_officer(request, officer)
+    await audit.record(officer, "login", officer, ip=client_ip(request))
+    return RedirectResponse(next_url, status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    officer = await current_officer(request)
+    await read_form(request)
+    if officer:
+        await audit.record(officer, "logout", officer, ip=client_ip(request))
+    sign_out_officer(request)
+    return RedirectResponse("/officer/login", status_code=303)
+
+
+async def dashboard(request: Request) -> Response:
+    officer = await require_officer(request)
+    context: dict[str, object] = {"loads": [], "pending_count": 0, "member_count": 0}
+    if officer.sees_identities:
+        scope = member_scope(officer)
+        context["pending_count"] = await Member.filter(scope, status=MemberStatus.PENDING).count()
+        context["member_count"] = await Member.filter(scope, status=MemberStatus.ACTIVE).count()
+    if officer.union.is_project:
+        context["loads"] = await membership.cadre_loads(officer.union)
+    return render(request, "officer/dashboard.html", context, headers=NO_STORE)
+
+
+routes = [
+    Route("/officer/login", login_form, methods=["GET"]),
+    Route("/officer/login", login_submit, methods=["POST"]),
+    Route("/officer/logout", logout, methods=["POST"]),
+    Route("/officer", dashboard),
+]

@@ -1,0 +1,190 @@
+"""Officer pages about members: pending enrolments, the member list, one record, card checks."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+from tortoise.expressions import Q
+
+from server.access import (
+    can_reassign,
+    can_review_members,
+    member_for_officer,
+    member_scope,
+    require_officer,
+)
+from server.db import reads_from_replica
+from server.i18n import gettext
+from server.models import Member, MemberStatus, Officer, Role, Team
+from server.routes.officer import NO_STORE, client_ip
+from server.services import audit, cards, membership, rebind
+from server.services.membership import MembershipError
+from server.validation import mask_phone, small_int
+from server.web.forms import form_dict, query_text, read_form
+from server.web.templating import is_htmx, render
+
+PAGE_SIZE = 50
+
+
+def _page(request: Request) -> int:
+    return max(1, min(small_int(request.query_params.get("page")) or 1, 10_000))
+
+
+async def pending(request: Request) -> Response:
+    officer = await require_officer(request, Role.CHAIR, Role.CADRE)
+    page = _page(request)
+    query = Member.filter(member_scope(officer), status=MemberStatus.PENDING)
+    total = await query.count()
+    rows = await query.order_by("created_at").offset((page - 1) * PAGE_SIZE).limit(
+        PAGE_SIZE).select_related("project", "team")
+    return render(request, "officer/pending.html",
+                  {"rows": rows, "total": total, "page": page, "page_size": PAGE_SIZE,
+                   "mask_phone": mask_phone},
+                  fragment="officer/_pending_list.html", headers=NO_STORE)
+
+
+async def review(request: Request) -> Response:
+    officer = await require_officer(request, Role.CHAIR, Role.CADRE)
+    decision = request.path_params["decision"]
+    if decision not in {"approve", "reject"}:
+        raise HTTPException(404)
+    if not can_review_members(officer):
+        raise HTTPException(403)
+    member = await member_for_officer(officer, int(request.path_params["member_id"]))
+    form = form_dict(await read_form(request))
+    try:
+        if decision == "approve":
+            await membership.approve(member, officer)
+        else:
+            reason = str(form.get("reason") or "")[:200].strip()
+            await membership.reject(member, officer, reason)
+    except MembershipError:
+        message = gettext("这条入会申请已经被处理过了")
+    else:
+        message = ""
+        await audit.record(officer, f"member.{decision}", member, ip=client_ip(request))
+    await member.refresh_from_db()
+    await member.fetch_related("liaison")
+    if is_htmx(request):
+        return render(request, "officer/_pending_row.html",
+                      {"row": member, "message": message, "mask_phone": mask_phone},
+                      headers=NO_STORE)
+    return RedirectResponse("/officer/pending", status_code=303)
+
+
+def _member_filters(request: Request, officer: Officer) -> Q:
+    params = request.query_params
+    q = member_scope(officer)
+    status = params.get("status", "active")
+    if status in {s.value for s in MemberStatus}:
+        q &= Q(status=status)
+    term = query_text(request, "q", 40)
+    if term:
+        text = Q(name__icontains=term)
+        if len(term) <= 20:
+            text |= Q(member_no=term.upper())
+        if term.isascii() and term.isdigit() and 4 <= len(term) <= 11:
+            text |= Q(phone__endswith=term)
+        q &= text
+    team = small_int(params.get("team"))
+    if team is not None:
+        q &= Q(team_id=team)
+    liaison = params.get("liaison", "")
+    if (liaison_id := small_int(liaison)) is not None:
+        q &= Q(liaison_id=liaison_id)
+    elif liaison == "none":
+        q &= Q(liaison_id__isnull=True)
+    return q
+
+
+async def member_list(request: Request) -> Response:
+    officer = await require_officer(request, Role.CHAIR, Role.CADRE)
+    page = _page(request)
+    query = Member.filter(_member_filters(request, officer))
+    with reads_from_replica():
+        total = await query.count()
+        rows = await query.order_by("-id").offset((page - 1) * PAGE_SIZE).limit(
+            PAGE_SIZE).select_related("project", "team", "liaison")
+    if officer.role == Role.ADMIN:
+        cadres = await Officer.filter(role=Role.CADRE, active=True).order_by("name").limit(500)
+        teams = await Team.all().order_by("name").limit(500)
+    else:
+        cadres = await Officer.filter(role=Role.CADRE, active=True,
+                                      union__path__startswith=officer.union.path).order_by("name")
+        teams = await Team.filter(project__path__startswith=officer.union.path).order_by("name")
+    return render(request, "officer/members.html", {
+        "rows": rows, "total": total, "page": page, "page_size": PAGE_SIZE, "cadres": cadres,
+        "teams": teams, "params": request.query_params, "mask_phone": mask_phone,
+        "can_reassign": can_reassign(officer), "message": "",
+    }, fragment="officer/_member_table.html", headers=NO_STORE)
+
+
+async def member_detail(request: Request) -> Response:
+    officer = await require_officer(request, Role.CHAIR, Role.CADRE)
+    member = await member_for_officer(officer, int(request.path_params["member_id"]))
+    id_number = (request.app.state.keyring.decrypt(member.id_number_enc)
+                 if member.id_number_enc else None)
+    await audit.record(officer, "member.view", member, ip=client_ip(request))
+    return render(request, "officer/member.html", {"m": member, "id_number": id_number,
+                                                   "code": None}, headers=NO_STORE)
+
+
+async def reassign(request: Request) -> Response:
+    officer = await require_officer(request, Role.CHAIR)
+    form = await read_form(request)
+    ids = [i for i in (small_int(v) for v in form.getlist("member_ids")) if i is not None]
+    cadre_id = small_int(form.get("cadre_id")) or 0
+    cadre = await Officer.get_or_none(id=cadre_id, role=Role.CADRE, active=True).select_related(
+        "union")
+    if cadre is None or not (officer.role == Role.ADMIN or officer.union.contains(cadre.union)):
+        raise HTTPException(400, detail=gettext("请选择一位本项目的工会干部"))
+    allowed = await Member.filter(member_scope(officer), id__in=ids[:500]).values_list(
+        "id", flat=True)
+    try:
+        moved = await membership.reassign(list(allowed), cadre, cadre.union)  # type: ignore[arg-type]
+    except MembershipError as exc:
+        raise HTTPException(400) from exc
+    await audit.record(officer, "member.reassign", cadre, ip=client_ip(request),
+                       member_ids=list(allowed), moved=moved)
+    return RedirectResponse(f"/officer/members?liaison={cadre.id}", status_code=303)
+
+
+async def issue_rebind(request: Request) -> Response:
+    officer = await require_officer(request, Role.CHAIR, Role.CADRE)
+    member = await member_for_officer(officer, int(request.path_params["member_id"]))
+    await read_form(request)
+    if member.status != MemberStatus.ACTIVE:
+        raise HTTPException(400, detail=gettext("只有正式会员可以换机"))
+    code = await rebind.issue(member, officer, request.app.state.keyring)
+    await audit.record(officer, "member.rebind_code", member, ip=client_ip(request))
+    context = {"m": member, "code": code, "id_number": None}
+    return render(request, "officer/member.html", context,
+                  fragment="officer/_rebind_code.html", headers=NO_STORE)
+
+
+async def card_check(request: Request) -> Response:
+    officer = await require_officer(request, Role.CHAIR, Role.CADRE)
+    token = request.query_params.get("t", "")[:500]
+    result = await cards.check_card(request.app.state.keyring, token) if token else None
+    if result is not None and result.member is not None:
+        # Only show a card's owner to officers whose scope holds that member.
+        in_scope = await Member.filter(member_scope(officer), id=result.member.id).exists()
+        if not in_scope:
+            result = cards.CardCheck(False, None, "out_of_scope")
+        await audit.record(officer, "member.card_check", result.member,
+                           ip=client_ip(request), valid=result.valid)
+    return render(request, "officer/card_check.html", {"result": result, "token": token},
+                  headers=NO_STORE)
+
+
+routes = [
+    Route("/officer/pending", pending),
+    Route("/officer/members", member_list),
+    Route("/officer/members/reassign", reassign, methods=["POST"]),
+    Route("/officer/members/{member_id:int}", member_detail),
+    Route("/officer/members/{member_id:int}/rebind", issue_rebind, methods=["POST"]),
+    Route("/officer/members/{member_id:int}/{decision:str}", review, methods=["POST"]),
+    Route("/officer/card", card_check),
+]

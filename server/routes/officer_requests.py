@@ -1,0 +1,255 @@
+"""Officer side of requests: the queue, one request with its actions, figures and digest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+from tortoise.expressions import Q
+
+from server.access import request_for_officer, request_scope, require_officer
+from server.db import reads_from_replica
+from server.i18n import gettext
+from server.labels import CHINA
+from server.models import (
+    Category,
+    EventKind,
+    Level,
+    Officer,
+    RequestEvent,
+    RequestPhoto,
+    Role,
+    ServiceRequest,
+    Status,
+)
+from server.models.requests import OPEN_STATUSES
+from server.privacy import anonymous_label, visible_identity
+from server.routes.officer import NO_STORE, client_ip
+from server.services import audit, deadlines, digest, figures
+from server.services import requests as svc
+from server.validation import small_int
+from server.web.forms import form_dict, read_form
+from server.web.templating import render
+
+PAGE_SIZE = 30
+# Management gets the digest too: it is made for project leadership and names nobody.
+FIGURE_ROLES = (Role.CHAIR, Role.UPPER, Role.MANAGER)
+
+
+def queue_filter(request: Request, officer: Officer, now: datetime) -> Q:
+    params = request.query_params
+    q = request_scope(officer)
+    status = params.get("status", "open")
+    if status == "open":
+        q &= Q(status__in=list(OPEN_STATUSES))
+    elif status in {s.value for s in Status}:
+        q &= Q(status=status)
+    category = params.get("category", "")
+    if category in {c.value for c in Category}:
+        q &= Q(category=category)
+    level = params.get("level", "")
+    if level in {lv.value for lv in Level}:
+        q &= Q(level=level)
+    if params.get("overdue") == "1":
+        q &= Q(status__in=list(OPEN_STATUSES), level_due_at__lt=now)
+    return q
+
+
+async def queue(request: Request) -> Response:
+    officer = await require_officer(request)
+    now = datetime.now(UTC)
+    page = max(1, min(small_int(request.query_params.get("page")) or 1, 10_000))
+    query = ServiceRequest.filter(queue_filter(request, officer, now))
+    total = await query.count()
+    rows = await query.order_by("level_due_at", "id").offset((page - 1) * PAGE_SIZE).limit(
+        PAGE_SIZE).select_related("member", "member__team")
+    people = {r.id: visible_identity(officer, r, r.member) for r in rows}
+    return render(request, "officer/requests.html", {
+        "rows": rows, "people": people, "total": total, "page": page, "page_size": PAGE_SIZE,
+        "params": request.query_params, "labels": svc, "now": now,
+        "anonymous": anonymous_label(), "categories": list(Category),
+    }, fragment="officer/_request_table.html", headers=NO_STORE)
+
+
+async def _detail_context(officer: Officer, item: ServiceRequest,
+                          error: str = "") -> dict[str, Any]:
+    events = await RequestEvent.filter(request_id=item.id).order_by("id").select_related(
+        "actor")
+    note_kinds: set[str] = {str(k) for k in EventKind}
+    if officer.role in {Role.MANAGER, Role.UPPER}:
+        # Free text written inside the union may name the worker: outside roles read only
+        # what the worker could read, plus what was written for them.
+        events = [e for e in events if e.public]
+        note_kinds = {str(k) for k in svc.WORKER_READABLE_NOTES} | {EventKind.REFERRED.value}
+        if officer.role == Role.UPPER:
+            note_kinds.add(EventKind.ESCALATED.value)
+    photo_ids: list[Any] = []
+    if officer.sees_identities:
+        photo_ids = list(await RequestPhoto.filter(request_id=item.id).order_by(
+            "id").values_list("id", flat=True))
+    cadres: list[Officer] = []
+    actions = svc.officer_actions(officer, item)
+    if "reassign" in actions:
+        cadres = await Officer.filter(role=Role.CADRE, union_id=item.project.id,
+                                      active=True).order_by("name")
+    return {
+        "item": item, "events": events, "person": visible_identity(officer, item, item.member),
+        "anonymous": anonymous_label(), "actions": actions, "labels": svc, "error": error,
+        "photo_ids": photo_ids, "cadres": cadres, "now": datetime.now(UTC),
+        "note_kinds": note_kinds,
+    }
+
+
+async def detail(request: Request) -> Response:
+    officer = await require_officer(request)
+    item = await request_for_officer(officer, int(request.path_params["request_id"]))
+    await audit.record(officer, "request.view", item, ip=client_ip(request))
+    return render(request, "officer/request.html", await _detail_context(officer, item),
+                  fragment="officer/_request_panel.html", headers=NO_STORE)
+
+
+async def act(request: Request) -> Response:
+    officer = await require_officer(request)
+    item = await request_for_officer(officer, int(request.path_params["request_id"]))
+    action = request.path_params["action"]
+    if action not in svc.TRANSITIONS:
+        raise HTTPException(404)
+    data = form_dict(await read_form(request))
+    assignee = None
+    if action == "reassign":
+        assignee = await Officer.get_or_none(id=small_int(data.get("assignee")) or 0,
+                                             active=True)
+    error = ""
+    try:
+        await svc.apply_officer_action(officer, item, action, svc.ActionInput(
+            note=str(data.get("note") or "") if isinstance(data.get("note"), str) else "",
+            duplicate_of=small_int(data.get("duplicate_of")), assignee=assignee))
+    except svc.RequestError as exc:
+        error = str(exc)
+    else:
+        await audit.record(officer, f"request.{action}", item, ip=client_ip(request))
+    item = await request_for_officer(officer, item.id) if not error else item
+    if not error and request.headers.get("hx-request") != "true":
+        return RedirectResponse(f"/officer/requests/{item.id}", status_code=303)
+    return render(request, "officer/request.html", await _detail_context(officer, item, error),
+                  status_code=422 if error else 200, fragment="officer/_request_panel.html",
+                  headers=NO_STORE)
+
+
+def _period(request: Request) -> tuple[datetime, datetime, str, str]:
+    """[start, end) from ?start=YYYY-MM-DD&end=YYYY-MM-DD in China time; default 30 days."""
+    today = datetime.now(CHINA).date()
+    def parse(name: str, default: Any) -> Any:
+        raw = request.query_params.get(name, "")
+        try:
+            return datetime.strptime(raw, "%Y-%m-%d").date() if raw else default
+        except ValueError:
+            return default
+    first = parse("start", today - timedelta(days=29))
+    last = parse("end", today)
+    if last < first:
+        first, last = last, first
+    start = datetime(first.year, first.month, first.day, tzinfo=CHINA)
+    end = datetime(last.year, last.month, last.day, tzinfo=CHINA) + timedelta(days=1)
+    return start, end, first.isoformat(), last.isoformat()
+
+
+def _scope_path(officer: Officer) -> str:
+    return "/" if officer.role == Role.ADMIN else officer.union.path
+
+
+async def figures_page(request: Request) -> Response:
+    officer = await require_officer(request, *FIGURE_ROLES)
+    start, end, first, last = _period(request)
+    with reads_from_replica():
+        result = await figures.compute(_scope_path(officer), start, end, datetime.now(UTC))
+    return render(request, "officer/figures.html", {
+        "f": result, "start": first, "end": last, "labels": svc,
+        "categories": list(Category), "statuses": list(Status),
+    }, headers=NO_STORE)
+
+
+async def digest_page(request: Request) -> Response:
+    officer = await require_officer(request, *FIGURE_ROLES)
+    start, end, first, last = _period(request)
+    with reads_from_replica():
+        rows, total = await figures.digest_rows(_scope_path(officer), start, end)
+        result = await figures.compute(_scope_path(officer), start, end, datetime.now(UTC))
+    await audit.record(officer, "digest.view", None, ip=client_ip(request), start=first,
+                       end=last)
+    return render(request, "officer/digest.html", {
+        "rows": rows, "total": total, "f": result, "start": first, "end": last,
+        "labels": svc, "union": officer.union, "limit": figures.DIGEST_LIMIT,
+    }, headers=NO_STORE)
+
+
+async def digest_xlsx(request: Request) -> Response:
+    officer = await require_officer(request, *FIGURE_ROLES)
+    start, end, first, last = _period(request)
+    with reads_from_replica():
+        body = await digest.digest_workbook(_scope_path(officer), officer.union.name, start,
+                                            end)
+    await audit.record(officer, "digest.export", None, ip=client_ip(request), start=first,
+                       end=last)
+    return Response(body, media_type=digest.XLSX_TYPE, headers={
+        **NO_STORE,
+        "Content-Disposition": f'attachment; filename="lianxin-digest-{first}-{last}.xlsx"'})
+
+
+async def deadline_settings(request: Request) -> Response:
+    officer = await require_officer(request, Role.CHAIR)
+    if not officer.union.is_project:
+        raise HTTPException(404)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        data = form_dict(await read_form(request))
+        for category in Category:
+            ack = small_int(data.get(f"ack_{category.value}"))
+            days = small_int(data.get(f"days_{category.value}"))
+            if ack is None or not 1 <= ack <= deadlines.MAX_ACK_HOURS or days is None or not (
+                    1 <= days <= deadlines.MAX_RESOLVE_WORKDAYS):
+                errors[category.value] = gettext("受理时限 1–336 小时，办结时限 1–60 个工作日")
+                continue
+            await deadlines.set_targets(officer.union, category,
+                                        deadlines.Targets(ack, days))
+        if not errors:
+            await audit.record(officer, "deadlines.update", officer.union,
+                               ip=client_ip(request))
+            return RedirectResponse("/officer/deadlines?saved=1", status_code=303)
+    targets = await deadlines.targets_for(officer.union)
+    return render(request, "officer/deadlines.html", {
+        "targets": targets, "labels": svc, "errors": errors,
+        "saved": request.query_params.get("saved") == "1",
+    }, status_code=422 if errors else 200, headers=NO_STORE)
+
+
+async def badges(request: Request) -> Response:
+    officer = await require_officer(request)
+    now = datetime.now(UTC)
+    scope = request_scope(officer)
+    new = await ServiceRequest.filter(scope, status=Status.SUBMITTED).count()
+    overdue = await ServiceRequest.filter(scope, status__in=list(OPEN_STATUSES),
+                                          level_due_at__lt=now).count()
+    mine_level = {Role.CHAIR: Level.CHAIR, Role.UPPER: Level.UPPER}.get(officer.role)
+    escalated = 0
+    if mine_level is not None:
+        escalated = await ServiceRequest.filter(scope, status__in=list(OPEN_STATUSES),
+                                                level=mine_level).count()
+    return render(request, "partials/_officer_badges.html",
+                  {"new": new, "overdue": overdue, "escalated": escalated}, headers=NO_STORE)
+
+
+routes = [
+    Route("/officer/requests", queue),
+    Route("/officer/requests/{request_id:int}", detail),
+    Route("/officer/requests/{request_id:int}/{action:str}", act, methods=["POST"]),
+    Route("/officer/figures", figures_page),
+    Route("/officer/digest", digest_page),
+    Route("/officer/digest.xlsx", digest_xlsx),
+    Route("/officer/deadlines", deadline_settings, methods=["GET", "POST"]),
+    Route("/officer/badges", badges),
+]

@@ -1,0 +1,171 @@
+"""The worker's requests: file one (works offline through the outbox), follow it, answer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+from tortoise.expressions import F
+
+from server.access import (
+    current_officer,
+    request_for_member,
+    request_for_officer,
+    require_member,
+)
+from server.i18n import N_
+from server.models import Category, MemberStatus, RequestEvent, RequestPhoto, ServiceRequest
+from server.services import requests as svc
+from server.services.photos import MAX_PHOTOS, MAX_UPLOAD_BYTES
+from server.validation import Cleaner, small_int
+from server.web.forms import form_dict, read_form
+from server.web.templating import render
+
+PAGE_SIZE = 30
+
+
+async def _uploads(form: FormData) -> list[tuple[bytes, str]]:
+    files: list[tuple[bytes, str]] = []
+    for value in form.getlist("photo"):
+        if isinstance(value, UploadFile) and (value.filename or value.size):
+            # Read one byte past the limit: enough to know it is too big, no more.
+            files.append((await value.read(MAX_UPLOAD_BYTES + 1), value.filename or ""))
+    return files
+
+
+def _form_context(values: Mapping[str, object], errors: dict[str, str]) -> dict[str, object]:
+    return {"values": values, "errors": errors, "categories": list(Category),
+            "category_labels": svc.CATEGORY_LABELS, "max_photos": MAX_PHOTOS}
+
+
+async def new_form(request: Request) -> Response:
+    member = await require_member(request)
+    values: dict[str, object] = {"category": request.query_params.get("category", "")}
+    return render(request, "requests/new.html",
+                  {**_form_context(values, {}), "active": member.status == MemberStatus.ACTIVE},
+                  fragment="requests/_form.html")
+
+
+async def new_submit(request: Request) -> Response:
+    member = await require_member(request)
+    form = await read_form(request)
+    data = form_dict(form)
+    new, errors, photos = svc.clean_new_request(data, await _uploads(form))
+    if new is not None:
+        try:
+            filed = await svc.file_request(member, new, photos)
+        except svc.RequestError as exc:
+            errors = {"form": str(exc)}
+        else:
+            return RedirectResponse(f"/requests/{filed.request.id}", status_code=303)
+    values = {k: v for k, v in data.items() if isinstance(v, str)}
+    return render(request, "requests/new.html",
+                  {**_form_context(values, errors), "active": True},
+                  status_code=422, fragment="requests/_form.html")
+
+
+async def my_requests(request: Request) -> Response:
+    member = await require_member(request)
+    page = max(1, min(small_int(request.query_params.get("page")) or 1, 1000))
+    query = ServiceRequest.filter(member_id=member.id)
+    total = await query.count()
+    rows = await query.order_by("-id").offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+    return render(request, "requests/list.html", {
+        "rows": rows, "total": total, "page": page, "page_size": PAGE_SIZE,
+        "labels": svc, "params": request.query_params, "now": datetime.now(UTC),
+    }, fragment="requests/_list.html")
+
+
+async def detail(request: Request) -> Response:
+    request_id = int(request.path_params["request_id"])
+    officer = await current_officer(request)
+    if officer is not None:
+        return RedirectResponse(f"/officer/requests/{request_id}", status_code=303)
+    member = await require_member(request)
+    item = await request_for_member(member, request_id)
+    events = await RequestEvent.filter(request_id=item.id, public=True).order_by("id")
+    photos = await RequestPhoto.filter(request_id=item.id).order_by("id").values_list(
+        "id", flat=True)
+    unread_from = item.worker_seen_event_id
+    await svc.mark_seen_by_worker(item)
+    return render(request, "requests/detail.html", {
+        "item": item, "events": events, "photo_ids": photos, "labels": svc,
+        "actions": svc.worker_actions(item), "unread_from": unread_from, "error": "",
+    }, fragment="requests/_timeline.html")
+
+
+async def worker_action(request: Request) -> Response:
+    member = await require_member(request)
+    item = await request_for_member(member, int(request.path_params["request_id"]))
+    action = request.path_params["action"]
+    if action not in svc.WORKER_TRANSITIONS:
+        raise HTTPException(404)
+    data = form_dict(await read_form(request))
+    c = Cleaner(data)
+    note = c.text("note", required=False, max_length=svc.MAX_NOTE, label=N_("说明"))
+    client_id = c.client_id() if data.get("client_id") else None
+    rating = small_int(data.get("rating"))
+    error = "; ".join(c.errors.values())
+    if not error:
+        try:
+            await svc.apply_worker_action(member, item, action, svc.ActionInput(
+                note=note, rating=rating, client_id=client_id))
+            if action == "confirm" and rating:
+                fresh = await ServiceRequest.get(id=item.id)
+                if "rate" in svc.worker_actions(fresh):
+                    await svc.apply_worker_action(member, fresh, "rate", svc.ActionInput(
+                        note=str(data.get("rating_comment") or ""), rating=rating))
+        except svc.RequestError as exc:
+            error = str(exc)
+    if not error:
+        return RedirectResponse(f"/requests/{item.id}", status_code=303)
+    item = await request_for_member(member, item.id)
+    events = await RequestEvent.filter(request_id=item.id, public=True).order_by("id")
+    return render(request, "requests/detail.html", {
+        "item": item, "events": events, "photo_ids": [], "labels": svc,
+        "actions": svc.worker_actions(item), "unread_from": item.worker_seen_event_id,
+        "error": error,
+    }, status_code=422, fragment="requests/_timeline.html")
+
+
+async def photo(request: Request) -> Response:
+    """A request's photo, for its worker or an officer who may see who filed it."""
+    request_id = int(request.path_params["request_id"])
+    officer = await current_officer(request)
+    if officer is not None:
+        if not officer.sees_identities:
+            raise HTTPException(403)
+        item = await request_for_officer(officer, request_id)
+    else:
+        item = await request_for_member(await require_member(request), request_id)
+    found = await RequestPhoto.get_or_none(id=int(request.path_params["photo_id"]),
+                                           request_id=item.id)
+    if found is None:
+        raise HTTPException(404)
+    return Response(found.data, media_type=found.content_type,
+                    headers={"Cache-Control": "private, max-age=86400"})
+
+
+async def badges(request: Request) -> Response:
+    member = await require_member(request)
+    unread = await ServiceRequest.filter(
+        member_id=member.id, last_public_event_id__gt=F("worker_seen_event_id")).count()
+    return render(request, "partials/_member_badge.html", {"unread": unread},
+                  headers={"Cache-Control": "no-store"})
+
+
+routes = [
+    Route("/requests", my_requests, methods=["GET"]),
+    Route("/requests", new_submit, methods=["POST"]),
+    Route("/requests/new", new_form, methods=["GET"]),
+    Route("/requests/new", new_submit, methods=["POST"]),
+    Route("/requests/{request_id:int}", detail),
+    Route("/requests/{request_id:int}/photos/{photo_id:int}", photo),
+    Route("/requests/{request_id:int}/{action:str}", worker_action, methods=["POST"]),
+    Route("/me/badges", badges),
+]

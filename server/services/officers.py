@@ -1,0 +1,74 @@
+"""Officer accounts and sign-in with rate limiting that holds across server processes."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from server.i18n import gettext
+from server.models import LoginAttempt, Officer, Role, Team, UnionNode
+from server.passwords import MIN_LENGTH, hash_password, verify_password
+from server.validation import PHONE_RE
+
+
+class OfficerError(ValueError):
+    pass
+
+
+class TooManyAttempts(Exception):
+    pass
+
+
+async def add_officer(*, phone: str, name: str, role: Role | str, union_code: str,
+                      password: str, team: str | None = None) -> Officer:
+    if not PHONE_RE.match(phone):
+        raise OfficerError(gettext("手机号应为 11 位数字，以 1 开头"))
+    if len(password) < MIN_LENGTH:
+        raise OfficerError(gettext("密码至少 %(n)d 位") % {"n": MIN_LENGTH})
+    name = name.strip()
+    if not name or len(name) > 40:
+        raise OfficerError(gettext("请填写姓名（最多 40 个字）"))
+    try:
+        role = Role(role)
+    except ValueError as exc:
+        raise OfficerError(gettext("角色应为：") + ", ".join(r.value for r in Role)) from exc
+    union = await UnionNode.get_or_none(code=union_code)
+    if union is None:
+        raise OfficerError(gettext("找不到工会组织代码 %(code)s") % {"code": union_code})
+    if role in {Role.CADRE, Role.MANAGER} and not union.is_project:
+        raise OfficerError(gettext("工会干部和项目管理人员必须属于项目工会"))
+    team_obj = None
+    if team:
+        team_obj = await Team.get_or_none(project=union, name=team)
+        if team_obj is None:
+            raise OfficerError(gettext("项目里没有班组 %(team)s") % {"team": team})
+    if await Officer.exists(phone=phone):
+        raise OfficerError(gettext("手机号 %(phone)s 已经有账号") % {"phone": phone})
+    return await Officer.create(phone=phone, name=name, role=role, union=union, team=team_obj,
+                                password_hash=hash_password(password))
+
+
+async def authenticate(phone: str, password: str, ip: str, *, max_failures: int,
+                       window_seconds: int) -> Officer | None:
+    """The officer, or None for a wrong phone/password; TooManyAttempts when locked."""
+    since = datetime.now(UTC) - timedelta(seconds=window_seconds)
+    # Only digits go into the key: whatever else was typed is not a phone number.
+    digits = re.sub(r"\D", "", phone)[:20]
+    phone_key, ip_key = f"phone:{digits}", f"ip:{ip}"
+    phone_failures = await LoginAttempt.filter(key=phone_key, success=False,
+                                               created_at__gte=since).count()
+    ip_failures = await LoginAttempt.filter(key=ip_key, success=False,
+                                            created_at__gte=since).count()
+    if phone_failures >= max_failures or ip_failures >= max_failures * 4:
+        raise TooManyAttempts
+    officer = None
+    if PHONE_RE.match(phone):
+        officer = await Officer.get_or_none(phone=phone, active=True).select_related("union")
+    ok = verify_password(officer.password_hash if officer else None, password)
+    if not ok or officer is None:
+        await LoginAttempt.bulk_create([LoginAttempt(key=phone_key), LoginAttempt(key=ip_key)])
+        return None
+    await LoginAttempt.filter(key=phone_key, success=False).delete()
+    officer.last_login_at = datetime.now(UTC)
+    await officer.save(update_fields=["last_login_at"])
+    return officer

@@ -1,0 +1,189 @@
+"""Every setting Lianxin reads, declared once as data with its default and help text.
+
+`load()` turns the environment into a frozen `Settings`; a bad value raises `SettingsError`
+with a message naming the variable, so start-up stops before anything is served.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    """A setting in the environment is missing or malformed."""
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
+
+
+def _parse_positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _parse_nonnegative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be 0 or a positive integer")
+    return value
+
+
+def _parse_db_url(raw: str) -> str:
+    scheme = urlsplit(raw).scheme
+    if scheme not in {"sqlite", "postgres", "postgresql", "asyncpg", "psycopg"}:
+        raise ValueError("must start with sqlite:// or postgres://")
+    return raw
+
+
+def _parse_base_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("must be an absolute http(s) URL such as https://lianxin.example.cn")
+    return raw.rstrip("/")
+
+
+def _parse_language(raw: str) -> str:
+    if raw not in {"zh_Hans", "en"}:
+        raise ValueError("must be zh_Hans or en")
+    return raw
+
+
+@dataclass(frozen=True)
+class Option:
+    env: str
+    attr: str
+    default: str
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("LIANXIN_DB_URL", "db_url", "sqlite://lianxin.sqlite3",
+           "Database URL: sqlite://FILE (default, in the working directory) or "
+           "postgres://user@host:port/db.", _parse_db_url),
+    Option("LIANXIN_DB_READ_URL", "db_read_url", "",
+           "Optional read replica (postgres://…): officer figures, digests and searches read "
+           "from it; everything else uses LIANXIN_DB_URL.",
+           lambda raw: _parse_db_url(raw) if raw else ""),
+    Option("LIANXIN_SECRET_KEY", "secret_key", "",
+           "Secret for sessions, signed member cards and ID-number encryption. "
+           "Development generates one into LIANXIN_SECRET_FILE; production requires it."),
+    Option("LIANXIN_SECRET_FILE", "secret_file", ".lianxin-secret",
+           "Where a generated development secret is kept (created with mode 0600)."),
+    Option("LIANXIN_PRODUCTION", "production", "0",
+           "Production mode: refuses to start without LIANXIN_SECRET_KEY, secure cookies only.",
+           _parse_bool),
+    Option("LIANXIN_BASE_URL", "base_url", "http://127.0.0.1:8000",
+           "Public URL of the site, used in QR codes and join links.", _parse_base_url),
+    Option("LIANXIN_RELEASE", "release", "",
+           "Release label mixed into the service worker's version: change it to make every "
+           "installed app fetch a fresh shell even when no static file changed."),
+    Option("LIANXIN_DEFAULT_LANGUAGE", "default_language", "zh_Hans",
+           "Language when the browser asks for none we have: zh_Hans or en.", _parse_language),
+    Option("LIANXIN_MAX_BODY_BYTES", "max_body_bytes", str(64 * 1024),
+           "Largest request body accepted for ordinary forms, in bytes.", _parse_positive_int),
+    Option("LIANXIN_MAX_UPLOAD_BYTES", "max_upload_bytes", str(4 * 1024 * 1024),
+           "Largest request body accepted on routes that take photos, in bytes.",
+           _parse_positive_int),
+    Option("LIANXIN_LOGIN_MAX_FAILURES", "login_max_failures", "5",
+           "Failed officer logins allowed per phone within the lock window.",
+           _parse_positive_int),
+    Option("LIANXIN_LOGIN_WINDOW_SECONDS", "login_window_seconds", "900",
+           "Length of the login lock window, in seconds.", _parse_positive_int),
+    Option("LIANXIN_DEADLINE_JOB_SECONDS", "deadline_job_seconds", "60",
+           "How often each server process runs the deadline job (escalation, auto-close); "
+           "0 turns it off (run `lianxin deadlines` from cron instead).",
+           _parse_nonnegative_int),
+    Option("LIANXIN_OFFICER_SESSION_HOURS", "officer_session_hours", "12",
+           "How long an officer stays signed in.", _parse_positive_int),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_url: str
+    db_read_url: str
+    secret_key: str
+    secret_file: str
+    production: bool
+    base_url: str
+    release: str
+    default_language: str
+    max_body_bytes: int
+    max_upload_bytes: int
+    login_max_failures: int
+    login_window_seconds: int
+    officer_session_hours: int
+    deadline_job_seconds: int
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_postgres(self) -> bool:
+        return not self.db_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.production or self.base_url.startswith("https://")
+
+
+def _dev_secret(path: Path) -> str:
+    if path.exists():
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise SettingsError(
+                f"{path} holds the secret key but is readable by others (mode {mode:o}); "
+                "run: chmod 600 " + str(path)
+            )
+        secret = path.read_text(encoding="utf-8").strip()
+        if len(secret) < 32:
+            raise SettingsError(f"{path} holds a secret shorter than 32 characters")
+        return secret
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secret + "\n")
+    return secret
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = env.get(option.env, option.default)
+        try:
+            values[option.attr] = option.parse(raw)
+        except (ValueError, TypeError) as exc:
+            raise SettingsError(f"{option.env}={raw!r} is not valid: {exc}. {option.help}") from exc
+    if not values["secret_key"]:
+        if values["production"]:
+            raise SettingsError(
+                "LIANXIN_SECRET_KEY is required when LIANXIN_PRODUCTION is on; "
+                "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        values["secret_key"] = _dev_secret(Path(values["secret_file"]))
+    elif len(values["secret_key"]) < 32:
+        raise SettingsError("LIANXIN_SECRET_KEY must be at least 32 characters long")
+    return Settings(**values)
+
+
+def describe() -> str:
+    """Plain-text table of every setting, for `lianxin settings` and the README test."""
+    lines = []
+    for option in OPTIONS:
+        lines.append(f"{option.env} (default: {option.default or '—'})\n    {option.help}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""HTTP plumbing: templates, static files, middleware, error pages, forms."""

@@ -1,0 +1,58 @@
+"""The one place errors are turned into responses: a friendly page, or JSON for API clients."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from server.i18n import N_, gettext
+from server.web.templating import render
+
+log = logging.getLogger("lianxin")
+
+MESSAGES: dict[int, tuple[str, str]] = {
+    400: (N_("请求有误"), N_("提交的内容无法识别，请返回重新填写。")),
+    403: (N_("没有权限"), N_("你没有权限做这件事。如果页面停留太久，请刷新后再试。")),
+    404: (N_("找不到页面"), N_("这个页面不存在，或者你没有权限查看。")),
+    405: (N_("操作不支持"), N_("这个页面不支持这种操作。")),
+    413: (N_("内容太大"), N_("提交的内容或照片太大了，请删减后再试。")),
+    429: (N_("操作太频繁"), N_("尝试次数太多，请过一会儿再试。")),
+    500: (N_("系统出错了"), N_("服务器出了问题，你填写的内容没有丢失，请稍后再试。")),
+}
+
+
+def wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def error_response(request: Request, status: int, detail: str | None = None) -> Response:
+    title, message = MESSAGES.get(status, MESSAGES[500 if status >= 500 else 400])
+    if detail and status in {400, 403, 409, 422} and detail not in {"csrf"}:
+        message = detail
+    if wants_json(request):
+        return JSONResponse({"error": gettext(title), "message": gettext(message)},
+                            status_code=status)
+    return render(request, "errors/error.html",
+                  {"status": status, "title": gettext(title), "message": gettext(message)},
+                  status_code=status, headers={"Cache-Control": "no-store"})
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in {301, 302, 303, 307, 308} and exc.headers:
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    detail = exc.detail if exc.detail != HTTPStatus(exc.status_code).phrase else None
+    response = error_response(request, exc.status_code, detail)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(request, 500)

@@ -1,0 +1,99 @@
+"""Jinja2 with gettext, and the one `render` every handler uses.
+
+A page that has an htmx fragment includes the fragment's template; an htmx request for the
+same URL gets the fragment alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
+
+from server import i18n, labels
+from server.web.forms import csrf_token
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+
+def make_templates(asset_url: Any) -> Jinja2Templates:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATE_DIR)),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=i18n.gettext, ngettext=i18n.ngettext, newstyle=True
+    )
+    env.globals["static"] = asset_url
+    env.globals["LANGUAGES"] = i18n.LANGUAGES
+    env.globals["js_strings"] = js_strings
+    env.filters["t"] = i18n.gettext
+    env.filters["role_label"] = labels.role_label
+    env.filters["status_label"] = labels.status_label
+    env.filters["card_reason"] = labels.card_reason
+    env.filters["localdate"] = labels.localdate
+    env.filters["localtime"] = labels.localtime
+    env.filters["pageparams"] = page_params
+    return Jinja2Templates(env=env)
+
+
+def js_strings() -> dict[str, str]:
+    """Words the page scripts show (outbox, update banner), in the page's language."""
+    _ = i18n.gettext
+    return {
+        "pending": _("%(n)d 条待发送"), "attention": _("%(n)d 条需要处理"),
+        "lastSync": _("上次同步"), "never": _("还没有"),
+        "saved": _("已保存，有网络时自动发送"), "sent": _("已发送"),
+        "viewQueue": _("查看待发送"), "attempts": _("已尝试 %(n)d 次"),
+        "needsAttention": _("需要处理："), "willRetry": _("等网络好了会再发"),
+        "sendNow": _("立即发送"), "edit": _("修改"), "resend": _("修改后重新发送"),
+        "discard": _("删除"), "confirmDiscard": _("确定删除这一条吗？删除后不会发送。"),
+    }
+
+
+def page_params(params: Mapping[str, str], page: int) -> str:
+    """The current query string with another page number."""
+    items = [(k, v) for k, v in params.items() if k != "page"]
+    return urlencode([*items, ("page", str(page))])
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    fragment: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    templates: Jinja2Templates = request.app.state.templates
+    language = request.scope.get("language", i18n.DEFAULT_LANGUAGE)
+    ctx: dict[str, Any] = {
+        "lang": language,
+        "html_lang": i18n.html_lang(language),
+        "csrf_token": csrf_token(request),
+        "officer": request.scope.get("officer"),
+        "member": request.scope.get("member"),
+        "path": request.url.path,
+        "query": request.url.query,
+    }
+    ctx.update(context or {})
+    name = fragment if fragment and is_htmx(request) else template
+    response = templates.TemplateResponse(request, name, ctx, status_code=status_code,
+                                          headers=headers)
+    response.headers.append("Vary", "HX-Request")
+    return response

@@ -1,0 +1,227 @@
+// Page-level behaviour: client ids, the outbox (queue, flush, indicator), the service worker.
+// No inline scripts anywhere: the CSP forbids them.
+(function () {
+  "use strict";
+  var Outbox = window.LianxinOutbox;
+  var T = {};
+  try { T = JSON.parse(document.getElementById("lx-i18n").textContent); } catch (e) { T = {}; }
+  function t(key, n) { return (T[key] || key).replace("%(n)d", n); }
+  function csrf() {
+    var meta = document.querySelector("meta[name=csrf-token]");
+    return meta ? meta.content : "";
+  }
+
+  function uuid4() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  }
+  // Each offline-capable form gets its idempotency key when shown, kept across error re-renders.
+  function stampClientIds(root) {
+    var inputs = (root || document).querySelectorAll("form[data-outbox] input[name=client_id]");
+    Array.prototype.forEach.call(inputs, function (input) { if (!input.value) input.value = uuid4(); });
+  }
+
+  // --- indicator ------------------------------------------------------------------------------
+  function timeText(ms) {
+    if (!ms) return t("never");
+    var d = new Date(ms);
+    return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
+  }
+  async function refreshIndicator() {
+    var bar = document.getElementById("outbox-status");
+    if (!bar || !Outbox) return;
+    var s;
+    try { s = await Outbox.summary(); } catch (e) { return; }
+    // Always visible once this phone has queued anything: how many wait, when it last synced.
+    bar.hidden = s.total === 0 && !s.lastSync;
+    bar.querySelector("[data-pending]").textContent = t("pending", s.pending);
+    var attention = bar.querySelector("[data-attention]");
+    attention.hidden = s.attention === 0;
+    attention.textContent = t("attention", s.attention);
+    bar.querySelector("[data-last-sync]").textContent = t("lastSync") + " " + timeText(s.lastSync);
+    document.dispatchEvent(new CustomEvent("lianxin:outbox-changed", { detail: s }));
+  }
+
+  var flushing = null;
+  function flush(force) {
+    if (!Outbox) return Promise.resolve([]);
+    if (flushing) {
+      // One at a time per tab; a forced flush still runs, after the one in progress.
+      return force ? flushing.then(function () { return flush(true); }) : flushing;
+    }
+    // A forced flush (the user asked, or the network came back) waits for its turn; the timer
+    // just skips a turn when another tab or the service worker is already sending.
+    flushing = Outbox.flush({ csrfToken: csrf(), force: !!force, wait: !!force })
+      .catch(function () { return []; })
+      .then(function (results) { flushing = null; refreshIndicator(); return results; });
+    return flushing;
+  }
+
+  // --- submitting an offline-capable form ---------------------------------------------------
+  function labelFor(form) {
+    var prefix = form.dataset.outboxLabel || "";
+    var field = form.querySelector("[name=name]") || form.querySelector("[name=description]") ||
+      form.querySelector("[name=note]");
+    var text = field && field.value ? field.value.slice(0, 24) : "";
+    return (prefix + " " + text).trim();
+  }
+
+  function swapMain(html) {
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    var incoming = doc.getElementById("main");
+    var main = document.getElementById("main");
+    if (incoming && main) {
+      main.innerHTML = incoming.innerHTML;
+      stampClientIds(main);
+      if (window.htmx) htmx.process(main);
+      var alert = main.querySelector("[role=alert]");
+      if (alert) alert.scrollIntoView({ block: "center" });
+    }
+  }
+
+  function showSaved(form) {
+    var note = document.createElement("div");
+    note.className = "saved-note";
+    note.setAttribute("role", "status");
+    note.innerHTML = "";
+    var strong = document.createElement("strong");
+    strong.textContent = t("saved");
+    var link = document.createElement("a");
+    link.href = "/outbox";
+    link.textContent = t("viewQueue");
+    note.appendChild(strong);
+    note.appendChild(document.createTextNode(" "));
+    note.appendChild(link);
+    var old = form.parentNode.querySelector(".saved-note");
+    if (old) old.remove();
+    form.parentNode.insertBefore(note, form);
+    // The next person (assisted enrolment) or the next request gets a fresh form and key.
+    form.reset();
+    var id = form.querySelector("input[name=client_id]");
+    if (id) id.value = uuid4();
+    var counter = document.querySelector("[data-saved-count]");
+    if (counter) counter.textContent = String(parseInt(counter.textContent || "0", 10) + 1);
+    note.scrollIntoView({ block: "center" });
+  }
+
+  async function onSubmit(event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-outbox") || !Outbox) return;
+    event.preventDefault();
+    var photos = form.querySelector("input[type=file][data-shrinking]");
+    if (photos) {
+      await new Promise(function (resolve) { form.addEventListener("lianxin:photos-ready", resolve, { once: true }); });
+    }
+    stampClientIds(form);
+    var button = form.querySelector("[type=submit]");
+    if (button) button.disabled = true;
+    try {
+      var item = await Outbox.fromForm(form, form.dataset.outbox, labelFor(form));
+      await Outbox.put(item); // durable before the first byte goes out
+      var result = await Outbox.send(item, csrf(), true);
+      if (result.outcome === "synced") {
+        var target = result.url || location.href;
+        if (form.dataset.outboxStay !== undefined) {
+          showSaved(form);
+          var note = form.parentNode.querySelector(".saved-note strong");
+          if (note) note.textContent = t("sent");
+        } else {
+          location.assign(target);
+        }
+      } else if (result.outcome === "attention") {
+        // The user is right here: show the server's answer in place, nothing stays queued.
+        await Outbox.remove(item.id);
+        swapMain(result.html);
+      } else {
+        showSaved(form);
+        registerSync();
+      }
+    } catch (err) {
+      // IndexedDB itself failed (private mode, quota): let the browser post the form.
+      form.removeAttribute("data-outbox");
+      form.submit();
+      return;
+    } finally {
+      if (button) button.disabled = false;
+      refreshIndicator();
+    }
+  }
+
+  // --- service worker ---------------------------------------------------------------------
+  function registerSync() {
+    if (!("serviceWorker" in navigator)) return;
+    navigator.serviceWorker.ready.then(function (reg) {
+      if (reg.sync) return reg.sync.register("lianxin-outbox");
+    }).catch(function () {});
+  }
+
+  function showUpdate(worker) {
+    var banner = document.getElementById("update-banner");
+    if (!banner) return;
+    banner.hidden = false;
+    banner.querySelector("button").onclick = function () { worker.postMessage({ type: "SKIP_WAITING" }); };
+  }
+
+  function setUpServiceWorker() {
+    if (!("serviceWorker" in navigator)) return;
+    var reloading = false;
+    // The first install claims this page too; only a replaced worker means a new version.
+    var hadController = !!navigator.serviceWorker.controller;
+    navigator.serviceWorker.addEventListener("controllerchange", function () {
+      if (reloading || !hadController) return;
+      reloading = true;
+      location.reload();
+    });
+    navigator.serviceWorker.addEventListener("message", function (event) {
+      if (event.data && event.data.type === "OUTBOX_FLUSHED") refreshIndicator();
+    });
+    navigator.serviceWorker.register("/sw.js", { scope: "/" }).then(function (reg) {
+      if (reg.waiting && navigator.serviceWorker.controller) showUpdate(reg.waiting);
+      reg.addEventListener("updatefound", function () {
+        var worker = reg.installing;
+        if (!worker) return;
+        worker.addEventListener("statechange", function () {
+          if (worker.state === "installed" && navigator.serviceWorker.controller) showUpdate(worker);
+        });
+      });
+      if (document.body.dataset.member === "1") {
+        navigator.serviceWorker.ready.then(function (ready) {
+          // Keep the worker's own pages ready for a visit with no signal.
+          if (ready.active) ready.active.postMessage({ type: "WARM", urls: ["/me", "/me/card", "/requests", "/requests/new"] });
+        });
+      }
+    }).catch(function () {});
+  }
+
+  // Install hint: Chromium offers "add to home screen" through this event; others ignore it.
+  window.addEventListener("beforeinstallprompt", function (event) {
+    event.preventDefault();
+    var hint = document.getElementById("install-hint");
+    if (!hint) return;
+    hint.hidden = false;
+    hint.querySelector("button").onclick = function () {
+      hint.hidden = true;
+      event.prompt();
+    };
+  });
+
+  document.addEventListener("submit", onSubmit);
+  document.addEventListener("DOMContentLoaded", function () {
+    stampClientIds(document);
+    setUpServiceWorker();
+    if (navigator.storage && navigator.storage.persist) navigator.storage.persist().catch(function () {});
+    refreshIndicator();
+    flush(false);
+  });
+  document.addEventListener("htmx:afterSwap", function (e) { stampClientIds(e.target); });
+  window.addEventListener("online", function () { flush(true); });
+  document.addEventListener("visibilitychange", function () { if (document.visibilityState === "visible") flush(false); });
+  setInterval(function () { flush(false); }, 15000);
+
+  window.Lianxin = { uuid4: uuid4, flush: flush, refreshIndicator: refreshIndicator, t: t, csrf: csrf };
+})();

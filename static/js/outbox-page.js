@@ -1,0 +1,96 @@
+// The "waiting to send" page: every queued item, its state and the server's message, with
+// send-now, edit-and-resend (for items the server refused) and discard (after confirming).
+(function () {
+  "use strict";
+  var Outbox = window.LianxinOutbox;
+  var list = document.getElementById("outbox-list");
+  if (!list || !Outbox) return;
+  var t = function (k, n) { return window.Lianxin ? window.Lianxin.t(k, n) : k; };
+  var HIDDEN = { csrf_token: 1, client_id: 1, consent: 1 };
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function when(ms) {
+    var d = new Date(ms);
+    return d.getFullYear() + "-" + ("0" + (d.getMonth() + 1)).slice(-2) + "-" + ("0" + d.getDate()).slice(-2) +
+      " " + ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
+  }
+
+  function editor(item) {
+    var form = el("form", "form outbox-edit");
+    item.fields.forEach(function (pair) {
+      if (HIDDEN[pair[0]]) return;
+      var field = el("div", "field");
+      var label = el("label", "", pair[0]);
+      var input = pair[1].length > 60 ? el("textarea") : el("input");
+      input.name = pair[0];
+      input.value = pair[1];
+      label.htmlFor = input.id = "edit-" + item.id + "-" + pair[0];
+      field.appendChild(label);
+      field.appendChild(input);
+      form.appendChild(field);
+    });
+    var save = el("button", "btn btn-primary", t("resend"));
+    save.type = "submit";
+    form.appendChild(save);
+    form.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      var fields = {};
+      Array.prototype.forEach.call(form.elements, function (input) { if (input.name) fields[input.name] = input.value; });
+      await Outbox.resend(item.id, fields);
+      await window.Lianxin.flush(true);
+      render();
+    });
+    return form;
+  }
+
+  async function render() {
+    var items = await Outbox.all();
+    list.textContent = "";
+    document.getElementById("outbox-empty").hidden = items.length > 0;
+    items.forEach(function (item) {
+      var li = el("li", "item outbox-item " + item.status);
+      li.dataset.id = item.id;
+      li.appendChild(el("strong", "", item.label || item.kind));
+      li.appendChild(el("span", "muted", when(item.createdAt) + " · " + t("attempts", item.attempts)));
+      if (item.status === "attention") {
+        li.appendChild(el("p", "error", t("needsAttention") + " " + item.lastError));
+      } else if (item.lastError) {
+        li.appendChild(el("p", "muted", t("willRetry") + " (" + item.lastError + ")"));
+      }
+      var actions = el("div", "item-actions");
+      var send = el("button", "btn", t("sendNow"));
+      send.type = "button";
+      send.addEventListener("click", async function () {
+        await Outbox.resend(item.id, null);
+        await window.Lianxin.flush(true);
+        render();
+      });
+      var edit = el("button", "btn", t("edit"));
+      edit.type = "button";
+      edit.hidden = item.status !== "attention";
+      edit.addEventListener("click", function () { li.appendChild(editor(item)); edit.hidden = true; });
+      var discard = el("button", "btn btn-quiet", t("discard"));
+      discard.type = "button";
+      discard.addEventListener("click", async function () {
+        if (!window.confirm(t("confirmDiscard"))) return;
+        await Outbox.remove(item.id);
+        window.Lianxin.refreshIndicator();
+        render();
+      });
+      actions.appendChild(send);
+      actions.appendChild(edit);
+      actions.appendChild(discard);
+      li.appendChild(actions);
+      list.appendChild(li);
+    });
+  }
+
+  document.addEventListener("lianxin:outbox-changed", render);
+  render();
+})();

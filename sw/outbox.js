@@ -1,0 +1,261 @@
+/* Lianxin outbox: forms that could not reach the server wait in IndexedDB and are sent
+ * exactly once. The same file runs in pages and in the service worker (importScripts), so
+ * queued items move even where no service worker runs (iOS in-app browsers, WeChat).
+ *
+ * Exactly once rests on the server: every item carries the client_id its form was given, and
+ * the server answers a repeated client_id like the first time without creating anything.
+ * The outbox's job is to never lose an item and never give up on one silently.
+ */
+(function (scope) {
+  "use strict";
+  var DB_NAME = "lianxin-outbox";
+  var DB_VERSION = 1; // bump with an upgrade step in open() when the item shape changes
+  var STORE = "items";
+  var META = "meta";
+  var LOCK = "lianxin-outbox-flush";
+  var MAX_BACKOFF_MS = 5 * 60 * 1000;
+
+  function promisify(request) {
+    return new Promise(function (resolve, reject) {
+      request.onsuccess = function () { resolve(request.result); };
+      request.onerror = function () { reject(request.error); };
+    });
+  }
+
+  var dbPromise = null;
+  function open() {
+    if (dbPromise) return dbPromise;
+    dbPromise = new Promise(function (resolve, reject) {
+      var request = indexedDB.open(DB_NAME, DB_VERSION);
+      request.onupgradeneeded = function (event) {
+        var db = request.result;
+        if (event.oldVersion < 1) {
+          var items = db.createObjectStore(STORE, { keyPath: "id" });
+          items.createIndex("createdAt", "createdAt");
+          db.createObjectStore(META, { keyPath: "key" });
+        }
+      };
+      request.onsuccess = function () {
+        var db = request.result;
+        // Another tab upgrading the schema: let go so it can, and reopen next time.
+        db.onversionchange = function () { db.close(); dbPromise = null; };
+        resolve(db);
+      };
+      request.onerror = function () { dbPromise = null; reject(request.error); };
+    });
+    return dbPromise;
+  }
+
+  async function tx(stores, mode, work) {
+    var db = await open();
+    return new Promise(function (resolve, reject) {
+      var t = db.transaction(stores, mode);
+      var result;
+      Promise.resolve(work(t)).then(function (r) { result = r; }, reject);
+      t.oncomplete = function () { resolve(result); };
+      t.onerror = function () { reject(t.error); };
+      t.onabort = function () { reject(t.error || new Error("transaction aborted")); };
+    });
+  }
+
+  function all() {
+    return tx([STORE], "readonly", function (t) {
+      return promisify(t.objectStore(STORE).index("createdAt").getAll());
+    });
+  }
+
+  function get(id) {
+    return tx([STORE], "readonly", function (t) { return promisify(t.objectStore(STORE).get(id)); });
+  }
+
+  function put(item) {
+    return tx([STORE], "readwrite", function (t) { return promisify(t.objectStore(STORE).put(item)); });
+  }
+
+  function remove(id) {
+    return tx([STORE], "readwrite", function (t) { return promisify(t.objectStore(STORE).delete(id)); });
+  }
+
+  async function getMeta(key) {
+    var row = await tx([META], "readonly", function (t) { return promisify(t.objectStore(META).get(key)); });
+    return row ? row.value : null;
+  }
+
+  function setMeta(key, value) {
+    return tx([META], "readwrite", function (t) {
+      return promisify(t.objectStore(META).put({ key: key, value: value }));
+    });
+  }
+
+  // A form becomes an item: text fields as pairs, files as ArrayBuffers (Blobs in IndexedDB
+  // are unreliable in some WebViews), so the item can be shown, edited and sent again.
+  async function fromForm(form, kind, label) {
+    var data = new FormData(form);
+    var fields = [];
+    var files = [];
+    var entries = Array.from(data.entries());
+    for (var i = 0; i < entries.length; i++) {
+      var name = entries[i][0], value = entries[i][1];
+      if (typeof value === "string") {
+        fields.push([name, value]);
+      } else if (value && value.size) {
+        files.push({ field: name, filename: value.name, type: value.type, data: await value.arrayBuffer() });
+      }
+    }
+    var clientId = data.get("client_id");
+    return {
+      id: String(clientId),
+      url: new URL(form.getAttribute("action") || location.pathname, location.href).pathname,
+      kind: kind,
+      label: label,
+      fields: fields,
+      files: files,
+      createdAt: Date.now(),
+      attempts: 0,
+      status: "pending", // pending | attention
+      lastError: "",
+      lastStatus: 0,
+      nextAttemptAt: 0
+    };
+  }
+
+  function toFormData(item, csrfToken) {
+    var data = new FormData();
+    item.fields.forEach(function (pair) {
+      // A page sends with its own, current CSRF token: a token saved days ago may be stale.
+      data.append(pair[0], pair[0] === "csrf_token" && csrfToken ? csrfToken : pair[1]);
+    });
+    item.files.forEach(function (f) {
+      data.append(f.field, new Blob([f.data], { type: f.type }), f.filename);
+    });
+    return data;
+  }
+
+  function backoff(attempts) {
+    return Math.min(MAX_BACKOFF_MS, 2000 * Math.pow(2, Math.max(0, attempts - 1)));
+  }
+
+  // The server's message for a refused item: its field errors, else its alert or lead text.
+  function messageFrom(html, status) {
+    html = html || "";
+    var clean = function (x) { return x.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").trim(); };
+    var errors = [];
+    var re = /<p[^>]*class="error"[^>]*>([\s\S]*?)<\/p>/g;
+    var match;
+    while ((match = re.exec(html))) errors.push(clean(match[1]));
+    if (errors.length) return errors.join("；");
+    match = /<div[^>]*class="alert"[^>]*>([\s\S]*?)<\/div>/.exec(html) ||
+      /<p class="lead">([\s\S]*?)<\/p>/.exec(html);
+    return (match && clean(match[1])) || ("HTTP " + status);
+  }
+
+  /* Send one item. Outcomes, as in the design's offline contract:
+   * 2xx/3xx → synced (removed); 4xx → needs attention (kept with the server's message);
+   * 5xx or no network → kept and retried later with back-off. Nothing is dropped here. */
+  async function send(item, csrfToken, follow) {
+    var response;
+    try {
+      response = await fetch(item.url, {
+        method: "POST",
+        body: toFormData(item, csrfToken),
+        credentials: "same-origin",
+        // In the background a redirect is enough to know it arrived; a page that sends what
+        // the user just pressed follows it to show the result.
+        redirect: follow ? "follow" : "manual",
+        headers: { "X-Lianxin-Outbox": "1" }
+      });
+    } catch (err) {
+      item.attempts += 1;
+      item.lastError = "network";
+      item.lastStatus = 0;
+      item.nextAttemptAt = Date.now() + backoff(item.attempts);
+      await put(item);
+      return { outcome: "retry", item: item };
+    }
+    if (response.ok || (response.status >= 300 && response.status < 400) || response.type === "opaqueredirect") {
+      await remove(item.id);
+      await setMeta("lastSync", Date.now());
+      return { outcome: "synced", item: item, url: response.url, response: response };
+    }
+    var html = "";
+    try { html = await response.text(); } catch (e) { html = ""; }
+    item.attempts += 1;
+    item.lastStatus = response.status;
+    if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) {
+      item.status = "attention";
+      item.lastError = messageFrom(html, response.status);
+      await put(item);
+      return { outcome: "attention", item: item, html: html, status: response.status };
+    }
+    item.lastError = "HTTP " + response.status;
+    item.nextAttemptAt = Date.now() + backoff(item.attempts);
+    await put(item);
+    return { outcome: "retry", item: item };
+  }
+
+  var PARALLEL = 4; // a few at once hides round trips on a slow link; order does not matter
+
+  async function flushUnlocked(options) {
+    var items = await all();
+    var now = Date.now();
+    var due = items.filter(function (item) {
+      return item.status === "pending" && (options.force || item.nextAttemptAt <= now);
+    });
+    var results = [];
+    async function one(item) {
+      // Another flusher may have sent it since we listed: only send what is still queued.
+      var current = await get(item.id);
+      if (current && current.status === "pending") results.push(await send(current, options.csrfToken));
+    }
+    for (var i = 0; i < due.length; i += PARALLEL) {
+      var batch = due.slice(i, i + PARALLEL).map(one);
+      await Promise.all(batch);
+      // No network at all: stop here instead of failing every remaining item one by one.
+      if (results.length && results.every(function (r) { return r.outcome === "retry" && r.item.lastError === "network"; })) break;
+    }
+    return results;
+  }
+
+  /* Tabs and the service worker take turns (Web Locks); without Web Locks each still sends,
+   * and the server's client_id check keeps the result to one record per item. */
+  function flush(options) {
+    options = options || {};
+    if (scope.navigator && scope.navigator.locks && scope.navigator.locks.request) {
+      return scope.navigator.locks.request(LOCK, { ifAvailable: !options.wait }, function (lock) {
+        if (!lock) return [];
+        return flushUnlocked(options);
+      });
+    }
+    return flushUnlocked(options);
+  }
+
+  async function summary() {
+    var items = await all();
+    return {
+      pending: items.filter(function (i) { return i.status === "pending"; }).length,
+      attention: items.filter(function (i) { return i.status === "attention"; }).length,
+      total: items.length,
+      lastSync: await getMeta("lastSync")
+    };
+  }
+
+  async function resend(id, fields) {
+    var item = await get(id);
+    if (!item) return null;
+    if (fields) {
+      item.fields = item.fields.map(function (pair) {
+        return Object.prototype.hasOwnProperty.call(fields, pair[0]) ? [pair[0], fields[pair[0]]] : pair;
+      });
+    }
+    item.status = "pending";
+    item.nextAttemptAt = 0;
+    await put(item);
+    return item;
+  }
+
+  scope.LianxinOutbox = {
+    open: open, all: all, get: get, put: put, remove: remove, fromForm: fromForm, send: send,
+    flush: flush, summary: summary, resend: resend, getMeta: getMeta, setMeta: setMeta,
+    messageFrom: messageFrom, DB_NAME: DB_NAME, DB_VERSION: DB_VERSION
+  };
+})(typeof self !== "undefined" ? self : this);

@@ -1,0 +1,100 @@
+/* Lianxin service worker. Served at /sw.js; the server fills in VERSION and PRECACHE. */
+"use strict";
+const VERSION = "__VERSION__";
+const PRECACHE = __PRECACHE__;
+importScripts("__OUTBOX__");
+const SHELL_CACHE = "lx-shell-" + VERSION;
+const PAGE_CACHE = "lx-pages-" + VERSION;
+// Pages with other people's data never go into a cache.
+const NEVER_CACHE = [/^\/officer(?!\/enrol$)(\/|$)/, /^\/healthz$/, /^\/lang$/];
+const OFFLINE_URL = "/offline";
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(caches.open(SHELL_CACHE).then((cache) => cache.addAll(PRECACHE)));
+  // No skipWaiting here: the page shows "new version — reload" and asks for it.
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil((async () => {
+    const keep = new Set([SHELL_CACHE, PAGE_CACHE]);
+    for (const key of await caches.keys()) {
+      if (key.startsWith("lx-") && !keep.has(key)) await caches.delete(key);
+    }
+    await self.clients.claim();
+  })());
+});
+
+self.addEventListener("message", (event) => {
+  const data = event.data || {};
+  if (data.type === "SKIP_WAITING") self.skipWaiting();
+  if (data.type === "VERSION" && event.ports[0]) event.ports[0].postMessage(VERSION);
+  if (data.type === "WARM" && Array.isArray(data.urls)) event.waitUntil(warm(data.urls));
+  if (data.type === "FLUSH") event.waitUntil(flushOutbox());
+});
+
+// A worker's own pages, fetched while there is signal so they open on site without it.
+async function warm(urls) {
+  const cache = await caches.open(PAGE_CACHE);
+  await Promise.all(urls.map(async (url) => {
+    try {
+      const response = await fetch(url, { credentials: "same-origin" });
+      if (response.ok && !response.redirected) await cache.put(url, response);
+    } catch (err) { /* no signal: keep what we had */ }
+  }));
+}
+
+async function flushOutbox() {
+  const results = await self.LianxinOutbox.flush({ wait: true });
+  const clients = await self.clients.matchAll({ includeUncontrolled: true });
+  clients.forEach((client) => client.postMessage({ type: "OUTBOX_FLUSHED", count: results.length }));
+  // Background Sync retries the event when it rejects: do so while items still wait.
+  const left = (await self.LianxinOutbox.all()).filter((i) => i.status === "pending");
+  if (left.length) throw new Error(left.length + " items still waiting");
+}
+
+self.addEventListener("sync", (event) => {
+  if (event.tag === "lianxin-outbox") event.waitUntil(flushOutbox());
+});
+
+function neverCache(url) {
+  return NEVER_CACHE.some((re) => re.test(url.pathname));
+}
+
+async function networkFirst(request) {
+  const url = new URL(request.url);
+  try {
+    const response = await fetch(request);
+    if (response.ok && !neverCache(url) && request.headers.get("HX-Request") !== "true") {
+      const cache = await caches.open(PAGE_CACHE);
+      // Keyed by URL only: Vary: Cookie must not hide the copy from the offline visit.
+      await cache.put(url.pathname + url.search, response.clone());
+    }
+    return response;
+  } catch (err) {
+    const cached = (await caches.match(url.pathname + url.search, { ignoreVary: true })) ||
+      (await caches.match(OFFLINE_URL, { ignoreVary: true }));
+    if (cached) return cached;
+    throw err;
+  }
+}
+
+async function cacheFirst(request) {
+  const cached = await caches.match(request, { ignoreVary: true });
+  if (cached) return cached;
+  const response = await fetch(request);
+  if (response.ok) (await caches.open(SHELL_CACHE)).put(request, response.clone());
+  return response;
+}
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  if (request.method !== "GET") return;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin) return;
+  if (url.pathname.startsWith("/static/") || url.pathname.startsWith("/pwa/")) {
+    event.respondWith(cacheFirst(request));
+  } else if (request.mode === "navigate" || request.headers.get("Accept")?.includes("text/html")) {
+    if (neverCache(url)) return;
+    event.respondWith(networkFirst(request));
+  }
+});

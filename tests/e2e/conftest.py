@@ -1,0 +1,136 @@
+"""A real `lianxin serve` process (that tests can stop and restart) and Debian's Chromium."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.conftest import ARTIFACTS, make_database
+
+CHROMIUM = os.environ.get("LIANXIN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic",
+                 "--no-first-run"]
+PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2,
+         "is_mobile": True, "has_touch": True, "locale": "zh-CN"}
+LIANXIN = str(Path(sys.executable).parent / "lianxin")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    def __init__(self, db_url: str, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.db_url = db_url
+        self.workdir = workdir
+        self.env = {**os.environ, "LIANXIN_DB_URL": db_url, "LIANXIN_BASE_URL": self.url,
+                    "LIANXIN_SECRET_KEY": "e2e-secret-key-0123456789-abcdefghijklmnopq"}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "server.log"
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run([LIANXIN, *args], env=self.env, cwd=self.workdir,
+                                capture_output=True, text=True, check=True, timeout=120)
+        return result.stdout
+
+    def start(self, **extra_env: str) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [LIANXIN, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--log-level", "warning"], env={**self.env, **extra_env}, cwd=self.workdir,
+                stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError("server did not start:\n" + self.log.read_text(errors="replace"))
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+    async def query(self, sql: str, *args: object) -> list[tuple[object, ...]]:
+        """Read the server's database directly (placeholders: $1, $2 …)."""
+        if self.db_url.startswith("sqlite://"):
+            import re
+            import sqlite3
+
+            path = self.db_url.removeprefix("sqlite://").split("?")[0]
+            with sqlite3.connect(path) as conn:
+                return list(conn.execute(re.sub(r"\$\d+", "?", sql), args).fetchall())
+        import asyncpg
+
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            return [tuple(r) for r in await conn.fetch(sql, *args)]
+        finally:
+            await conn.close()
+
+    async def count(self, sql: str, *args: object) -> int:
+        rows = await self.query(sql, *args)
+        return int(rows[0][0])  # type: ignore[call-overload]
+
+
+@pytest.fixture(scope="session")
+async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
+    workdir = tmp_path_factory.mktemp("live")
+    db_url, drop = await make_database(workdir, "live")
+    server = LiveServer(db_url, workdir)
+    server.cli("demo")
+    server.start()
+    yield server
+    server.stop()
+    await drop()
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        await b.close()
+
+
+async def officer_login(page: Page, base: str, phone: str) -> None:
+    """Sign an officer in through the login form, as a person would."""
+    from server.services.demo import DEMO_PASSWORD
+
+    await page.goto(base + "/officer/login")
+    await page.fill("#f-phone", phone)
+    await page.fill("#f-password", DEMO_PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(base + "/officer")
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Path:
+    folder = ARTIFACTS / request.node.name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -1,0 +1,31 @@
+"""Small runs of the benchmark scripts, so that they keep working between real runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str) -> str:
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                            timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_enrol_burst_smoke() -> None:
+    out = run("bench/enrol_burst.py", "--total", "40", "--connections", "5")
+    row = next(line for line in out.splitlines() if line.startswith("| enrolment"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "40" and cells[2] == "0" and cells[-1] == "40", row
+
+
+@pytest.mark.e2e
+def test_outbox_flush_smoke() -> None:
+    out = run("bench/outbox_flush.py", "--items", "20")
+    assert "20 items in" in out and "all stored exactly once" in out

@@ -149,9 +149,37 @@
     return (match && clean(match[1])) || ("HTTP " + status);
   }
 
-  /* Send one item. Outcomes, as in the design's offline contract:
-   * 2xx/3xx → synced (removed); 4xx → needs attention (kept with the server's message);
-   * 5xx or no network → kept and retried later with back-off. Nothing is dropped here. */
+  // What became of one item, as in the design's offline contract: 2xx/3xx → synced
+  // (removed); 4xx → needs attention (kept with the server's message); 5xx or no network →
+  // kept and retried later with back-off. Nothing is dropped here.
+  async function synced(item, extra) {
+    await remove(item.id);
+    await setMeta("lastSync", Date.now());
+    return Object.assign({ outcome: "synced", item: item }, extra || {});
+  }
+
+  async function retryLater(item, error, status) {
+    item.attempts += 1;
+    item.lastError = error;
+    item.lastStatus = status;
+    item.nextAttemptAt = Date.now() + backoff(item.attempts);
+    await put(item);
+    return { outcome: "retry", item: item };
+  }
+
+  async function needsAttention(item, message, status, extra) {
+    item.attempts += 1;
+    item.status = "attention";
+    item.lastError = message;
+    item.lastStatus = status;
+    await put(item);
+    return Object.assign({ outcome: "attention", item: item, status: status }, extra || {});
+  }
+
+  function refused(status) {
+    return status >= 400 && status < 500 && status !== 408 && status !== 429;
+  }
+
   async function send(item, csrfToken, follow) {
     var response;
     try {
@@ -165,32 +193,96 @@
         headers: { "X-Lianxin-Outbox": "1" }
       });
     } catch (err) {
-      item.attempts += 1;
-      item.lastError = "network";
-      item.lastStatus = 0;
-      item.nextAttemptAt = Date.now() + backoff(item.attempts);
-      await put(item);
-      return { outcome: "retry", item: item };
+      return retryLater(item, "network", 0);
     }
     if (response.ok || (response.status >= 300 && response.status < 400) || response.type === "opaqueredirect") {
-      await remove(item.id);
-      await setMeta("lastSync", Date.now());
-      return { outcome: "synced", item: item, url: response.url, response: response };
+      return synced(item, { url: response.url, response: response });
     }
     var html = "";
     try { html = await response.text(); } catch (e) { html = ""; }
-    item.attempts += 1;
-    item.lastStatus = response.status;
-    if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) {
-      item.status = "attention";
-      item.lastError = messageFrom(html, response.status);
-      await put(item);
-      return { outcome: "attention", item: item, html: html, status: response.status };
+    if (refused(response.status)) {
+      return needsAttention(item, messageFrom(html, response.status), response.status, { html: html });
     }
-    item.lastError = "HTTP " + response.status;
-    item.nextAttemptAt = Date.now() + backoff(item.attempts);
-    await put(item);
-    return { outcome: "retry", item: item };
+    return retryLater(item, "HTTP " + response.status, response.status);
+  }
+
+  /* Queued new requests without photos travel together: one round trip and one server
+   * transaction for up to BATCH_SIZE of them, which is what a day of filing from a basement
+   * adds up to. The server answers each item with the status its own POST would have had.
+   * A batch the server refuses as a whole (an older server, a lost session) is not judged:
+   * its items go one by one, so each gets its own answer. */
+  var BATCH_URLS = { "/requests/new": "/requests/sync" };
+  var BATCH_SIZE = 50;
+  var BATCH_BYTES = 512 * 1024;
+
+  function field(item, name) {
+    for (var i = 0; i < item.fields.length; i++) if (item.fields[i][0] === name) return item.fields[i][1];
+    return "";
+  }
+
+  function batchable(item) {
+    return !!BATCH_URLS[item.url] && item.files.length === 0;
+  }
+
+  async function sendBatch(items, csrfToken) {
+    var response;
+    try {
+      response = await fetch(BATCH_URLS[items[0].url], {
+        method: "POST",
+        credentials: "same-origin",
+        headers: {
+          "Content-Type": "application/json",
+          "X-CSRF-Token": csrfToken || field(items[0], "csrf_token"),
+          "X-Lianxin-Outbox": "1"
+        },
+        body: JSON.stringify({ items: items.map(function (item) {
+          return { id: item.id, fields: item.fields.filter(function (p) { return p[0] !== "csrf_token"; }) };
+        }) })
+      });
+    } catch (err) {
+      return Promise.all(items.map(function (item) { return retryLater(item, "network", 0); }));
+    }
+    if (!response.ok) {
+      if (refused(response.status)) {
+        var one = [];
+        for (var i = 0; i < items.length; i++) one.push(await send(items[i], csrfToken));
+        return one;
+      }
+      return Promise.all(items.map(function (item) {
+        return retryLater(item, "HTTP " + response.status, response.status);
+      }));
+    }
+    var answers = {};
+    try {
+      (await response.json()).results.forEach(function (r) { answers[r.id] = r; });
+    } catch (e) {
+      answers = {};
+    }
+    return Promise.all(items.map(function (item) {
+      var answer = answers[item.id];
+      if (!answer) return retryLater(item, "no answer", response.status);
+      if (answer.status < 400) return synced(item, { url: answer.location });
+      if (refused(answer.status)) return needsAttention(item, answer.message || ("HTTP " + answer.status), answer.status);
+      return retryLater(item, "HTTP " + answer.status, answer.status);
+    }));
+  }
+
+  // Due items as units of work: batches of batchable items, and everything else alone.
+  function jobs(items) {
+    var groups = {};
+    var out = [];
+    items.forEach(function (item) {
+      if (!batchable(item)) { out.push([item]); return; }
+      var group = groups[item.url];
+      var size = JSON.stringify(item.fields).length * 3; // worst case UTF-8
+      if (!group || group.items.length >= BATCH_SIZE || group.bytes + size > BATCH_BYTES) {
+        group = groups[item.url] = { items: [], bytes: 0 };
+        out.push(group.items);
+      }
+      group.items.push(item);
+      group.bytes += size;
+    });
+    return out;
   }
 
   var PARALLEL = 4; // a few at once hides round trips on a slow link; order does not matter
@@ -202,14 +294,21 @@
       return item.status === "pending" && (options.force || item.nextAttemptAt <= now);
     });
     var results = [];
-    async function one(item) {
-      // Another flusher may have sent it since we listed: only send what is still queued.
-      var current = await get(item.id);
-      if (current && current.status === "pending") results.push(await send(current, options.csrfToken));
+    async function run(group) {
+      // Another flusher may have sent some since we listed: only send what is still queued.
+      var current = [];
+      for (var i = 0; i < group.length; i++) {
+        var item = await get(group[i].id);
+        if (item && item.status === "pending") current.push(item);
+      }
+      if (!current.length) return;
+      var done = batchable(current[0]) ? await sendBatch(current, options.csrfToken)
+        : [await send(current[0], options.csrfToken)];
+      done.forEach(function (r) { results.push(r); });
     }
-    for (var i = 0; i < due.length; i += PARALLEL) {
-      var batch = due.slice(i, i + PARALLEL).map(one);
-      await Promise.all(batch);
+    var work = jobs(due);
+    for (var i = 0; i < work.length; i += PARALLEL) {
+      await Promise.all(work.slice(i, i + PARALLEL).map(run));
       // No network at all: stop here instead of failing every remaining item one by one.
       if (results.length && results.every(function (r) { return r.outcome === "retry" && r.item.lastError === "network"; })) break;
     }
@@ -255,7 +354,7 @@
 
   scope.LianxinOutbox = {
     open: open, all: all, get: get, put: put, remove: remove, fromForm: fromForm, send: send,
-    flush: flush, summary: summary, resend: resend, getMeta: getMeta, setMeta: setMeta,
+    flush: flush, sendBatch: sendBatch, summary: summary, resend: resend, getMeta: getMeta, setMeta: setMeta,
     messageFrom: messageFrom, DB_NAME: DB_NAME, DB_VERSION: DB_VERSION
   };
 })(typeof self !== "undefined" ? self : this);

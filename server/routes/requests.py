@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.expressions import F
 
@@ -23,7 +23,7 @@ from server.models import Category, MemberStatus, RequestEvent, RequestPhoto, Se
 from server.services import requests as svc
 from server.services.photos import MAX_PHOTOS, MAX_UPLOAD_BYTES
 from server.validation import Cleaner, small_int
-from server.web.forms import form_dict, read_form
+from server.web.forms import form_dict, read_batch, read_form
 from server.web.templating import render
 
 PAGE_SIZE = 30
@@ -67,6 +67,31 @@ async def new_submit(request: Request) -> Response:
     return render(request, "requests/new.html",
                   {**_form_context(values, errors), "active": True},
                   status_code=422, fragment="requests/_form.html")
+
+
+async def sync_new(request: Request) -> Response:
+    """The outbox's batch of queued new requests (no photos): one round trip and one
+    transaction for many, with an answer per item that means what the single POST's
+    status would have meant (201/200 synced, 4xx needs attention)."""
+    member = await require_member(request)
+    batch = await read_batch(request, svc.MAX_BATCH)
+    answers: dict[str, dict[str, object]] = {}
+    valid: dict[str, svc.NewRequest] = {}
+    for item in batch:
+        new, errors, _ = svc.clean_new_request(item.fields, [])
+        if new is None:
+            answers[item.id] = {"status": 422, "message": "；".join(errors.values())}
+        else:
+            valid[item.id] = new
+    filed = await svc.file_requests(member, list(valid.values()))
+    for item_id, new in valid.items():
+        outcome = filed[new.client_id]
+        if isinstance(outcome, svc.RequestError):
+            answers[item_id] = {"status": 409, "message": str(outcome)}
+        else:
+            answers[item_id] = {"status": 201 if outcome.created else 200,
+                                "location": f"/requests/{outcome.request.id}"}
+    return JSONResponse({"results": [{"id": item.id, **answers[item.id]} for item in batch]})
 
 
 async def my_requests(request: Request) -> Response:
@@ -164,6 +189,7 @@ routes = [
     Route("/requests", new_submit, methods=["POST"]),
     Route("/requests/new", new_form, methods=["GET"]),
     Route("/requests/new", new_submit, methods=["POST"]),
+    Route("/requests/sync", sync_new, methods=["POST"]),
     Route("/requests/{request_id:int}", detail),
     Route("/requests/{request_id:int}/photos/{photo_id:int}", photo),
     Route("/requests/{request_id:int}/{action:str}", worker_action, methods=["POST"]),

@@ -229,7 +229,37 @@ async def test_6_server_errors_twice_then_recovers(server: LiveServer, browser: 
     await wait_empty(page)
     assert await requests_with(server, text) == 1
     posts = [r for r in proxy.requests if r.startswith("POST /requests")]
-    assert len(posts) == 3
+    # The press itself, then two flushes, which carry queued requests in a batch.
+    assert [p.split(" ")[1] for p in posts] == ["/requests/new"] + ["/requests/sync"] * 2
+    await context.close()
+
+
+async def test_11_batch_answer_lost_after_commit(server: LiveServer, browser: Browser,
+                                                 proxy: Proxy) -> None:
+    """Twelve queued requests go in one batch; the server commits it and the answer is lost.
+    Sent again, the server answers each as already filed: twelve requests, none twice."""
+    context = await browser.new_context(**PHONE)
+    page = await join(context, proxy.url, server)
+    tag = uuid.uuid4().hex[:6]
+    proxy.faults.append(Fault("POST", "/requests/new", "500", 12))
+    for i in range(12):
+        await file_request(page, f"批次 {tag} {i:02d}")
+        await expect(page.locator(".saved-note")).to_be_visible()
+    assert (await outbox(page))["pending"] == 12
+    proxy.faults.append(Fault("POST", "/requests/sync", "drop", 1))
+    await page.evaluate("Lianxin.flush(true)")
+    pattern = f"批次 {tag} %"
+    count = "SELECT COUNT(*) FROM service_request WHERE description LIKE $1"
+    assert await server.count(count, pattern) == 12  # committed, though the phone never heard
+    assert (await outbox(page))["pending"] == 12
+    await page.evaluate("Lianxin.flush(true)")
+    await wait_empty(page)
+    assert await server.count(count, pattern) == 12
+    assert await server.count(
+        "SELECT COUNT(*) FROM request_event e JOIN service_request r ON r.id = e.request_id "
+        "WHERE r.description LIKE $1", pattern) == 12
+    batches = [r for r in proxy.requests if r.startswith("POST /requests/sync")]
+    assert len(batches) == 2, "twelve items, one batch per flush"
     await context.close()
 
 

@@ -1,0 +1,137 @@
+"""The outbox's batch endpoint: many queued requests in one POST, each answered on its own,
+exactly once by client_id whatever is replayed or sent twice at the same time."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+
+from server.models import EventKind, Member, RequestEvent, ServiceRequest
+from server.services import requests as svc
+from tests.conftest import csrf_of
+from tests.factories import make_member, member_client
+
+
+def item(text: str, category: str = "living", client_id: str | None = None,
+         **extra: str) -> dict[str, Any]:
+    fields = {"client_id": client_id or str(uuid.uuid4()), "category": category,
+              "description": text, "urgency": "normal", "anonymous": "management", **extra}
+    return {"id": fields["client_id"], "fields": [[k, v] for k, v in fields.items()]}
+
+
+async def post_batch(c: httpx.AsyncClient, items: list[dict[str, Any]],
+                     token: str | None = None) -> httpx.Response:
+    if token is None:
+        token = csrf_of((await c.get("/requests/new")).text)
+    return await c.post("/requests/sync", json={"items": items},
+                        headers={"X-CSRF-Token": token})
+
+
+async def test_batch_files_each_item_once_with_its_own_answer(app: Any) -> None:
+    member = await make_member(app)
+    tag = uuid.uuid4().hex[:6]
+    good = [item(f"批量 {tag} {i}") for i in range(5)]
+    bad = item("", category="wages")  # no description
+    unknown = item(f"批量 {tag} x", category="lottery")
+    async with member_client(app, member) as c:
+        r = await post_batch(c, [*good, bad, unknown])
+        assert r.status_code == 200, r.text
+        results = r.json()["results"]
+        assert [x["id"] for x in results] == [x["id"] for x in [*good, bad, unknown]]
+        assert [x["status"] for x in results] == [201] * 5 + [422, 422]
+        assert "诉求内容" in results[5]["message"]
+        assert "诉求类别" in results[6]["message"]
+        # Replayed (the answer was lost): the same requests, nothing new, answered as synced.
+        again = (await post_batch(c, good)).json()["results"]
+        assert [x["status"] for x in again] == [200] * 5
+        assert [x["location"] for x in again] == [x["location"] for x in results[:5]]
+        # Each synced item leads to the worker's own request page.
+        assert (await c.get(results[0]["location"])).status_code == 200
+    rows = await ServiceRequest.filter(description__startswith=f"批量 {tag}")
+    assert len(rows) == 5
+    for row in rows:
+        events = await RequestEvent.filter(request_id=row.id)
+        assert [e.kind for e in events] == [EventKind.SUBMITTED]
+        assert row.last_event_id == row.last_public_event_id == row.worker_seen_event_id == \
+            events[0].id
+        assert row.assignee_id == member.liaison_id  # type: ignore[attr-defined]
+        assert row.ack_due_at > row.created_at and row.resolve_due_at > row.ack_due_at
+
+
+async def test_a_batch_item_matches_the_single_form_post(app: Any) -> None:
+    """Sent alone or in a batch, the same client_id is the same request."""
+    member = await make_member(app)
+    it = item("宿舍漏雨")
+    async with member_client(app, member) as c:
+        page = await c.get("/requests/new")
+        form = dict(it["fields"]) | {"csrf_token": csrf_of(page.text)}
+        assert (await c.post("/requests/new", data=form)).status_code == 303
+        answer = (await post_batch(c, [it])).json()["results"][0]
+    assert answer["status"] == 200
+    assert await ServiceRequest.filter(client_id=it["id"]).count() == 1
+
+
+async def test_concurrent_batches_of_the_same_items_file_once(app: Any) -> None:
+    """Two tabs (or a tab and the service worker) flushing the same outbox at once."""
+    member = await make_member(app)
+    tag = uuid.uuid4().hex[:6]
+    items = [item(f"并发 {tag} {i}") for i in range(20)]
+    async with member_client(app, member) as c:
+        token = csrf_of((await c.get("/requests/new")).text)
+        answers = await asyncio.gather(*(post_batch(c, items, token) for _ in range(4)))
+    assert all(a.status_code == 200 for a in answers)
+    for a in answers:
+        assert all(x["status"] in {200, 201} for x in a.json()["results"])
+    rows = await ServiceRequest.filter(description__startswith=f"并发 {tag}")
+    assert len(rows) == 20
+    assert await RequestEvent.filter(request_id__in=[r.id for r in rows]).count() == 20
+
+
+async def test_batch_refusals(app: Any) -> None:
+    member = await make_member(app)
+    other = await make_member(app, name="王二")
+    taken = item("别人的编号")
+    async with member_client(app, other) as c:
+        assert (await post_batch(c, [taken])).json()["results"][0]["status"] == 201
+    async with member_client(app, member) as c:
+        token = csrf_of((await c.get("/requests/new")).text)
+        # Someone else's client_id: refused for this item only, nothing changes hands.
+        mine = item("我的")
+        results = (await post_batch(c, [taken, mine], token)).json()["results"]
+        assert [x["status"] for x in results] == [409, 201]
+        assert "表单编号无效" in results[0]["message"]
+        # No CSRF header, a wrong one, a form body, malformed or oversized batches.
+        no_csrf = await c.post("/requests/sync", json={"items": [item("x")]})
+        assert no_csrf.status_code == 403
+        assert (await post_batch(c, [item("x")], "nope")).status_code == 403
+        as_form = await c.post("/requests/sync", data={"items": "x"},
+                               headers={"X-CSRF-Token": token})
+        assert as_form.status_code == 415
+        for body in ["{", "[]", '{"items": []}', '{"items": [1]}',
+                     '{"items": [{"id": 1, "fields": []}]}',
+                     '{"items": [{"id": "a", "fields": [["a", 1]]}]}']:
+            r = await c.post("/requests/sync", content=body, headers={
+                "X-CSRF-Token": token, "content-type": "application/json"})
+            assert r.status_code == 400, body
+        too_many = [item(f"多 {i}") for i in range(svc.MAX_BATCH + 1)]
+        assert (await post_batch(c, too_many, token)).status_code == 400
+    assert await ServiceRequest.filter(description__in=["x", "多 0"]).count() == 0
+    # Not a member: the same refusal as the single form.
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://testserver") as stranger:
+        assert (await stranger.post("/requests/sync", json={"items": [item("x")]},
+                                    headers={"X-CSRF-Token": token})).status_code == 403
+
+
+async def test_pending_member_batch_is_refused_per_item(app: Any) -> None:
+    member = await make_member(app)
+    async with member_client(app, member) as c:
+        token = csrf_of((await c.get("/requests/new")).text)
+        await Member.filter(id=member.id).update(status="pending")
+        results = (await post_batch(c, [item("还没批准")], token)).json()["results"]
+    assert results[0]["status"] == 409
+    assert "入会申请通过后" in results[0]["message"]
+    assert not await ServiceRequest.exists(description="还没批准")

@@ -45,9 +45,11 @@ def wait_up(url: str) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def load(mode: str, url: str, total: int, connections: int, token: str = "") -> dict[str, object]:
+def load(mode: str, url: str, total: int, connections: int, token: str = "",
+         batch: int = 50) -> dict[str, object]:
     out = subprocess.run([PY, str(ROOT / "bench" / "loadgen.py"), mode, url, "--total",
-                          str(total), "--connections", str(connections), f"--token={token}"],
+                          str(total), "--connections", str(connections), f"--token={token}",
+                          f"--batch={batch}"],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 

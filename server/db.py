@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from tortoise import Tortoise
+from tortoise import Model, Tortoise
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.migrations.api.migrate import migrate
 
 MODELS_MODULE = "server.models"
@@ -84,3 +85,29 @@ async def apply_migrations(db_url: str) -> None:
         await migrate(config=tortoise_config(db_url))
     finally:
         await Tortoise.close_connections()
+
+
+async def insert_like(conn: BaseDBAsyncClient, template: Model,
+                      rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert one row per mapping: the template's values with the mapping's fields replaced,
+    skipping rows that conflict with a unique key (ON CONFLICT DO NOTHING).
+
+    For batches: Tortoise's bulk_create builds and validates a model per row, which costs
+    more than the database does. Values still go through each field's `to_db_value`, so
+    they are stored exactly as the ORM would store them, on SQLite and PostgreSQL alike.
+    """
+    if not rows:
+        return
+    model = type(template)
+    executor = conn.executor_class(model=model, db=conn)
+    columns = executor.regular_columns
+    fields = model._meta.fields_map
+    base = {name: fields[name].to_db_value(getattr(template, name), template)
+            for name in columns}
+    sql = str(executor._prepare_insert_statement(
+        [model._meta.fields_db_projection[name] for name in columns], ignore_conflicts=True))
+    values = []
+    for row in rows:
+        values.append([fields[name].to_db_value(row[name], template) if name in row
+                       else base[name] for name in columns])
+    await conn.execute_many(sql, values)

@@ -212,7 +212,7 @@
    * A batch the server refuses as a whole (an older server, a lost session) is not judged:
    * its items go one by one, so each gets its own answer. */
   var BATCH_URLS = { "/requests/new": "/requests/sync" };
-  var BATCH_SIZE = 50;
+  var BATCH_SIZE = 100;
   var BATCH_BYTES = 512 * 1024;
 
   function field(item, name) {

@@ -29,3 +29,17 @@ def test_enrol_burst_smoke() -> None:
 def test_outbox_flush_smoke() -> None:
     out = run("bench/outbox_flush.py", "--items", "20")
     assert "20 items in" in out and "all stored exactly once" in out
+
+
+def test_sync_batch_smoke() -> None:
+    out = run("bench/sync_batch.py", "--items", "200", "--connections", "2", "--batch", "50")
+    rows = [line for line in out.splitlines() if line.startswith("| /requests/sync")]
+    assert len(rows) == 2, out
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[3] == "0" and cells[2] == cells[4], row  # no errors, all stored
+
+
+def test_profile_smoke() -> None:
+    out = run("bench/profile.py", "sync", "--n", "2")
+    assert "file_requests" in out, out[-2000:]

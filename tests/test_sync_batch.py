@@ -135,3 +135,31 @@ async def test_pending_member_batch_is_refused_per_item(app: Any) -> None:
     assert results[0]["status"] == 409
     assert "入会申请通过后" in results[0]["message"]
     assert not await ServiceRequest.exists(description="还没批准")
+
+
+async def test_batch_rows_equal_rows_filed_one_by_one(app: Any) -> None:
+    """The batch path writes rows by hand for speed: they must read back exactly like the
+    ORM's, field by field, on either database."""
+    from datetime import UTC, datetime
+
+    from server.models import Anonymity, Category, Urgency
+
+    member = await make_member(app)
+    now = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    one = svc.NewRequest(uuid.uuid4(), Category.WAGES, "单个", Urgency.URGENT, Anonymity.ALL)
+    two = svc.NewRequest(uuid.uuid4(), Category.WAGES, "批量", Urgency.URGENT, Anonymity.ALL)
+    single = (await svc.file_request(member, one, [], now=now)).request
+    await svc.file_requests(member, [two], now=now)
+    batched = await ServiceRequest.get(client_id=two.client_id)
+    single = await ServiceRequest.get(id=single.id)
+    skip = {"id", "client_id", "description", "last_event_id", "last_public_event_id",
+            "worker_seen_event_id"}
+    for name in ServiceRequest._meta.fields_db_projection:
+        if name not in skip:
+            assert getattr(batched, name) == getattr(single, name), name
+    e1 = await RequestEvent.get(request_id=single.id)
+    e2 = await RequestEvent.get(request_id=batched.id)
+    for name in ("kind", "actor_id", "by_worker", "public", "note", "detail", "created_at"):
+        assert getattr(e1, name) == getattr(e2, name), name
+    assert e2.client_id == two.client_id
+    assert batched.last_event_id == e2.id

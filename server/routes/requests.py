@@ -90,7 +90,7 @@ async def sync_new(request: Request) -> Response:
             answers[item_id] = {"status": 409, "message": str(outcome)}
         else:
             answers[item_id] = {"status": 201 if outcome.created else 200,
-                                "location": f"/requests/{outcome.request.id}"}
+                                "location": f"/requests/{outcome.request_id}"}
     return JSONResponse({"results": [{"id": item.id, **answers[item.id]} for item in batch]})
 
 

@@ -11,9 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from server.db import insert_like
 from server.i18n import N_, gettext
 from server.models import (
     Anonymity,
@@ -37,7 +39,7 @@ from server.validation import Cleaner
 MAX_DESCRIPTION = 2000
 MAX_NOTE = 2000
 # Items per outbox batch: one round trip and one transaction for a day's worth of filing.
-MAX_BATCH = 50
+MAX_BATCH = 100
 
 CATEGORY_LABELS: dict[str, str] = {
     Category.WAGES: N_("工资"), Category.SAFETY: N_("安全"), Category.LIVING: N_("生活住宿"),
@@ -167,9 +169,15 @@ async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPh
     return FiledRequest(request, True)
 
 
+@dataclass(frozen=True)
+class Filed:
+    request_id: int
+    created: bool
+
+
 async def file_requests(
     member: Member, batch: Sequence[NewRequest], now: datetime | None = None,
-) -> dict[uuid.UUID, FiledRequest | RequestError]:
+) -> dict[uuid.UUID, Filed | RequestError]:
     """File a batch from one member's outbox in one transaction, a fixed handful of queries
     however many items: what `file_request` does for one, with the same answers per item.
 
@@ -179,61 +187,77 @@ async def file_requests(
     """
     now = now or datetime.now(UTC)
     wanted = list(dict.fromkeys(new.client_id for new in batch))
-    results: dict[uuid.UUID, FiledRequest | RequestError] = {}
+    refused: dict[uuid.UUID, RequestError] = {}
     async with in_transaction() as conn:
-        existing = {r.client_id: r for r in await ServiceRequest.filter(client_id__in=wanted)}
+        # (client_id, id, member_id) rows, not models: building models is most of the cost.
+        found = await ServiceRequest.filter(client_id__in=wanted).values_list(
+            "client_id", "id", "member_id")
+        known = {row[0]: row for row in found}
         fresh = [new for new in {n.client_id: n for n in batch}.values()
-                 if new.client_id not in existing]
+                 if new.client_id not in known]
         if fresh and member.status != MemberStatus.ACTIVE:
-            refused = RequestError(gettext("入会申请通过后才能提交诉求"))
-            results.update({new.client_id: refused for new in fresh})
+            refusal = RequestError(gettext("入会申请通过后才能提交诉求"))
+            refused = {new.client_id: refusal for new in fresh}
             fresh = []
+        created: set[uuid.UUID] = set()
         if fresh:
-            project = member.project
-            targets = await deadlines.targets_for(project)
-            rows = []
-            for new in fresh:
-                ack_due = now + timedelta(hours=targets[new.category].ack_hours)
-                rows.append(ServiceRequest(
-                    client_id=new.client_id, member_id=member.id, project_id=project.id,
-                    project_path=project.path, category=new.category,
-                    description=new.description, urgency=new.urgency,
-                    anonymity=new.anonymity,
-                    assignee_id=member.liaison_id,  # type: ignore[attr-defined]
-                    created_at=now, ack_due_at=ack_due, level_due_at=ack_due,
-                    resolve_due_at=deadlines.add_workdays(
-                        now, targets[new.category].resolve_workdays)))
-            await ServiceRequest.bulk_create(rows, ignore_conflicts=True, using_db=conn)
-            filed = await ServiceRequest.filter(
-                client_id__in=[new.client_id for new in fresh]).using_db(conn)
-            await RequestEvent.bulk_create([
-                RequestEvent(request_id=r.id, kind=EventKind.SUBMITTED, by_worker=True,
-                             public=True, note="", detail={}, client_id=r.client_id,
-                             created_at=now)
-                for r in filed if r.member_id == member.id  # type: ignore[attr-defined]
-            ], ignore_conflicts=True, using_db=conn)
-            ids = ",".join(str(int(r.id)) for r in filed)
+            await _insert_new(conn, member, fresh, now)
+            inserted = await ServiceRequest.filter(
+                client_id__in=[new.client_id for new in fresh]).using_db(conn).values_list(
+                "client_id", "id", "member_id")
+            known.update({row[0]: row for row in inserted})
+            created = {row[0] for row in inserted}
+            ids = ",".join(str(int(row[1])) for row in inserted)
+            # The filing event of each new request, written by the database from the rows
+            # just inserted; its client_id is the request's, so a concurrent flush that
+            # inserted the same rows cannot add a second one.
+            await conn.execute_query(
+                "INSERT INTO request_event (request_id, kind, actor_id, by_worker, public, "  # noqa: S608
+                "note, detail, client_id, created_at) "
+                f"SELECT id, '{EventKind.SUBMITTED.value}', NULL, TRUE, TRUE, '', '{{}}', "
+                f"client_id, created_at FROM service_request WHERE id IN ({ids}) "
+                f"AND member_id = {int(member.id)} AND last_event_id = 0 "
+                "ON CONFLICT DO NOTHING")
             newest = ("(SELECT MAX(e.id) FROM request_event e "
                       "WHERE e.request_id = service_request.id)")
             await conn.execute_query(
                 f"UPDATE service_request SET last_event_id = {newest}, "  # noqa: S608
                 f"last_public_event_id = {newest}, worker_seen_event_id = {newest} "
                 f"WHERE id IN ({ids}) AND last_event_id = 0")
-            for r in filed:
-                existing.setdefault(r.client_id, r)
-            created = {r.client_id for r in filed}
-        else:
-            created = set()
     wrong_owner = RequestError(gettext("表单编号无效，请刷新页面后重新提交"))
+    results: dict[uuid.UUID, Filed | RequestError] = {}
     for client_id in wanted:
-        if client_id in results:
+        if client_id in refused:
+            results[client_id] = refused[client_id]
             continue
-        request = existing[client_id]
-        if request.member_id != member.id:  # type: ignore[attr-defined]
+        _, request_id, owner_id = known[client_id]
+        if owner_id != member.id:
             results[client_id] = wrong_owner
         else:
-            results[client_id] = FiledRequest(request, client_id in created)
+            results[client_id] = Filed(request_id, client_id in created)
     return results
+
+
+async def _insert_new(conn: BaseDBAsyncClient, member: Member, fresh: Sequence[NewRequest],
+                      now: datetime) -> None:
+    project = member.project
+    targets = await deadlines.targets_for(project)
+    resolve_due = {c: deadlines.add_workdays(now, t.resolve_workdays) for c, t in targets.items()}
+    first = fresh[0]
+    template = ServiceRequest(
+        client_id=first.client_id, member_id=member.id, project_id=project.id,
+        project_path=project.path, category=first.category, description=first.description,
+        urgency=first.urgency, anonymity=first.anonymity,
+        assignee_id=member.liaison_id,  # type: ignore[attr-defined]
+        created_at=now, ack_due_at=now, level_due_at=now, resolve_due_at=now)
+    rows = []
+    for new in fresh:
+        ack_due = now + timedelta(hours=targets[new.category].ack_hours)
+        rows.append({"client_id": new.client_id, "category": new.category,
+                     "description": new.description, "urgency": new.urgency,
+                     "anonymity": new.anonymity, "created_at": now, "ack_due_at": ack_due,
+                     "level_due_at": ack_due, "resolve_due_at": resolve_due[new.category]})
+    await insert_like(conn, template, rows)
 
 
 async def _event(request: ServiceRequest, kind: EventKind, *, actor: Officer | None = None,

@@ -9,8 +9,10 @@ from contextvars import ContextVar
 from typing import Any
 
 from tortoise import Model, Tortoise
+from tortoise import connections as open_connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.migrations.api.migrate import migrate
+from tortoise.transactions import in_transaction
 
 MODELS_MODULE = "server.models"
 MIGRATIONS_MODULE = "server.migrations"
@@ -26,6 +28,7 @@ def normalise_url(db_url: str) -> str:
     return db_url
 
 
+PRIMARY = "default"
 REPLICA = "replica"
 _replica_reads: ContextVar[bool] = ContextVar("replica_reads", default=False)
 
@@ -55,7 +58,7 @@ def reads_from_replica() -> Iterator[None]:
 
 
 def tortoise_config(db_url: str, read_url: str = "") -> dict[str, Any]:
-    connections = {"default": normalise_url(db_url)}
+    connections = {PRIMARY: normalise_url(db_url)}
     extra: dict[str, Any] = {}
     if read_url:
         connections[REPLICA] = normalise_url(read_url)
@@ -66,7 +69,7 @@ def tortoise_config(db_url: str, read_url: str = "") -> dict[str, Any]:
         "apps": {
             "models": {
                 "models": [MODELS_MODULE],
-                "default_connection": "default",
+                "default_connection": PRIMARY,
                 "migrations": MIGRATIONS_MODULE,
             }
         },
@@ -111,3 +114,20 @@ async def insert_like(conn: BaseDBAsyncClient, template: Model,
         values.append([fields[name].to_db_value(row[name], template) if name in row
                        else base[name] for name in columns])
     await conn.execute_many(sql, values)
+
+
+def transaction() -> Any:
+    """A transaction on the primary. Always named: with a read replica configured there are
+    two connections, and an unnamed `in_transaction()` refuses to guess."""
+    return in_transaction(PRIMARY)
+
+
+async def fetch(sql: str, *params: Any, conn: BaseDBAsyncClient | None = None) -> list[Any]:
+    """Rows of a hand-written statement on the hot paths, where building the query with the
+    ORM costs more than running it. Write `?` placeholders; PostgreSQL gets `$n`."""
+    conn = conn or open_connections.get(PRIMARY)
+    if conn.capabilities.dialect == "postgres":
+        parts = sql.split("?")
+        sql = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
+    _, rows = await conn.execute_query(sql, list(params))
+    return [tuple(row.values()) if isinstance(row, dict) else tuple(row) for row in rows]

@@ -12,17 +12,17 @@ from starlette.routing import Route
 from server.access import current_member, sign_in_member
 from server.models import Invite, MemberStatus, Team
 from server.services import enrolment
-from server.services.invites import invite_by_token
+from server.services.invites import JoinTarget, join_target
 from server.validation import OTHER_TRADE, TRADES
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
 
 
-async def _invite(request: Request) -> Invite:
-    invite = await invite_by_token(request.path_params["token"])
-    if invite is None:
+async def _target(request: Request) -> JoinTarget:
+    target = await join_target(request.path_params["token"])
+    if target is None:
         raise HTTPException(404)
-    return invite
+    return target
 
 
 def _form_context(invite: Invite, teams: list[Team], values: Mapping[str, object],
@@ -35,21 +35,21 @@ def _form_context(invite: Invite, teams: list[Team], values: Mapping[str, object
 
 
 async def join_form(request: Request) -> Response:
-    invite = await _invite(request)
+    target = await _target(request)
+    invite, teams = target.invite, target.teams
     member = await current_member(request)
     if (member is not None and member.project.id == invite.project.id
             and member.status in {MemberStatus.PENDING, MemberStatus.ACTIVE}):
         return RedirectResponse("/me", status_code=303)
-    teams = await Team.filter(project=invite.project).order_by("name")
     values: dict[str, object] = {"team": str(invite.team.id) if invite.team else ""}
     return render(request, "join/form.html", _form_context(invite, teams, values, {}),
                   fragment="join/_form.html")
 
 
 async def join_submit(request: Request) -> Response:
-    invite = await _invite(request)
+    target = await _target(request)
+    invite, teams = target.invite, target.teams
     form = await read_form(request)
-    teams = await Team.filter(project=invite.project).order_by("name")
     data, errors = enrolment.clean(form_dict(form), teams)
     if data is None:
         values = {k: v for k, v in form_dict(form).items() if isinstance(v, str)}

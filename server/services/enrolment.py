@@ -9,9 +9,9 @@ from enum import StrEnum
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from server.crypto import Keyring
+from server.db import transaction
 from server.i18n import N_, gettext
 from server.models import Member, MemberStatus, Officer, Team, UnionNode
 from server.services import membership
@@ -66,57 +66,49 @@ class EnrolmentResult:
 
 async def enrol(project: UnionNode, data: EnrolmentData, keyring: Keyring, *,
                 enrolled_by: Officer | None = None) -> EnrolmentResult:
-    existing = await Member.get_or_none(client_id=data.client_id)
-    if existing is not None:
-        return EnrolmentResult(Outcome.REPLAYED, existing)
+    """Enrol once per client_id and once per phone in a project.
+
+    The common case (a new worker) goes straight to the INSERT: the unique constraints on
+    client_id and (project, phone), not a prior SELECT, decide replays and repeats, and the
+    lookups run only when one of them fires.
+    """
     fields: dict[str, Any] = {
         "name": data.name, "trade": data.trade, "team": data.team, "employer": data.employer,
         "hometown": data.hometown,
         "id_number_enc": keyring.encrypt(data.id_number) if data.id_number else None,
         "id_number_masked": mask_id_number(data.id_number),
     }
+    try:
+        # A savepoint, so a UNIQUE violation does not abort an enclosing PostgreSQL
+        # transaction. Approval happens in the same transaction: one commit, and no moment
+        # where an auto-approved member exists without a number and a liaison.
+        async with transaction():
+            member = await Member.create(client_id=data.client_id, project=project,
+                                         phone=data.phone, enrolled_by=enrolled_by, **fields)
+            if project.auto_approve:
+                await membership.activate(member, None)
+        return EnrolmentResult(Outcome.CREATED, member)
+    except IntegrityError:
+        pass
+    existing = await Member.get_or_none(client_id=data.client_id)
+    if existing is not None:
+        return EnrolmentResult(Outcome.REPLAYED, existing)
     same_phone = await Member.get_or_none(project=project, phone=data.phone)
-    if same_phone is not None and same_phone.client_id == data.client_id:
-        # A concurrent replay of this very form committed between our two lookups.
-        return EnrolmentResult(Outcome.REPLAYED, same_phone)
-    if same_phone is not None:
-        if same_phone.status in {MemberStatus.PENDING, MemberStatus.ACTIVE}:
-            return EnrolmentResult(Outcome.ALREADY_MEMBER, same_phone)
-        # Rejected or left before: the new form is a fresh application on the same record.
-        for key, value in fields.items():
-            setattr(same_phone, key, value)
-        same_phone.client_id = data.client_id
-        same_phone.status = MemberStatus.PENDING
-        same_phone.reject_reason = ""
-        same_phone.enrolled_by = enrolled_by
-        await same_phone.save()
-        member = same_phone
-    else:
-        try:
-            # A savepoint, so a UNIQUE violation does not abort an enclosing PostgreSQL
-            # transaction; the constraint, not a prior SELECT, is what makes retries safe.
-            # Approval happens in the same transaction: one commit, and no moment where an
-            # auto-approved member exists without a number and a liaison.
-            async with in_transaction():
-                member = await Member.create(client_id=data.client_id, project=project,
-                                             phone=data.phone, enrolled_by=enrolled_by,
-                                             **fields)
-                if project.auto_approve:
-                    await membership.approve(member, None)
-            return EnrolmentResult(Outcome.CREATED, member)
-        except IntegrityError:
-            existing = await Member.get_or_none(client_id=data.client_id)
-            if existing is not None:
-                return EnrolmentResult(Outcome.REPLAYED, existing)
-            same_phone = await Member.get_or_none(project=project, phone=data.phone)
-            if same_phone is None:
-                raise
-            if same_phone.client_id == data.client_id:
-                return EnrolmentResult(Outcome.REPLAYED, same_phone)
-            return EnrolmentResult(Outcome.ALREADY_MEMBER, same_phone)
+    if same_phone is None:
+        raise RuntimeError("enrolment conflicted with a row that is gone")
+    if same_phone.status in {MemberStatus.PENDING, MemberStatus.ACTIVE}:
+        return EnrolmentResult(Outcome.ALREADY_MEMBER, same_phone)
+    # Rejected or left before: the new form is a fresh application on the same record.
+    for key, value in fields.items():
+        setattr(same_phone, key, value)
+    same_phone.client_id = data.client_id
+    same_phone.status = MemberStatus.PENDING
+    same_phone.reject_reason = ""
+    same_phone.enrolled_by = enrolled_by
+    await same_phone.save()
     if project.auto_approve:
-        await membership.approve(member, None)
-    return EnrolmentResult(Outcome.CREATED, member)
+        await membership.approve(same_phone, None)
+    return EnrolmentResult(Outcome.CREATED, same_phone)
 
 
 def already_member_message() -> str:

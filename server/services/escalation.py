@@ -12,8 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from tortoise.transactions import in_transaction
-
+from server.db import transaction
 from server.models import EventKind, Level, RequestEvent, ServiceRequest, Status
 from server.models.requests import OPEN_STATUSES
 from server.services import deadlines
@@ -55,7 +54,7 @@ async def _one_batch(now: datetime) -> tuple[int, int, bool]:
         level_due_at__lt=now).order_by("level_due_at").limit(BATCH)
     for request in overdue:
         new_level = NEXT_LEVEL[Level(request.level)]
-        async with in_transaction():
+        async with transaction():
             claimed = await ServiceRequest.filter(
                 id=request.id, level=request.level, level_due_at__lt=now,
                 status__in=list(OPEN_STATUSES),
@@ -73,7 +72,7 @@ async def _one_batch(now: datetime) -> tuple[int, int, bool]:
     stale = await ServiceRequest.filter(status=Status.RESOLVED,
                                         resolved_at__lt=now - AUTO_CLOSE_AFTER).limit(BATCH)
     for request in stale:
-        async with in_transaction():
+        async with transaction():
             claimed = await ServiceRequest.filter(id=request.id, status=Status.RESOLVED).update(
                 status=Status.CLOSED, closed_at=now)
             if not claimed:

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import secrets
+import time
+from dataclasses import dataclass
 
 from server.models import Invite, Team, UnionNode
+
+# A poster's invite is read on every scan of a mass-enrolment day; its project, team and the
+# project's teams change only through the CLI. Kept per process for a few seconds: a revoked
+# invite stops working within CACHE_SECONDS everywhere, and nothing else is stale longer.
+CACHE_SECONDS = 10.0
 
 
 class InviteError(ValueError):
@@ -31,7 +38,40 @@ def join_url(base_url: str, invite: Invite) -> str:
     return f"{base_url}/join/{invite.token}"
 
 
+@dataclass(frozen=True)
+class JoinTarget:
+    invite: Invite
+    teams: list[Team]
+    expires: float
+
+
+_cache: dict[str, JoinTarget] = {}
+
+
 async def invite_by_token(token: str) -> Invite | None:
+    target = await join_target(token)
+    return target.invite if target else None
+
+
+async def join_target(token: str) -> JoinTarget | None:
+    """The live invite behind a poster's token, with its project's teams (for the form)."""
     if not token or len(token) > 32:
         return None
-    return await Invite.get_or_none(token=token, revoked=False).select_related("project", "team")
+    now = time.monotonic()
+    cached = _cache.get(token)
+    if cached is not None and cached.expires > now:
+        return cached
+    invite = await Invite.get_or_none(token=token, revoked=False).select_related("project",
+                                                                                 "team")
+    if invite is None:
+        _cache.pop(token, None)
+        return None
+    teams = await Team.filter(project_id=invite.project.id).order_by("name")
+    if len(_cache) > 1000:  # tokens are few; bound it anyway against made-up ones
+        _cache.clear()
+    _cache[token] = target = JoinTarget(invite, teams, now + CACHE_SECONDS)
+    return target
+
+
+def forget_cached_invites() -> None:
+    _cache.clear()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 from tortoise.functions import Count
-from tortoise.transactions import in_transaction
 
+from server.db import transaction
 from server.models import Member, MemberStatus, Officer, Role, UnionNode
 
 LIAISON_LIMIT = 100  # the "100" of 1+X+100: a cadre over this is flagged
@@ -40,15 +40,22 @@ async def cadre_loads(project: UnionNode) -> list[CadreLoad]:
     return [CadreLoad(c, int(counts.get(c.id, 0))) for c in cadres]
 
 
-async def choose_liaison(member: Member) -> Officer | None:
-    """Least-loaded cadre of the project, the member's own team first; else the chair."""
-    loads = await cadre_loads(member.project)
-    team_id = getattr(member, "team_id", None)
-    same_team = [cl for cl in loads if team_id and getattr(cl.cadre, "team_id", None) == team_id]
-    pool = same_team or loads
-    if pool:
-        return min(pool, key=lambda cl: (cl.load, cl.cadre.id)).cadre
-    return await Officer.filter(union=member.project, role=Role.CHAIR, active=True).first()
+async def choose_liaison_id(project_id: int, team_id: int | None) -> int | None:
+    """Least-loaded cadre of the project, the member's own team first; else the chair.
+
+    The load is counted in the database, one indexed aggregate per pool: this runs on every
+    enrolment of a mass-enrolment day."""
+    load = Count("liaison_members", _filter=Q(liaison_members__status=MemberStatus.ACTIVE,
+                                              liaison_members__project_id=project_id))
+    cadres = Officer.filter(union_id=project_id, role=Role.CADRE, active=True)
+    for pool in ([cadres.filter(team_id=team_id)] if team_id else []) + [cadres]:
+        least = await pool.annotate(load=load).group_by("id").order_by("load", "id").limit(
+            1).values_list("id", flat=True)
+        if least:
+            return int(str(least[0]))
+    chair = await Officer.filter(union_id=project_id, role=Role.CHAIR, active=True).order_by(
+        "id").limit(1).values_list("id", flat=True)
+    return int(str(chair[0])) if chair else None
 
 
 async def approve(member: Member, officer: Officer | None) -> Member:
@@ -56,22 +63,30 @@ async def approve(member: Member, officer: Officer | None) -> Member:
         return member
     if member.status != MemberStatus.PENDING:
         raise MembershipError(member.status)
-    await member.fetch_related("project")
-    async with in_transaction():
+    async with transaction():
         # Two cadres pressing "approve" at once: the row lock makes the second one see the
         # first one's result (PostgreSQL; SQLite serialises writers anyway).
         locked = await Member.filter(id=member.id).select_for_update().get()
         if locked.status != MemberStatus.PENDING:
             raise MembershipError(locked.status)
-        await UnionNode.filter(id=member.project.id).update(member_seq=F("member_seq") + 1)
-        seq = await UnionNode.get(id=member.project.id).values_list("member_seq", flat=True)
-        member.member_no = f"LX{member.project.id:04d}{int(str(seq)):06d}"
-        member.status = MemberStatus.ACTIVE
-        member.joined_at = datetime.now(UTC)
-        member.reviewed_by = officer
-        member.liaison = await choose_liaison(member)
-        await member.save()
+        await activate(member, officer)
     return member
+
+
+async def activate(member: Member, officer: Officer | None) -> None:
+    """Number the member and link them to a liaison cadre. Runs inside the caller's
+    transaction, on a row that no one else can be approving (locked, or just created)."""
+    project_id: int = member.project_id  # type: ignore[attr-defined]
+    await UnionNode.filter(id=project_id).update(member_seq=F("member_seq") + 1)
+    seq = await UnionNode.filter(id=project_id).values_list("member_seq", flat=True)
+    member.member_no = f"LX{project_id:04d}{int(str(seq[0])):06d}"
+    member.status = MemberStatus.ACTIVE
+    member.joined_at = datetime.now(UTC)
+    member.reviewed_by = officer
+    team_id: int | None = member.team_id  # type: ignore[attr-defined]
+    member.liaison_id = await choose_liaison_id(project_id, team_id)
+    await member.save(update_fields=["member_no", "status", "joined_at", "reviewed_by_id",
+                                     "liaison_id"])
 
 
 async def reject(member: Member, officer: Officer, reason: str) -> Member:

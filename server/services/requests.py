@@ -13,9 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
-from server.db import insert_like
+from server.db import insert_like, transaction
 from server.i18n import N_, gettext
 from server.models import (
     Anonymity,
@@ -145,7 +144,7 @@ async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPh
     ack_due = now + timedelta(hours=targets.ack_hours)
     resolve_due = deadlines.add_workdays(now, targets.resolve_workdays)
     try:
-        async with in_transaction():
+        async with transaction():
             request = await ServiceRequest.create(
                 client_id=new.client_id, member=member, project=project,
                 project_path=project.path, category=new.category,
@@ -188,7 +187,7 @@ async def file_requests(
     now = now or datetime.now(UTC)
     wanted = list(dict.fromkeys(new.client_id for new in batch))
     refused: dict[uuid.UUID, RequestError] = {}
-    async with in_transaction() as conn:
+    async with transaction() as conn:
         # (client_id, id, member_id) rows, not models: building models is most of the cost.
         found = await ServiceRequest.filter(client_id__in=wanted).values_list(
             "client_id", "id", "member_id")
@@ -380,7 +379,7 @@ async def apply_officer_action(officer: Officer, request: ServiceRequest, action
         raise RequestError(gettext("请填写说明"))
     now = now or datetime.now(UTC)
     detail: dict[str, object] = {}
-    async with in_transaction():
+    async with transaction():
         # Re-read under a row lock and only move on from the status we checked, so two
         # officers pressing buttons at once cannot both win. (PostgreSQL locks the row;
         # SQLite has one writer at a time anyway, where select_for_update is a no-op.)
@@ -464,7 +463,7 @@ async def apply_worker_action(member: Member, request: ServiceRequest, action: s
         raise RequestError(gettext("请选择 1 到 5 星"))
     now = now or datetime.now(UTC)
     try:
-        async with in_transaction():
+        async with transaction():
             fresh = await ServiceRequest.filter(id=request.id).select_for_update().get()
             if fresh.status != request.status:
                 raise RequestError(gettext("这条诉求刚有变化，请刷新后再看"))

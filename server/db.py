@@ -129,5 +129,6 @@ async def fetch(sql: str, *params: Any, conn: BaseDBAsyncClient | None = None) -
     if conn.capabilities.dialect == "postgres":
         parts = sql.split("?")
         sql = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
-    _, rows = await conn.execute_query(sql, list(params))
-    return [tuple(row.values()) if isinstance(row, dict) else tuple(row) for row in rows]
+    # execute_query_dict: asyncpg's execute_query drops the rows of UPDATE … RETURNING.
+    rows = await conn.execute_query_dict(sql, list(params))
+    return [tuple(row.values()) for row in rows]

@@ -143,6 +143,38 @@ async def test_least_loaded_cadre_gets_new_members(client: httpx.AsyncClient) ->
     assert loads == [3, 3]
 
 
+async def test_liaison_choice_rules(client: httpx.AsyncClient) -> None:
+    """Own team first (even when busier), then the least loaded, ties to the oldest cadre;
+    inactive cadres never; a project with no cadre links to its chair."""
+    from server.services.membership import choose_liaison_id
+
+    project = await ensure_node("liaisonrules", "联络规则项目", "project", "cscec1-xibei", True)
+    team = await Team.create(project=project, name="钢筋班组")
+    busy_same_team = await Officer.create(phone="13700010001", name="同班组干部", role="cadre",
+                                          union=project, team=team, password_hash="x")
+    idle = await Officer.create(phone="13700010002", name="空闲干部", role="cadre",
+                                union=project, password_hash="x")
+    await Officer.create(phone="13700010003", name="停用干部", role="cadre", union=project,
+                         password_hash="x", active=False)
+    for i in range(2):
+        await Member.create(client_id=uuid.uuid4(), project=project, phone=f"1390001{i:04d}",
+                            name="工友", trade="木工", status="active", liaison=busy_same_team)
+    assert await choose_liaison_id(project.id, team.id) == busy_same_team.id
+    assert await choose_liaison_id(project.id, None) == idle.id
+    twin = await Officer.create(phone="13700010004", name="另一空闲干部", role="cadre",
+                                union=project, password_hash="x")
+    assert await choose_liaison_id(project.id, None) == idle.id  # tie: the older one
+    await Member.create(client_id=uuid.uuid4(), project=project, phone="13900019999",
+                        name="工友", trade="木工", status="active", liaison=idle)
+    assert await choose_liaison_id(project.id, None) == twin.id
+    # A project with no cadre yet: its chair.
+    empty = await ensure_node("liaisonchair", "只有主席的项目", "project", "cscec1-xibei", True)
+    assert await choose_liaison_id(empty.id, None) is None
+    chair = await Officer.create(phone="13700010005", name="主席", role="chair", union=empty,
+                                 password_hash="x")
+    assert await choose_liaison_id(empty.id, None) == chair.id
+
+
 @pytest.mark.timeout(240)
 async def test_200_concurrent_enrolments(client: httpx.AsyncClient) -> None:
     project = await ensure_node("burst", "集中入会测试项目", "project", "cscec1-xibei", True)

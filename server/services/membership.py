@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tortoise.expressions import F, Q
 from tortoise.functions import Count
 
-from server.db import transaction
+from server.db import fetch, transaction
 from server.models import Member, MemberStatus, Officer, Role, UnionNode
 
 LIAISON_LIMIT = 100  # the "100" of 1+X+100: a cadre over this is flagged
@@ -40,19 +39,24 @@ async def cadre_loads(project: UnionNode) -> list[CadreLoad]:
     return [CadreLoad(c, int(counts.get(c.id, 0))) for c in cadres]
 
 
-async def choose_liaison_id(project_id: int, team_id: int | None) -> int | None:
-    """Least-loaded cadre of the project, the member's own team first; else the chair.
+# One statement on every enrolment of a mass-enrolment day: the cadres of the project with
+# their active members counted (index on member (liaison_id, status)), own team first.
+LEAST_LOADED_CADRE = """
+SELECT o.id FROM officer o
+LEFT JOIN member m ON m.liaison_id = o.id AND m.status = ? AND m.project_id = ?
+WHERE o.union_id = ? AND o.role = ? AND o.active = ?
+GROUP BY o.id, o.team_id
+ORDER BY CASE WHEN o.team_id = ? THEN 0 ELSE 1 END, COUNT(m.id), o.id
+LIMIT 1
+"""
 
-    The load is counted in the database, one indexed aggregate per pool: this runs on every
-    enrolment of a mass-enrolment day."""
-    load = Count("liaison_members", _filter=Q(liaison_members__status=MemberStatus.ACTIVE,
-                                              liaison_members__project_id=project_id))
-    cadres = Officer.filter(union_id=project_id, role=Role.CADRE, active=True)
-    for pool in ([cadres.filter(team_id=team_id)] if team_id else []) + [cadres]:
-        least = await pool.annotate(load=load).group_by("id").order_by("load", "id").limit(
-            1).values_list("id", flat=True)
-        if least:
-            return int(str(least[0]))
+
+async def choose_liaison_id(project_id: int, team_id: int | None) -> int | None:
+    """Least-loaded cadre of the project, the member's own team first; else the chair."""
+    rows = await fetch(LEAST_LOADED_CADRE, MemberStatus.ACTIVE.value, project_id, project_id,
+                       Role.CADRE.value, True, team_id or 0)
+    if rows:
+        return int(rows[0][0])
     chair = await Officer.filter(union_id=project_id, role=Role.CHAIR, active=True).order_by(
         "id").limit(1).values_list("id", flat=True)
     return int(str(chair[0])) if chair else None
@@ -77,9 +81,9 @@ async def activate(member: Member, officer: Officer | None) -> None:
     """Number the member and link them to a liaison cadre. Runs inside the caller's
     transaction, on a row that no one else can be approving (locked, or just created)."""
     project_id: int = member.project_id  # type: ignore[attr-defined]
-    await UnionNode.filter(id=project_id).update(member_seq=F("member_seq") + 1)
-    seq = await UnionNode.filter(id=project_id).values_list("member_seq", flat=True)
-    member.member_no = f"LX{project_id:04d}{int(str(seq[0])):06d}"
+    seq = await fetch("UPDATE union_node SET member_seq = member_seq + 1 WHERE id = ? "
+                      "RETURNING member_seq", project_id)
+    member.member_no = f"LX{project_id:04d}{int(seq[0][0]):06d}"
     member.status = MemberStatus.ACTIVE
     member.joined_at = datetime.now(UTC)
     member.reviewed_by = officer

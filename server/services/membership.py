@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from tortoise.functions import Count
 
@@ -77,20 +78,24 @@ async def approve(member: Member, officer: Officer | None) -> Member:
     return member
 
 
-async def activate(member: Member, officer: Officer | None) -> None:
-    """Number the member and link them to a liaison cadre. Runs inside the caller's
-    transaction, on a row that no one else can be approving (locked, or just created)."""
-    project_id: int = member.project_id  # type: ignore[attr-defined]
+async def numbering(project_id: int, team_id: int | None) -> dict[str, Any]:
+    """The fields that make an approved member: the project's next member number and a
+    liaison cadre. A number taken by an enrolment that then fails (a replayed form) is not
+    reused: member numbers may have gaps, never duplicates."""
     seq = await fetch("UPDATE union_node SET member_seq = member_seq + 1 WHERE id = ? "
                       "RETURNING member_seq", project_id)
-    member.member_no = f"LX{project_id:04d}{int(seq[0][0]):06d}"
-    member.status = MemberStatus.ACTIVE
-    member.joined_at = datetime.now(UTC)
+    return {"member_no": f"LX{project_id:04d}{int(seq[0][0]):06d}",
+            "status": MemberStatus.ACTIVE, "joined_at": datetime.now(UTC),
+            "liaison_id": await choose_liaison_id(project_id, team_id)}
+
+
+async def activate(member: Member, officer: Officer | None) -> None:
+    """Approve a pending member inside the caller's transaction, on a locked row."""
+    fields = await numbering(member.project_id, member.team_id)  # type: ignore[attr-defined]
+    for key, value in fields.items():
+        setattr(member, key, value)
     member.reviewed_by = officer
-    team_id: int | None = member.team_id  # type: ignore[attr-defined]
-    member.liaison_id = await choose_liaison_id(project_id, team_id)
-    await member.save(update_fields=["member_no", "status", "joined_at", "reviewed_by_id",
-                                     "liaison_id"])
+    await member.save(update_fields=[*fields, "reviewed_by_id"])
 
 
 async def reject(member: Member, officer: Officer, reason: str) -> Member:

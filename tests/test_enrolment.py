@@ -205,3 +205,25 @@ async def test_concurrent_replays_of_one_client_id(client: httpx.AsyncClient) ->
     statuses = await asyncio.gather(*(client.post(path, data=form) for _ in range(10)))
     assert all(s.status_code == 303 for s in statuses)
     assert await Member.filter(client_id=form["client_id"]).count() == 1
+
+
+async def test_join_form_rendered_once_is_still_each_visitors_own(
+        client: httpx.AsyncClient) -> None:
+    """The join form is rendered once per language for all anonymous visitors: each still
+    gets their own CSRF token (and it works), and the language is not mixed up."""
+    from server.web.templating import CSRF_SLOT
+
+    path = await join_path("xibailiang")
+    app = client._transport.app  # type: ignore[attr-defined]
+    pages = {}
+    for lang in ("zh-CN", "en", "zh-CN"):
+        async with new_client(app) as c:
+            page = await c.get(path, headers={"Accept-Language": lang})
+            assert CSRF_SLOT not in page.text
+            token = csrf_of(page.text)
+            assert page.text.count(token) == 3  # meta, htmx headers, the form
+            pages.setdefault(lang, []).append(token)
+            form = enrolment_form(csrf_token=token)
+            assert (await c.post(path, data=form)).status_code == 303
+            assert ("加入工会" in page.text) == (lang == "zh-CN")
+    assert len(set(pages["zh-CN"])) == 2

@@ -15,7 +15,7 @@ from server.services import enrolment
 from server.services.invites import JoinTarget, join_target
 from server.validation import OTHER_TRADE, TRADES
 from server.web.forms import form_dict, read_form
-from server.web.templating import render
+from server.web.templating import render, render_shared
 
 
 async def _target(request: Request) -> JoinTarget:
@@ -42,8 +42,11 @@ async def join_form(request: Request) -> Response:
             and member.status in {MemberStatus.PENDING, MemberStatus.ACTIVE}):
         return RedirectResponse("/me", status_code=303)
     values: dict[str, object] = {"team": str(invite.team.id) if invite.team else ""}
-    return render(request, "join/form.html", _form_context(invite, teams, values, {}),
-                  fragment="join/_form.html")
+    context = _form_context(invite, teams, values, {})
+    if member is None:
+        return render_shared(request, target.pages, "join/form.html", context,
+                             fragment="join/_form.html")
+    return render(request, "join/form.html", context, fragment="join/_form.html")
 
 
 async def join_submit(request: Request) -> Response:

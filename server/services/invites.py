@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from server.models import Invite, Team, UnionNode
 
@@ -43,6 +43,8 @@ class JoinTarget:
     invite: Invite
     teams: list[Team]
     expires: float
+    # The join form as anonymous visitors see it, rendered once while this entry lives.
+    pages: dict[tuple[str, bool, str], str] = field(default_factory=dict)
 
 
 _cache: dict[str, JoinTarget] = {}

@@ -27,6 +27,8 @@ def make_templates(asset_url: Any) -> Jinja2Templates:
         loader=FileSystemLoader(str(TEMPLATE_DIR)),
         autoescape=select_autoescape(default=True, default_for_string=True),
         extensions=["jinja2.ext.i18n"],
+        # Templates ship with the release: no stat() of every template on every render.
+        auto_reload=False,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -81,19 +83,48 @@ def render(
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     templates: Jinja2Templates = request.app.state.templates
+    ctx = _base_context(request, csrf_token(request))
+    ctx.update(context or {})
+    name = fragment if fragment and is_htmx(request) else template
+    response = templates.TemplateResponse(request, name, ctx, status_code=status_code,
+                                          headers=headers)
+    response.headers.append("Vary", "HX-Request")
+    return response
+
+
+def _base_context(request: Request, csrf: str) -> dict[str, Any]:
     language = request.scope.get("language", i18n.DEFAULT_LANGUAGE)
-    ctx: dict[str, Any] = {
+    return {
         "lang": language,
         "html_lang": i18n.html_lang(language),
-        "csrf_token": csrf_token(request),
+        "csrf_token": csrf,
         "officer": request.scope.get("officer"),
         "member": request.scope.get("member"),
         "path": request.url.path,
         "query": request.url.query,
     }
-    ctx.update(context or {})
-    name = fragment if fragment and is_htmx(request) else template
-    response = templates.TemplateResponse(request, name, ctx, status_code=status_code,
-                                          headers=headers)
+
+
+# Stands for the visitor's CSRF token in a page rendered once for every visitor.
+CSRF_SLOT = "lianxin-csrf-slot-7f3a"
+
+
+def render_shared(request: Request, cache: dict[tuple[str, bool, str], str], template: str,
+                  context: dict[str, Any], *, fragment: str | None = None) -> HTMLResponse:
+    """`render` for a page that is the same for every anonymous visitor but for the CSRF
+    token: the poster's join form, opened by hundreds of workers on a mass-enrolment day.
+    Rendered once per language and variant into `cache` (owned by the caller, which decides
+    how long it lives), with the token filled in per request. Callers must not use it for
+    a visitor who is signed in: the page would not show it."""
+    htmx = is_htmx(request)
+    key = (str(request.scope.get("language", i18n.DEFAULT_LANGUAGE)), htmx, request.url.query)
+    html = cache.get(key)
+    if html is None:
+        templates: Jinja2Templates = request.app.state.templates
+        ctx = {**_base_context(request, CSRF_SLOT), **context, "officer": None, "member": None}
+        html = templates.get_template(fragment if fragment and htmx else template).render(ctx)
+        if len(cache) < 16:  # languages × htmx × a few query strings; a made-up one is not kept
+            cache[key] = html
+    response = HTMLResponse(html.replace(CSRF_SLOT, csrf_token(request)))
     response.headers.append("Vary", "HX-Request")
     return response

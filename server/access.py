@@ -18,6 +18,12 @@ from server.models import Member, MemberStatus, Officer, Role, ServiceRequest, U
 
 OFFICER_KEY = "officer"
 MEMBER_KEY = "member"
+# The signed-in officer, kept per process for a few seconds: officer pages poll (badges
+# every 30 s) and a queue is paged through quickly, and every one of those requests would
+# otherwise load the officer and their union again. Deactivating an officer or ending their
+# sessions (session epoch) takes effect within this many seconds.
+OFFICER_CACHE_SECONDS = 5.0
+_officers: dict[int, tuple[float, Officer]] = {}
 
 
 def login_redirect(request: Request) -> HTTPException:
@@ -35,14 +41,33 @@ async def current_officer(request: Request) -> Officer | None:
     max_age = request.app.state.settings.officer_session_hours * 3600
     if isinstance(data, dict) and isinstance(data.get("id"), int):
         if time.time() - float(data.get("at", 0)) < max_age:
-            officer = await Officer.get_or_none(id=data["id"], active=True).select_related(
-                "union")
+            officer = await _officer(data["id"])
             if officer is not None and officer.session_epoch != data.get("epoch"):
                 officer = None
         if officer is None:
             request.session.pop(OFFICER_KEY, None)
     request.scope["officer"] = officer
     return officer
+
+
+async def _officer(officer_id: int) -> Officer | None:
+    now = time.monotonic()
+    cached = _officers.get(officer_id)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    officer = await Officer.get_or_none(id=officer_id, active=True).select_related("union")
+    if officer is None:
+        _officers.pop(officer_id, None)
+        return None
+    if len(_officers) > 10_000:
+        _officers.clear()
+    _officers[officer_id] = (now + OFFICER_CACHE_SECONDS, officer)
+    return officer
+
+
+def forget_officer(officer_id: int) -> None:
+    """Drop a cached officer at once (this process), e.g. after changing their account."""
+    _officers.pop(officer_id, None)
 
 
 def sign_in_officer(request: Request, officer: Officer) -> None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 
-from server.models import AuditEntry, Member, MemberStatus
+from server.models import AuditEntry, Member, MemberStatus, UnionNode
+from server.passwords import hash_password
 from tests.conftest import (
     ADMIN,
     CXG_CADRE,
@@ -308,3 +310,23 @@ async def test_two_cadres_approve_at_once(app: object) -> None:
     assert sum(isinstance(r, membership.MembershipError) for r in results) == 1
     await member.refresh_from_db()
     assert member.status == MemberStatus.ACTIVE and member.member_no
+
+
+async def test_deactivated_officer_is_refused_once_the_short_cache_lapses(
+        app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signed-in officer is cached for a few seconds per process; after that (or after
+    forget_officer) a deactivated account gets nothing."""
+    from server import access
+    from server.models import Officer
+
+    officer = await Officer.create(phone="13700020001", name="临时干部", role="cadre",
+                                   union=await UnionNode.get(code="xibailiang"),
+                                   password_hash=hash_password("temp-pass-2026"))
+    async with new_client(app) as c:
+        await login(c, officer.phone, "temp-pass-2026")
+        assert (await c.get("/officer/requests")).status_code == 200
+        await Officer.filter(id=officer.id).update(active=False)
+        monkeypatch.setattr(access, "OFFICER_CACHE_SECONDS", 0.0)
+        access.forget_officer(officer.id)
+        refused = await c.get("/officer/requests")
+        assert refused.status_code == 303 and "/officer/login" in refused.headers["location"]

@@ -27,7 +27,12 @@ from server.models import (
     Status,
 )
 from server.models.requests import OPEN_STATUSES
-from server.privacy import anonymous_label, visible_identity
+from server.privacy import (
+    IDENTITY_COLUMNS,
+    anonymous_label,
+    visible_identity,
+    visible_identity_of_row,
+)
 from server.routes.officer import NO_STORE, client_ip
 from server.services import audit, deadlines, digest, figures
 from server.services import requests as svc
@@ -36,6 +41,8 @@ from server.web.forms import form_dict, read_form
 from server.web.templating import render
 
 PAGE_SIZE = 30
+QUEUE_COLUMNS = ("id", "category", "urgency", "status", "level", "level_due_at", "created_at",
+                 "description")
 # Management gets the digest too: it is made for project leadership and names nobody.
 FIGURE_ROLES = (Role.CHAIR, Role.UPPER, Role.MANAGER)
 
@@ -65,9 +72,10 @@ async def queue(request: Request) -> Response:
     page = max(1, min(small_int(request.query_params.get("page")) or 1, 10_000))
     query = ServiceRequest.filter(queue_filter(request, officer, now))
     total = await query.count()
+    # Rows as values, not three models each: a queue page is read far more than any other.
     rows = await query.order_by("level_due_at", "id").offset((page - 1) * PAGE_SIZE).limit(
-        PAGE_SIZE).select_related("member", "member__team")
-    people = {r.id: visible_identity(officer, r, r.member) for r in rows}
+        PAGE_SIZE).values(*QUEUE_COLUMNS, *IDENTITY_COLUMNS)
+    people = {r["id"]: visible_identity_of_row(officer, r) for r in rows}
     return render(request, "officer/requests.html", {
         "rows": rows, "people": people, "total": total, "page": page, "page_size": PAGE_SIZE,
         "params": request.query_params, "labels": svc, "now": now,

@@ -78,10 +78,16 @@ async def compute(scope_path: str, start: datetime, end: datetime,
     total = sum(by_status.values())
     done = sum(by_status.get(s, 0) for s in DONE)
     countable = total - by_status.get(Status.DECLINED, 0)
-    on_time = await ServiceRequest.filter(q, resolved_on_time=True).count()
-    resolved_with_due = await ServiceRequest.filter(q, resolved_on_time__isnull=False).count()
-    rated = await ServiceRequest.filter(q, rating__isnull=False).count()
-    satisfied = await ServiceRequest.filter(q, rating__gte=4).count()
+    # Four counts in one pass over the period's rows.
+    counts = await ServiceRequest.filter(q).annotate(
+        on_time=Count("id", _filter=Q(resolved_on_time=True)),
+        resolved_with_due=Count("id", _filter=Q(resolved_on_time__isnull=False)),
+        rated=Count("id", _filter=Q(rating__isnull=False)),
+        satisfied=Count("id", _filter=Q(rating__gte=4)),
+    ).values("on_time", "resolved_with_due", "rated", "satisfied")
+    row = counts[0] if counts else {}
+    on_time, resolved_with_due, rated, satisfied = (
+        int(row.get(k) or 0) for k in ("on_time", "resolved_with_due", "rated", "satisfied"))
     return Figures(
         total=total, by_status=by_status, by_category=by_category,
         resolved_share=_share(done, countable), on_time_share=_share(on_time, resolved_with_due),

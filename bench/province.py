@@ -4,6 +4,7 @@
                                                 [--requests 1000000] [--db lianxin_province]
     .venv/bin/python bench/province.py measure [--db lianxin_province] [--requests-per-page 400]
     .venv/bin/python bench/province.py explain [--db lianxin_province]
+    .venv/bin/python bench/province.py profile queue|search|figures|digest [--n 50]
 
 `generate` builds a union tree (province → 3 industry unions → companies → branches →
 projects), 10 officers per project (1 chair, 8 cadres, 1 manager: 5,000 at 500 projects),
@@ -246,19 +247,57 @@ def measure(name: str, per_page: int) -> None:
             ("chair figures (30 days)", "/officer/figures", chair),
             ("digest (30 days)", "/officer/digest", chair),
         ]
-        print("| page | requests | errors | p50 ms | p95 ms | p99 ms |")
-        print("| --- | --- | --- | --- | --- | --- |")
+        # One user alone shows the server's own time per page; twenty at once, back to back
+        # with no think time, add the queueing of 2 processes on this machine's 2 cores.
+        print("| page | users | requests | errors | pages/s | p50 ms | p95 ms | p99 ms |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for title, path, cookie in pages:
-            out = subprocess.run([PY, str(ROOT / "bench" / "loadgen.py"), "get", base,
-                                  "--total", str(per_page), "--connections", "20",
-                                  f"--path={path}", f"--cookie={cookie}"],
-                                 capture_output=True, text=True, check=True)
-            r = json.loads(out.stdout)
-            print(f"| {title} | {r['done']} | {r['errors']} | {r['p50_ms']} | {r['p95_ms']} | "
-                  f"{r['p99_ms']} |")
+            for users in (1, 20):
+                out = subprocess.run([PY, str(ROOT / "bench" / "loadgen.py"), "get", base,
+                                      "--total", str(per_page if users > 1 else 100),
+                                      "--connections", str(users),
+                                      f"--path={path}", f"--cookie={cookie}"],
+                                     capture_output=True, text=True, check=True)
+                r = json.loads(out.stdout)
+                print(f"| {title} | {users} | {r['done']} | {r['errors']} | {r['per_s']} | "
+                      f"{r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} |")
     finally:
         server.terminate()
         server.wait()
+
+
+async def profile(name: str, page: str, n: int) -> None:
+    """pyinstrument over N sequential loads of one page, in-process on the province data."""
+    from asgi_lifespan import LifespanManager
+    from pyinstrument import Profiler
+
+    from server.app import create_app
+    from server.settings import load
+
+    people = await pick_people(name)
+    app = create_app(load({"LIANXIN_DB_URL": db_url(name), "LIANXIN_DEADLINE_JOB_SECONDS": "0",
+                           "LIANXIN_SECRET_KEY": "province-bench-secret-0123456789abcdefghij",
+                           "LIANXIN_LOGIN_MAX_FAILURES": "1000"}))
+    paths = {"queue": ("/officer/requests", "cadre"),
+             "search": ("/officer/members?q=" + quote(people["member_name"]), "chair"),
+             "figures": ("/officer/figures", "chair"), "digest": ("/officer/digest", "chair")}
+    path, who = paths[page]
+    async with LifespanManager(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+        form = await c.get("/officer/login")
+        token = CSRF.search(form.text).group(1)  # type: ignore[union-attr]
+        await c.post("/officer/login", data={"csrf_token": token, "phone": people[who],
+                                             "password": PASSWORD})
+        assert (await c.get(path)).status_code == 200
+        profiler = Profiler(interval=0.0005, async_mode="enabled")
+        started = time.perf_counter()
+        profiler.start()
+        for _ in range(n):
+            await c.get(path)
+        profiler.stop()
+        print(f"{page}: {(time.perf_counter() - started) / n * 1000:.1f} ms per page "
+              "(in-process, with the profiler)")
+    print(profiler.output_text(unicode=True, color=False))
 
 
 async def explain(name: str) -> None:
@@ -304,11 +343,17 @@ def main() -> None:
     mea.add_argument("--requests-per-page", type=int, default=400)
     exp = sub.add_parser("explain")
     exp.add_argument("--db", default="lianxin_province")
+    pro = sub.add_parser("profile")
+    pro.add_argument("page", choices=["queue", "search", "figures", "digest"])
+    pro.add_argument("--db", default="lianxin_province")
+    pro.add_argument("--n", type=int, default=50)
     args = parser.parse_args()
     if args.command == "generate":
         asyncio.run(generate(args.db, args.projects, args.members, args.requests))
     elif args.command == "measure":
         measure(args.db, args.requests_per_page)
+    elif args.command == "profile":
+        asyncio.run(profile(args.db, args.page, args.n))
     else:
         asyncio.run(explain(args.db))
 

@@ -124,7 +124,9 @@ def transaction() -> Any:
 
 async def fetch(sql: str, *params: Any, conn: BaseDBAsyncClient | None = None) -> list[Any]:
     """Rows of a hand-written statement on the hot paths, where building the query with the
-    ORM costs more than running it. Write `?` placeholders; PostgreSQL gets `$n`."""
+    ORM costs more than running it. Write `?` placeholders; PostgreSQL gets `$n`. Name
+    every computed column (AS …): rows come back as mappings, where two `count` columns
+    would be one."""
     conn = conn or open_connections.get(PRIMARY)
     if conn.capabilities.dialect == "postgres":
         parts = sql.split("?")

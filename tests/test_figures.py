@@ -59,6 +59,12 @@ async def test_figures_are_right(app: Any) -> None:
     assert f.satisfaction == 1 / 2 and f.rated == 2
     assert f.median_ack_seconds == (7200 + 86400) // 2
     assert f.median_resolve_seconds == (7200 + 20 * 86400) // 2
+    # Load is what is open now, whatever the period: the safety request, a day overdue.
+    assert [(c.name, c.open, c.overdue) for c in f.cadres] == [("fig 干部", 1, 1)]
+    empty = await figures.compute(project.path, t0 - timedelta(days=300),
+                                  t0 - timedelta(days=200), datetime.now(UTC))
+    assert empty.total == 0 and empty.by_status == {} and empty.resolved_share is None
+    assert empty.median_ack_seconds is None and empty.satisfaction is None
     async with officer_client(app, chair.phone, "chair-password") as c:
         page = await c.get("/officer/figures", params={
             "start": (t0 - timedelta(days=30)).strftime("%Y-%m-%d"),

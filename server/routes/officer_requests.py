@@ -185,13 +185,14 @@ async def digest_page(request: Request) -> Response:
     officer = await require_officer(request, *FIGURE_ROLES)
     start, end, first, last = _period(request)
     with reads_from_replica():
-        rows, total = await figures.digest_rows(_scope_path(officer), start, end)
+        rows, total = await figures.digest_rows(_scope_path(officer), start, end,
+                                                figures.DIGEST_PAGE_LIMIT)
         result = await figures.compute(_scope_path(officer), start, end, datetime.now(UTC))
     await audit.record(officer, "digest.view", None, ip=client_ip(request), start=first,
                        end=last)
     return render(request, "officer/digest.html", {
         "rows": rows, "total": total, "f": result, "start": first, "end": last,
-        "labels": svc, "union": officer.union, "limit": figures.DIGEST_LIMIT,
+        "labels": svc, "union": officer.union, "limit": figures.DIGEST_PAGE_LIMIT,
     }, headers=NO_STORE)
 
 

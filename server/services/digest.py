@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
+from typing import Any
 
 import xlsxwriter
 
 from server.i18n import gettext
 from server.labels import localtime
-from server.models import ServiceRequest
 from server.services import figures
 from server.services.requests import CATEGORY_LABELS, LEVEL_LABELS, STATUS_LABELS
 
@@ -23,20 +23,20 @@ def digest_header() -> list[str]:
             gettext("按时办结"), gettext("评价"), gettext("诉求内容"), gettext("办理结果")]
 
 
-def digest_row(r: ServiceRequest) -> list[object]:
+def digest_row(r: dict[str, Any]) -> list[object]:
     yes, no = gettext("是"), gettext("否")
     return [
-        r.id, gettext(CATEGORY_LABELS[r.category]), localtime(r.created_at),
-        gettext(STATUS_LABELS[r.status]), gettext(LEVEL_LABELS[r.level]),
-        yes if r.referred else no, localtime(r.resolved_at) if r.resolved_at else "",
-        "" if r.resolved_on_time is None else (yes if r.resolved_on_time else no),
-        r.rating or "", r.description, r.resolution,
+        r["id"], gettext(CATEGORY_LABELS[r["category"]]), localtime(r["created_at"]),
+        gettext(STATUS_LABELS[r["status"]]), gettext(LEVEL_LABELS[r["level"]]),
+        yes if r["referred"] else no, localtime(r["resolved_at"]) if r["resolved_at"] else "",
+        "" if r["resolved_on_time"] is None else (yes if r["resolved_on_time"] else no),
+        r["rating"] or "", r["description"], r["resolution"],
     ]
 
 
 async def digest_workbook(scope_path: str, union_name: str, start: datetime,
                           end: datetime) -> bytes:
-    rows, total = await figures.digest_rows(scope_path, start, end)
+    rows, total = await figures.digest_rows(scope_path, start, end, figures.DIGEST_XLSX_LIMIT)
     summary = await figures.compute(scope_path, start, end, datetime.now(start.tzinfo))
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False,

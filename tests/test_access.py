@@ -92,6 +92,8 @@ async def test_member_list_masks_and_scopes(app: object,
     assert member.phone not in page.text
     assert member.phone[:3] + "****" + member.phone[-4:] in page.text
     assert "110***********002X" in page.text
+    liaison = await member.liaison  # type: ignore[misc]
+    assert f"<td>{liaison.name}</td>" in page.text  # the liaison cadre's name, not an id
     async with visitor(app, CXG_CADRE) as c:
         page = await c.get("/officer/members", params={"q": member.member_no, "status": "all"})
     assert "共 0 人" in page.text and f"/officer/members/{member.id}" not in page.text

@@ -128,6 +128,10 @@ def main() -> None:
     runs = [("SQLite, 1 process", lianxin(f"sqlite://{workdir / 'app.sqlite3'}", workdir,
                                           args.total, args.connections, 1))]
     if args.postgres:
+        # Two processes on one SQLite file take turns at its write lock (WAL, busy_timeout).
+        runs.append(("SQLite, 2 processes", lianxin(f"sqlite://{workdir / 'app2.sqlite3'}",
+                                                    workdir, args.total, args.connections, 2)))
+    if args.postgres:
         for workers in (1, 2):
             db_url, drop = asyncio.run(pg_database(f"burst{workers}"))
             try:

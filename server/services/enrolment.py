@@ -78,7 +78,8 @@ async def enrol(project: UnionNode, data: EnrolmentData, keyring: Keyring, *,
     already approved (number and liaison chosen just before), so no auto-approved member
     ever exists without them, and no transaction is held open across round trips: on
     SQLite, whose one connection serialises transactions, that is what bounds a
-    mass-enrolment day's throughput.
+    mass-enrolment day's throughput. Call it outside a transaction: on PostgreSQL the
+    unique violation would abort an enclosing one.
     """
     fields: dict[str, Any] = {
         "name": data.name, "trade": data.trade, "team": data.team, "employer": data.employer,

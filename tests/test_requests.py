@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -243,6 +243,22 @@ def test_add_workdays_skips_weekends() -> None:
     assert deadlines.add_workdays(friday, 3) == datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
     saturday = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
     assert deadlines.add_workdays(saturday, 1).astimezone(deadlines.CHINA).weekday() == 1
+
+
+def test_add_workdays_follows_chinas_holiday_calendar() -> None:
+    china = deadlines.CHINA
+    # Filed on Wednesday 30 September 2026, 10:00: the National Day holiday runs 1–7 October
+    # and Saturday 10 October is a working day made up for it (调休).
+    eve = datetime(2026, 9, 30, 10, 0, tzinfo=china)
+    assert deadlines.add_workdays(eve, 1) == datetime(2026, 10, 8, 10, 0, tzinfo=china)
+    assert deadlines.add_workdays(eve, 3) == datetime(2026, 10, 10, 10, 0, tzinfo=china)
+    # Filed during Spring Festival (15–23 February 2026): counted from the first working day.
+    festival = datetime(2026, 2, 17, 20, 0, tzinfo=china)
+    assert deadlines.add_workdays(festival, 1) == datetime(2026, 2, 25, 9, 0, tzinfo=china)
+    assert not deadlines.is_workday(date(2026, 10, 1))
+    assert deadlines.is_workday(date(2026, 10, 10))  # a Saturday, worked
+    # A year the calendar does not know yet: Monday to Friday.
+    assert deadlines.is_workday(date(2099, 10, 1)) == (date(2099, 10, 1).weekday() < 5)
 
 
 async def test_deadline_job_escalates_once_per_level(app: Any) -> None:

@@ -4,7 +4,9 @@ working-day arithmetic in China's time zone."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+
+import chinese_calendar
 
 from server.labels import CHINA
 from server.models import Category, CategoryDeadline, UnionNode
@@ -48,18 +50,26 @@ async def set_targets(project: UnionNode, category: Category, targets: Targets) 
         await row.save()
 
 
-def add_workdays(start: datetime, days: int) -> datetime:
-    """`days` working days (Monday–Friday) after `start`, keeping the time of day.
+def is_workday(day: date) -> bool:
+    """A working day in mainland China: the State Council's holidays and the weekend days
+    made working days around them (调休), from the `chinesecalendar` package. For a year it
+    does not know yet (the calendar is announced each November), Monday to Friday."""
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return day.weekday() < 5
 
-    Public holidays are not modelled: China moves working days around them each year, and a
-    wrong calendar would be worse than a predictable one. A weekend start counts from Monday.
-    """
+
+def add_workdays(start: datetime, days: int) -> datetime:
+    """`days` working days after `start`, keeping the time of day. A request filed on a
+    rest day counts from 09:00 of the next working day: three working days filed on the
+    eve of the National Day holiday end after the holiday, not during it."""
     local = start.astimezone(CHINA)
-    while local.weekday() >= 5:
+    while not is_workday(local.date()):
         local = (local + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
     added = 0
     while added < days:
         local += timedelta(days=1)
-        if local.weekday() < 5:
+        if is_workday(local.date()):
             added += 1
     return local.astimezone(start.tzinfo)

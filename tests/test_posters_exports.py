@@ -320,3 +320,50 @@ async def test_export_rejects_unknown_formats(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="csv or xlsx"):
         await export_members(tmp_path / "members.ods", "ods")
     assert names_in(tmp_path) == []
+
+
+async def test_officers_print_posters_from_the_web(app: object, tmp_path: Path) -> None:
+    """A project's chair and cadres download the poster (whole project or one team); its QR
+    leads to that project's join form; other roles and other projects' teams get nothing."""
+    import httpx
+
+    from server.models import AuditEntry, Team
+    from tests.conftest import CXG_CADRE, UPPER, XBL_CADRE, XBL_MANAGER, login, new_client
+
+    team = await Team.get(project__code="xibailiang", name="木工班组")
+    other_team = await Team.filter(project__code="chuangxingang").first()
+    assert other_team is not None
+    async with new_client(app) as c:
+        await login(c, XBL_CADRE)
+        page = await c.get("/officer/posters")
+        assert page.status_code == 200 and "木工班组" in page.text
+        assert page.headers["cache-control"] == "no-store"
+        pdf = await c.get("/officer/posters/poster.pdf", params={"team": team.id})
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        path = tmp_path / "web.pdf"
+        path.write_bytes(pdf.content)
+        text, image, _, _ = render_pdf(path)
+        url = decode_one(image).text
+        assert "木工班组" in text and url in page.text
+        form = await c.get(url.removeprefix("http://testserver"))
+        assert form.status_code == 200
+        assert f'value="{team.id}" selected' in form.text  # the team's poster picks the team
+        png = await c.get("/officer/posters/poster.png")
+        assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+        assert (await c.get("/officer/posters/poster.pdf",
+                            params={"team": other_team.id})).status_code == 404
+        assert (await c.get("/officer/posters/poster.exe")).status_code == 404
+    assert await AuditEntry.filter(action="poster.download").count() >= 2
+    for who, expected in ((XBL_MANAGER, 403), (UPPER, 403)):
+        async with new_client(app) as c:
+            await login(c, who)
+            assert (await c.get("/officer/posters")).status_code == expected
+    async with new_client(app) as c:
+        await login(c, CXG_CADRE)
+        theirs = await c.get("/officer/posters")
+        # Another project's cadre sees their own links, none of 西柏梁's.
+        assert theirs.status_code == 200 and url not in theirs.text
+        assert "/join/" in theirs.text
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+                                 base_url="http://testserver") as outsider:
+        assert (await outsider.get("/officer/posters")).status_code == 303

@@ -8,6 +8,7 @@ from server.routes import (
     officer,
     officer_enrol,
     officer_members,
+    officer_posters,
     officer_requests,
     public,
     pwa,
@@ -17,4 +18,5 @@ from server.routes import (
 routes: list[BaseRoute] = [
     *public.routes, *pwa.routes, *join.routes, *me.routes, *requests.routes,
     *officer.routes, *officer_enrol.routes, *officer_members.routes, *officer_requests.routes,
+    *officer_posters.routes,
 ]

@@ -269,6 +269,17 @@ def render_svg(layout: PosterLayout) -> bytes:
     return ("\n".join(out) + "\n").encode("utf-8")
 
 
+CONTENT_TYPES = {".pdf": "application/pdf", ".svg": "image/svg+xml", ".png": "image/png"}
+
+
+def poster_bytes(suffix: str, *, url: str, union_name: str, project_name: str,
+                 team_name: str | None) -> bytes:
+    layout = poster_layout(url=url, union_name=union_name, project_name=project_name,
+                           team_name=team_name)
+    renderers = {".pdf": render_pdf, ".svg": render_svg, ".png": render_png}
+    return renderers[suffix](layout)
+
+
 def write_poster(path: Path, *, url: str, union_name: str, project_name: str,
                  team_name: str | None) -> None:
     suffix = path.suffix.lower()
@@ -276,8 +287,5 @@ def write_poster(path: Path, *, url: str, union_name: str, project_name: str,
         raise ValueError(
             f"cannot tell the poster format from {path.name!r}: the file name must end in "
             ".pdf, .svg or .png")
-    layout = poster_layout(url=url, union_name=union_name, project_name=project_name,
-                           team_name=team_name)
-    renderers = {".pdf": render_pdf, ".svg": render_svg, ".png": render_png}
-    data = renderers[suffix](layout)
-    path.write_bytes(data)
+    path.write_bytes(poster_bytes(suffix, url=url, union_name=union_name,
+                                  project_name=project_name, team_name=team_name))

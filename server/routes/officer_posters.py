@@ -1,0 +1,70 @@
+"""Enrolment posters from the officer pages: a project's chair and cadres print the QR poster
+for the site (the whole project, or one team) without anyone running the command line."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from server.access import require_officer
+from server.models import Invite, Officer, Role, Team, UnionNode
+from server.routes.officer import NO_STORE, client_ip
+from server.services import audit
+from server.services.invites import get_or_create_invite, join_url
+from server.services.posters import CONTENT_TYPES, poster_bytes
+from server.validation import small_int
+from server.web.templating import render
+
+
+async def _project_officer(request: Request) -> Officer:
+    officer = await require_officer(request, Role.CHAIR, Role.CADRE)
+    if not officer.union.is_project:
+        raise HTTPException(404)
+    return officer
+
+
+async def _invite(officer: Officer, team: Team | None) -> Invite:
+    return await get_or_create_invite(officer.union.code, team.name if team else None)
+
+
+async def poster_list(request: Request) -> Response:
+    officer = await _project_officer(request)
+    base = request.app.state.settings.base_url
+    teams = await Team.filter(project_id=officer.union.id).order_by("name")
+    rows = []
+    for team in [None, *teams]:
+        invite = await _invite(officer, team)
+        rows.append({"team": team, "url": join_url(base, invite)})
+    return render(request, "officer/posters.html", {"rows": rows}, headers=NO_STORE)
+
+
+async def poster_file(request: Request) -> Response:
+    officer = await _project_officer(request)
+    suffix = "." + request.path_params["fmt"]
+    if suffix not in CONTENT_TYPES:
+        raise HTTPException(404)
+    team = None
+    if (team_id := small_int(request.query_params.get("team"))) is not None:
+        # Only a team of the officer's own project: anything else does not exist for them.
+        team = await Team.get_or_none(id=team_id, project_id=officer.union.id)
+        if team is None:
+            raise HTTPException(404)
+    invite = await _invite(officer, team)
+    project = officer.union
+    parent = await UnionNode.get_or_none(id=project.parent_id)  # type: ignore[attr-defined]
+    body = poster_bytes(suffix, url=join_url(request.app.state.settings.base_url, invite),
+                        union_name=parent.name if parent else project.name,
+                        project_name=project.name, team_name=team.name if team else None)
+    await audit.record(officer, "poster.download", project, ip=client_ip(request),
+                       team=team.name if team else "", format=suffix[1:])
+    name = f"lianxin-poster-{project.code}{'-team' + str(team.id) if team else ''}{suffix}"
+    return Response(body, media_type=CONTENT_TYPES[suffix], headers={
+        **NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'})
+
+
+routes = [
+    Route("/officer/posters", poster_list),
+    Route("/officer/posters/poster.{fmt:str}", poster_file),
+]

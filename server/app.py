@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -36,6 +37,10 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with RegisterTortoise(
                 app, config=tortoise_config(settings.db_url, settings.db_read_url)):
+            # What start-up built (models, templates, catalogues) lives as long as the
+            # process: keep the collector from scanning it again on every collection.
+            gc.collect()
+            gc.freeze()
             job = None
             if settings.deadline_job_seconds:
                 job = asyncio.create_task(deadline_loop(settings.deadline_job_seconds))

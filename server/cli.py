@@ -126,6 +126,48 @@ def cmd_officer_add(args: argparse.Namespace) -> None:
     print(f"officer {officer.phone} ({officer.role.value}) added")
 
 
+def cmd_union_add(args: argparse.Namespace) -> None:
+    from server.services.unions import UnionError, add_union
+
+    settings = load_settings()
+
+    async def work() -> Any:
+        return await add_union(code=args.code, name=args.name, kind=args.kind,
+                               parent_code=args.parent, auto_approve=args.auto_approve)
+
+    try:
+        node = run_db(settings, work)
+    except UnionError as exc:
+        fail(str(exc))
+    print(f"union {node.code} ({node.kind.value}) added: {node.name}")
+
+
+def cmd_union_list(args: argparse.Namespace) -> None:
+    from server.services.unions import tree_lines
+
+    for line in run_db(load_settings(), tree_lines):
+        print(line)
+
+
+def cmd_team_add(args: argparse.Namespace) -> None:
+    from server.models import UnionNode
+    from server.services.unions import UnionError, add_team
+
+    settings = load_settings()
+
+    async def work() -> Any:
+        project = await UnionNode.get_or_none(code=args.project)
+        if project is None:
+            raise UnionError(f"no union with code {args.project!r}")
+        return await add_team(project, args.name)
+
+    try:
+        team = run_db(settings, work)
+    except UnionError as exc:
+        fail(str(exc))
+    print(f"team {team.name} added to {args.project}")
+
+
 def cmd_export(args: argparse.Namespace) -> None:
     from server.services import exports
 
@@ -198,6 +240,26 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--team", help="cadre's own team (same-team members go to them first)")
     add.add_argument("--password", help="password (default: read from stdin)")
     add.set_defaults(func=cmd_officer_add)
+
+    union = sub.add_parser("union", help="the union tree: add a node, list the tree")
+    union_sub = union.add_subparsers(dest="union_command", required=True)
+    union_add = union_sub.add_parser("add", help="add a union node")
+    union_add.add_argument("--code", required=True, help="short id: a-z, 0-9 and -")
+    union_add.add_argument("--name", required=True)
+    union_add.add_argument("--kind", required=True,
+                           choices=["province", "industry", "company", "branch", "project"])
+    union_add.add_argument("--parent", help="code of the union above (all but a province)")
+    union_add.add_argument("--auto-approve", action="store_true",
+                           help="project only: approve enrolments without a cadre")
+    union_add.set_defaults(func=cmd_union_add)
+    union_sub.add_parser("list", help="print the tree").set_defaults(func=cmd_union_list)
+
+    team = sub.add_parser("team", help="a project's teams")
+    team_sub = team.add_subparsers(dest="team_command", required=True)
+    team_add = team_sub.add_parser("add", help="add a team to a project")
+    team_add.add_argument("--project", required=True, help="project union code")
+    team_add.add_argument("--name", required=True)
+    team_add.set_defaults(func=cmd_team_add)
 
     export = sub.add_parser("export", help="export members or requests")
     export.add_argument("what", choices=["members", "requests"])

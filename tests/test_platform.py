@@ -241,3 +241,43 @@ def test_gzip_helper_roundtrip() -> None:
 
     asset = make_asset("a.js", "/static/a.1.js", b"x" * 2000)
     assert asset.gzipped is not None and gzip.decompress(asset.gzipped) == b"x" * 2000
+
+
+def test_cli_builds_the_union_tree(cli_env: dict[str, str]) -> None:
+    """A deployment starts from its own tree: nodes and teams from the command line, with
+    the hierarchy enforced and clear refusals."""
+    assert run_cli(cli_env, "demo").returncode == 0
+    added = run_cli(cli_env, "union", "add", "--code", "xian-metro-8", "--name",
+                    "西安地铁8号线项目工会", "--kind", "project", "--parent", "cscec1-xibei",
+                    "--auto-approve")
+    assert added.returncode == 0, added.stderr
+    assert run_cli(cli_env, "team", "add", "--project", "xian-metro-8",
+                   "--name", "盾构班组").returncode == 0
+    tree = run_cli(cli_env, "union", "list").stdout
+    assert "xian-metro-8  [project]  西安地铁8号线项目工会  teams: 1, auto-approve" in tree
+    assert tree.index("shaanxi ") < tree.index("cscec1-xibei") < tree.index("xian-metro-8")
+    # The new project is usable at once: a join link (for the team) and an officer.
+    link = run_cli(cli_env, "invite", "xian-metro-8", "--team", "盾构班组")
+    assert link.returncode == 0 and "/join/" in link.stdout
+    chair = run_cli(cli_env, "officer", "add", "--phone", "13911114444", "--name", "地铁主席",
+                    "--role", "chair", "--union", "xian-metro-8", "--password", "metro-8-2026")
+    assert chair.returncode == 0, chair.stderr
+    refusals = [
+        (["union", "add", "--code", "xian-metro-8", "--name", "x", "--kind", "project",
+          "--parent", "cscec1-xibei"], "已经有了"),
+        (["union", "add", "--code", "Bad Code", "--name", "x", "--kind", "project",
+          "--parent", "cscec1-xibei"], "小写字母"),
+        (["union", "add", "--code", "under-project", "--name", "x", "--kind", "branch",
+          "--parent", "xibailiang"], "不能再建"),
+        (["union", "add", "--code", "orphan", "--name", "x", "--kind", "company"],
+         "上级组织"),
+        (["union", "add", "--code", "auto-company", "--name", "x", "--kind", "company",
+          "--parent", "shaanxi-jianshe", "--auto-approve"], "自动通过"),
+        (["team", "add", "--project", "xian-metro-8", "--name", "盾构班组"], "已经有"),
+        (["team", "add", "--project", "cscec1", "--name", "钢筋班组"], "只属于项目工会"),
+        (["team", "add", "--project", "nowhere", "--name", "钢筋班组"], "nowhere"),
+    ]
+    for args, message in refusals:
+        result = run_cli(cli_env, *args)
+        assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
+    assert "orphan" not in run_cli(cli_env, "union", "list").stdout

@@ -367,3 +367,39 @@ async def test_officers_print_posters_from_the_web(app: object, tmp_path: Path) 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
                                  base_url="http://testserver") as outsider:
         assert (await outsider.get("/officer/posters")).status_code == 303
+
+
+async def test_chair_adds_a_team_and_workers_can_pick_it(app: object) -> None:
+    from server.models import AuditEntry, Team
+    from tests.conftest import XBL_CADRE, XBL_CHAIR, csrf_of, join_path, login, new_client
+
+    name = "幕墙安装班"
+    async with new_client(app) as c:
+        await login(c, XBL_CHAIR)
+        page = await c.get("/officer/posters")
+        token = csrf_of(page.text)
+        added = await c.post("/officer/posters", data={"csrf_token": token, "name": name},
+                             headers={"HX-Request": "true"})
+        assert added.status_code == 200 and name in added.text
+        assert "<html" not in added.text  # the fragment only
+        again = await c.post("/officer/posters", data={"csrf_token": token, "name": name})
+        assert again.status_code == 422 and "已经有" in again.text
+        blank = await c.post("/officer/posters", data={"csrf_token": token, "name": "  "})
+        assert blank.status_code == 422 and "请填写班组名称" in blank.text
+        assert (await c.post("/officer/posters", data={"name": "无令牌"})).status_code == 403
+    assert await Team.filter(project__code="xibailiang", name=name).count() == 1
+    assert not await Team.exists(name="无令牌")
+    entry = await AuditEntry.filter(action="team.add").order_by("-id").first()
+    assert entry is not None and entry.detail == {"name": name}
+    # The join form lists the new team at once (the invite cache is dropped).
+    async with new_client(app) as worker:
+        form = await worker.get(await join_path("xibailiang"))
+        assert name in form.text
+    # Cadres print posters but do not add teams.
+    async with new_client(app) as c:
+        await login(c, XBL_CADRE)
+        page = await c.get("/officer/posters")
+        assert 'name="name"' not in page.text
+        refused = await c.post("/officer/posters", data={"csrf_token": csrf_of(page.text),
+                                                         "name": "干部加的"})
+        assert refused.status_code == 403

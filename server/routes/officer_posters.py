@@ -1,5 +1,6 @@
-"""Enrolment posters from the officer pages: a project's chair and cadres print the QR poster
-for the site (the whole project, or one team) without anyone running the command line."""
+"""A project's teams and their enrolment posters, from the officer pages: the chair adds a
+team when it arrives on site, and the chair and cadres print the QR poster (the whole project,
+or one team) without anyone running the command line."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from starlette.routing import Route
 from server.access import require_officer
 from server.models import Invite, Officer, Role, Team, UnionNode
 from server.routes.officer import NO_STORE, client_ip
-from server.services import audit
-from server.services.invites import get_or_create_invite, join_url
+from server.services import audit, unions
+from server.services.invites import forget_cached_invites, get_or_create_invite, join_url
 from server.services.posters import CONTENT_TYPES, poster_bytes
 from server.validation import small_int
+from server.web.forms import form_dict, read_form
 from server.web.templating import render
 
 
@@ -31,13 +33,32 @@ async def _invite(officer: Officer, team: Team | None) -> Invite:
 
 async def poster_list(request: Request) -> Response:
     officer = await _project_officer(request)
+    values: dict[str, str] = {}
+    error = ""
+    status_code = 200
+    if request.method == "POST":
+        if officer.role != Role.CHAIR:
+            raise HTTPException(403)
+        values = {"name": str(form_dict(await read_form(request)).get("name", ""))[:200]}
+        try:
+            added = await unions.add_team(officer.union, values["name"])
+        except unions.UnionError as exc:
+            error, status_code = str(exc), 422
+        else:
+            await audit.record(officer, "team.add", added, ip=client_ip(request),
+                               name=added.name)
+            values = {}
+            forget_cached_invites()  # the join form's team list changes now, not in 10 s
     base = request.app.state.settings.base_url
     teams = await Team.filter(project_id=officer.union.id).order_by("name")
     rows = []
     for team in [None, *teams]:
         invite = await _invite(officer, team)
         rows.append({"team": team, "url": join_url(base, invite)})
-    return render(request, "officer/posters.html", {"rows": rows}, headers=NO_STORE)
+    return render(request, "officer/posters.html",
+                  {"rows": rows, "values": values, "error": error,
+                   "can_add": officer.role == Role.CHAIR},
+                  status_code=status_code, fragment="officer/_posters.html", headers=NO_STORE)
 
 
 async def poster_file(request: Request) -> Response:
@@ -65,6 +86,6 @@ async def poster_file(request: Request) -> Response:
 
 
 routes = [
-    Route("/officer/posters", poster_list),
+    Route("/officer/posters", poster_list, methods=["GET", "POST"]),
     Route("/officer/posters/poster.{fmt:str}", poster_file),
 ]

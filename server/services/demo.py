@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from server.models import NodeKind, Officer, Role, Team, UnionNode
 from server.services.officers import add_officer
+from server.services.unions import add_union
 
 DEMO_PASSWORD = "lianxin-demo-2026"  # noqa: S105 - published demo login, printed by `lianxin demo`
 
@@ -52,12 +53,8 @@ async def ensure_node(code: str, name: str, kind: NodeKind, parent_code: str | N
     node = await UnionNode.get_or_none(code=code)
     if node is not None:
         return node
-    parent = await UnionNode.get(code=parent_code) if parent_code else None
-    node = await UnionNode.create(code=code, name=name, kind=kind, parent=parent,
-                                  auto_approve=auto_approve)
-    node.path = f"{parent.path if parent else '/'}{node.id}/"
-    await node.save(update_fields=["path"])
-    return node
+    return await add_union(code=code, name=name, kind=kind, parent_code=parent_code,
+                           auto_approve=auto_approve)
 
 
 async def load_demo() -> list[DemoLogin]:

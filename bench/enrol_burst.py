@@ -94,23 +94,25 @@ def lianxin(db_url: str, workdir: Path, total: int, connections: int,
     finally:
         server.terminate()
         server.wait()
-    result["members"] = count_members(db_url)
+    result["members"] = count_rows(db_url, "member")
     return result
 
 
-def count_members(db_url: str) -> int:
+def count_rows(db_url: str, table: str) -> int:
+    """Rows in one of Lianxin's tables, on SQLite or PostgreSQL (table names are ours)."""
+    sql = f"SELECT COUNT(*) FROM {table}"  # noqa: S608
     if db_url.startswith("sqlite://"):
         import sqlite3
 
         with sqlite3.connect(db_url.removeprefix("sqlite://")) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM member").fetchone()[0])
+            return int(conn.execute(sql).fetchone()[0])
 
     async def pg() -> int:
         import asyncpg
 
         conn = await asyncpg.connect(db_url)
         try:
-            return int(await conn.fetchval("SELECT COUNT(*) FROM member"))
+            return int(await conn.fetchval(sql))
         finally:
             await conn.close()
 

@@ -21,26 +21,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.enrol_burst import LIANXIN, ceiling, free_port, load, pg_database, wait_up
+from bench.enrol_burst import (
+    LIANXIN,
+    ceiling,
+    count_rows,
+    free_port,
+    load,
+    pg_database,
+    wait_up,
+)
 
 
 def count_requests(db_url: str) -> int:
-    if db_url.startswith("sqlite://"):
-        import sqlite3
-
-        with sqlite3.connect(db_url.removeprefix("sqlite://")) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM service_request").fetchone()[0])
-
-    async def pg() -> int:
-        import asyncpg
-
-        conn = await asyncpg.connect(db_url)
-        try:
-            return int(await conn.fetchval("SELECT COUNT(*) FROM service_request"))
-        finally:
-            await conn.close()
-
-    return asyncio.run(pg())
+    return count_rows(db_url, "service_request")
 
 
 def lianxin(db_url: str, workdir: Path, runs: list[tuple[int, int]], connections: int,

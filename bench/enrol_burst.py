@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -76,8 +78,9 @@ async def pg_database(name: str) -> tuple[str, object]:
     return await make_database(Path(tempfile.gettempdir()), name)
 
 
-def lianxin(db_url: str, workdir: Path, total: int, connections: int,
-            workers: int) -> dict[str, object]:
+@contextlib.contextmanager
+def demo_server(db_url: str, workdir: Path, workers: int) -> Iterator[tuple[str, str]]:
+    """`lianxin serve` on a fresh demo database; yields its URL and the 西柏梁 invite token."""
     port = free_port()
     env = {**os.environ, "LIANXIN_DB_URL": db_url, "LIANXIN_BASE_URL": f"http://127.0.0.1:{port}",
            "LIANXIN_SECRET_KEY": "bench-secret-key-0123456789-abcdefghijklmnop",
@@ -89,11 +92,16 @@ def lianxin(db_url: str, workdir: Path, total: int, connections: int,
                                "--log-level", "warning"], env=env, cwd=workdir)
     try:
         wait_up(f"http://127.0.0.1:{port}/healthz")
-        result = load("enrol", f"http://127.0.0.1:{port}", total, connections,
-                      url.rsplit("/", 1)[1])
+        yield f"http://127.0.0.1:{port}", url.rsplit("/", 1)[1]
     finally:
         server.terminate()
         server.wait()
+
+
+def lianxin(db_url: str, workdir: Path, total: int, connections: int,
+            workers: int) -> dict[str, object]:
+    with demo_server(db_url, workdir, workers) as (base, token):
+        result = load("enrol", base, total, connections, token)
     result["members"] = count_rows(db_url, "member")
     return result
 

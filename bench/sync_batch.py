@@ -13,23 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.enrol_burst import (
-    LIANXIN,
-    ceiling,
-    count_rows,
-    free_port,
-    load,
-    pg_database,
-    wait_up,
-)
+from bench.enrol_burst import ceiling, count_rows, demo_server, load, pg_database
 
 
 def count_requests(db_url: str) -> int:
@@ -39,28 +29,14 @@ def count_requests(db_url: str) -> int:
 def lianxin(db_url: str, workdir: Path, runs: list[tuple[int, int]], connections: int,
             workers: int) -> list[dict[str, object]]:
     """Serve a fresh demo database and send `items` in batches of `batch` for each run."""
-    port = free_port()
-    env = {**os.environ, "LIANXIN_DB_URL": db_url, "LIANXIN_BASE_URL": f"http://127.0.0.1:{port}",
-           "LIANXIN_SECRET_KEY": "bench-secret-key-0123456789-abcdefghijklmnop",
-           "LIANXIN_DEADLINE_JOB_SECONDS": "0"}
-    subprocess.run([LIANXIN, "demo"], env=env, cwd=workdir, check=True, capture_output=True)
-    url = subprocess.run([LIANXIN, "invite", "xibailiang"], env=env, cwd=workdir, check=True,
-                         capture_output=True, text=True).stdout.strip()
-    server = subprocess.Popen([LIANXIN, "serve", "--port", str(port), "--workers", str(workers),
-                               "--log-level", "warning"], env=env, cwd=workdir)
     results = []
-    try:
-        wait_up(f"http://127.0.0.1:{port}/healthz")
+    with demo_server(db_url, workdir, workers) as (base, token):
         for items, batch in runs:
             before = count_requests(db_url)
-            result = load("sync", f"http://127.0.0.1:{port}", items, connections,
-                          url.rsplit("/", 1)[1], batch=batch)
+            result = load("sync", base, items, connections, token, batch=batch)
             result["batch"] = batch
             result["stored"] = count_requests(db_url) - before
             results.append(result)
-    finally:
-        server.terminate()
-        server.wait()
     return results
 
 

@@ -122,3 +122,49 @@ async def test_wrong_content_types_and_bodies(app: Any) -> None:
         big = await c.post(path, content=b"a=" + b"x" * 200_000,
                            headers={"content-type": "application/x-www-form-urlencoded"})
         assert big.status_code == 413 and "内容太大" in big.text
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(name=HOSTILE_TEXT)
+async def test_team_form_hostile(app: Any, name: str) -> None:
+    from server.models import Team
+    from tests.conftest import CXG_CHAIR
+
+    async with new_client(app) as c:
+        await login(c, CXG_CHAIR)
+        page = await c.get("/officer/posters")
+        before = await Team.all().count()
+        response = await c.post("/officer/posters", data={"csrf_token": csrf_of(page.text),
+                                                          "name": name})
+    assert_safe(response)
+    if response.status_code == 200:
+        assert await Team.all().count() == before + 1
+    else:
+        assert response.status_code == 422
+        assert await Team.all().count() == before, "refused team stored"
+
+
+REQUEST_FIELDS = ("client_id", "category", "description", "urgency", "anonymous", "x")
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(fields=st.dictionaries(st.sampled_from(REQUEST_FIELDS), HOSTILE_TEXT, max_size=6),
+       item_id=HOSTILE_TEXT)
+async def test_batch_sync_hostile(app: Any, fields: dict[str, str], item_id: str) -> None:
+    """The outbox's batch endpoint answers JSON (never HTML to escape), never a 500, and a
+    refused item is not stored."""
+    from server.models import ServiceRequest
+    from tests.factories import make_member, member_client
+
+    member = await make_member(app)
+    async with member_client(app, member) as c:
+        token = csrf_of((await c.get("/requests/new")).text)
+        before = await ServiceRequest.filter(member_id=member.id).count()
+        response = await c.post("/requests/sync", headers={"X-CSRF-Token": token}, json={
+            "items": [{"id": item_id, "fields": [[k, v] for k, v in fields.items()]}]})
+    assert response.status_code == 200, response.text[:300]
+    assert response.headers["content-type"] == "application/json"
+    (answer,) = response.json()["results"]
+    stored = await ServiceRequest.filter(member_id=member.id).count()
+    assert answer["status"] in {201, 422}, answer
+    assert stored == before + (1 if answer["status"] == 201 else 0)

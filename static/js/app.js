@@ -58,8 +58,33 @@
     // just skips a turn when another tab or the service worker is already sending.
     flushing = Outbox.flush({ csrfToken: csrf(), force: !!force, wait: !!force })
       .catch(function () { return []; })
-      .then(function (results) { flushing = null; refreshIndicator(); return results; });
+      .then(function (results) {
+        flushing = null;
+        refreshIndicator();
+        // No network at all: every other waiting item would fail the same way, so the next
+        // try waits for the back-off of those just tried (or the "online" event).
+        var offline = results.length && results.every(function (r) {
+          return r.outcome === "retry" && r.item.lastError === "network";
+        });
+        scheduleNext(offline ? Math.min.apply(null, results.map(function (r) { return r.item.nextAttemptAt; })) : 0);
+        return results;
+      });
     return flushing;
+  }
+
+  // While a page is open, the next try is when the earliest waiting item is due (its
+  // back-off), checked at least every 15 s: an item that failed a moment ago goes again in
+  // seconds, not at the next fixed tick.
+  var timer = null;
+  function scheduleNext(notBefore) {
+    if (!Outbox) return;
+    Outbox.all().then(function (items) {
+      var due = items.filter(function (i) { return i.status === "pending"; })
+        .map(function (i) { return i.nextAttemptAt || 0; });
+      var wait = due.length ? Math.max(Math.min.apply(null, due), notBefore || 0) - Date.now() : 15000;
+      clearTimeout(timer);
+      timer = setTimeout(function () { flush(false); }, Math.max(1000, Math.min(15000, wait)));
+    }).catch(function () {});
   }
 
   // --- submitting an offline-capable form ---------------------------------------------------
@@ -221,7 +246,6 @@
   document.addEventListener("htmx:afterSwap", function (e) { stampClientIds(e.target); });
   window.addEventListener("online", function () { flush(true); });
   document.addEventListener("visibilitychange", function () { if (document.visibilityState === "visible") flush(false); });
-  setInterval(function () { flush(false); }, 15000);
 
   window.Lianxin = { uuid4: uuid4, flush: flush, refreshIndicator: refreshIndicator, t: t, csrf: csrf };
 })();

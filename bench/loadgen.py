@@ -115,21 +115,12 @@ async def run(mode: str, url: str, connections: int, total: int, token: str,
                 "POST", "/insert", body, {"content-type": "application/x-www-form-urlencoded"})
             ok = status == 303
         else:
-            status, head, page = await conn.request("GET", f"/join/{token}")
-            session = COOKIE.search(head)
-            csrf = CSRF.search(page)
-            if status != 200 or not session or not csrf:
-                errors.append(f"GET {status}")
+            try:
+                await join(conn, token, i)
+            except RuntimeError as exc:  # the step and status that failed, e.g. "POST /join 409"
+                errors.append(str(exc))
                 return
-            body = urlencode({
-                "csrf_token": csrf.group(1).decode(), "client_id": str(uuid.uuid4()),
-                "name": "压测工友", "phone": f"13{5 + i % 5}{i:08d}", "trade": "木工",
-                "team": "", "employer": "", "hometown": "", "id_number": "", "consent": "on",
-            }).encode()
-            status, _, _ = await conn.request("POST", f"/join/{token}", body, {
-                "content-type": "application/x-www-form-urlencoded",
-                "cookie": session.group(1).decode()})
-            ok = status == 303
+            ok = True
         if ok:
             latencies.append(time.perf_counter() - started)
         else:

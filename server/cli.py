@@ -8,7 +8,7 @@ import getpass
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from tortoise import Tortoise
 
@@ -19,7 +19,7 @@ from server.settings import Settings, SettingsError
 T = TypeVar("T")
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(f"lianxin: {message}", file=sys.stderr)
     raise SystemExit(2)
 
@@ -43,6 +43,15 @@ async def _with_db(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
 
 def run_db(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(_with_db(settings, work))
+
+
+def run_or_fail(settings: Settings, work: Callable[[], Awaitable[T]],
+                *refusals: type[Exception]) -> T:
+    """`run_db`, with a service's refusal (its message is for the user) as exit status 2."""
+    try:
+        return run_db(settings, work)
+    except refusals as exc:
+        fail(str(exc))
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -87,10 +96,7 @@ def cmd_invite(args: argparse.Namespace) -> None:
         await invite.fetch_related("project__parent")
         return join_url(settings.base_url, invite), invite
 
-    try:
-        url, invite = run_db(settings, work)
-    except InviteError as exc:
-        fail(str(exc))
+    url, invite = run_or_fail(settings, work, InviteError)
     print(url)
     if args.out:
         from server.services.posters import write_poster
@@ -119,10 +125,7 @@ def cmd_officer_add(args: argparse.Namespace) -> None:
         return await add_officer(phone=args.phone, name=args.name, role=args.role,
                                  union_code=args.union, password=password, team=args.team)
 
-    try:
-        officer = run_db(settings, work)
-    except OfficerError as exc:
-        fail(str(exc))
+    officer = run_or_fail(settings, work, OfficerError)
     print(f"officer {officer.phone} ({officer.role.value}) added")
 
 
@@ -135,10 +138,7 @@ def cmd_union_add(args: argparse.Namespace) -> None:
         return await add_union(code=args.code, name=args.name, kind=args.kind,
                                parent_code=args.parent, auto_approve=args.auto_approve)
 
-    try:
-        node = run_db(settings, work)
-    except UnionError as exc:
-        fail(str(exc))
+    node = run_or_fail(settings, work, UnionError)
     print(f"union {node.code} ({node.kind.value}) added: {node.name}")
 
 
@@ -150,21 +150,12 @@ def cmd_union_list(args: argparse.Namespace) -> None:
 
 
 def cmd_team_add(args: argparse.Namespace) -> None:
-    from server.models import UnionNode
-    from server.services.unions import UnionError, add_team
-
-    settings = load_settings()
+    from server.services.unions import UnionError, add_team, node_by_code
 
     async def work() -> Any:
-        project = await UnionNode.get_or_none(code=args.project)
-        if project is None:
-            raise UnionError(f"no union with code {args.project!r}")
-        return await add_team(project, args.name)
+        return await add_team(await node_by_code(args.project), args.name)
 
-    try:
-        team = run_db(settings, work)
-    except UnionError as exc:
-        fail(str(exc))
+    team = run_or_fail(load_settings(), work, UnionError)
     print(f"team {team.name} added to {args.project}")
 
 

@@ -22,6 +22,13 @@ class UnionError(ValueError):
     """A refused change; the message is for the user."""
 
 
+async def node_by_code(code: str) -> UnionNode:
+    node = await UnionNode.get_or_none(code=code)
+    if node is None:
+        raise UnionError(gettext("找不到工会组织代码 %(code)s") % {"code": code})
+    return node
+
+
 async def add_union(*, code: str, name: str, kind: NodeKind | str, parent_code: str | None,
                     auto_approve: bool = False) -> UnionNode:
     if not CODE_RE.match(code):
@@ -38,9 +45,7 @@ async def add_union(*, code: str, name: str, kind: NodeKind | str, parent_code: 
         raise UnionError(gettext("只有项目工会可以自动通过入会申请"))
     parent = None
     if parent_code:
-        parent = await UnionNode.get_or_none(code=parent_code)
-        if parent is None:
-            raise UnionError(gettext("找不到工会组织代码 %(code)s") % {"code": parent_code})
+        parent = await node_by_code(parent_code)
         if RANK[NodeKind(parent.kind)] >= RANK[kind]:
             raise UnionError(gettext("%(parent)s 下面不能再建这一级组织") % {"parent": parent.name})
     elif kind != NodeKind.PROVINCE:

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tortoise.expressions import Q, Subquery
+from tortoise.expressions import Q
 
+from server.access import projects_under
 from server.db import fetch
-from server.models import ServiceRequest, Status, UnionNode
+from server.models import ServiceRequest, Status
 from server.models.requests import OPEN_STATUSES
 
 DONE = (Status.RESOLVED, Status.CLOSED)
@@ -42,8 +43,7 @@ class Figures:
 def in_scope(scope_path: str) -> Q:  # the ORM form of SCOPE_SQL, for the digest's rows
     if scope_path == "/":
         return Q()
-    return Q(project_id__in=Subquery(UnionNode.filter(
-        path__startswith=scope_path, kind="project").values("id")))
+    return Q(project_id__in=projects_under(scope_path))
 
 
 def period_filter(scope_path: str, start: datetime, end: datetime) -> Q:

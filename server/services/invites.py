@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from server.models import Invite, Team, UnionNode
 
 # A poster's invite is read on every scan of a mass-enrolment day; its project, team and the
-# project's teams change only through the CLI. Kept per process for a few seconds: a revoked
-# invite stops working within CACHE_SECONDS everywhere, and nothing else is stale longer.
+# project's teams rarely change. Kept per process for a few seconds: a revoked invite stops
+# working, and a team a chair adds (forget_cached_invites, in that process at once) shows in
+# every process's join form, within CACHE_SECONDS.
 CACHE_SECONDS = 10.0
 
 
@@ -48,11 +49,6 @@ class JoinTarget:
 
 
 _cache: dict[str, JoinTarget] = {}
-
-
-async def invite_by_token(token: str) -> Invite | None:
-    target = await join_target(token)
-    return target.invite if target else None
 
 
 async def join_target(token: str) -> JoinTarget | None:

@@ -241,7 +241,8 @@ async def _insert_new(conn: BaseDBAsyncClient, member: Member, fresh: Sequence[N
                       now: datetime) -> None:
     project = member.project
     targets = await deadlines.targets_for(project)
-    resolve_due = {c: deadlines.add_workdays(now, t.resolve_workdays) for c, t in targets.items()}
+    resolve_due = {c: deadlines.add_workdays(now, targets[c].resolve_workdays)
+                   for c in {new.category for new in fresh}}
     first = fresh[0]
     template = ServiceRequest(
         client_id=first.client_id, member_id=member.id, project_id=project.id,

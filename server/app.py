@@ -17,10 +17,11 @@ from tortoise.contrib.starlette import RegisterTortoise
 
 from server.crypto import Keyring
 from server.db import tortoise_config
+from server.errors import DomainError
 from server.routes import routes
 from server.services.escalation import deadline_loop
 from server.settings import Settings
-from server.web.errors import http_exception, server_error
+from server.web.errors import domain_error, http_exception, server_error
 from server.web.middleware import BodyLimitMiddleware, LocaleMiddleware, SecurityHeadersMiddleware
 from server.web.static import AssetStore
 from server.web.templating import make_templates
@@ -66,7 +67,8 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes,
                        upload_limit=settings.max_upload_bytes),
         ],
-        exception_handlers={HTTPException: http_exception, Exception: server_error},
+        exception_handlers={HTTPException: http_exception, DomainError: domain_error,
+                            Exception: server_error},
         lifespan=lifespan,
     )
     app.state.settings = settings

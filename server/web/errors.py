@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from server.errors import DomainError
 from server.i18n import N_, gettext
 from server.web.templating import render
 
@@ -32,7 +33,7 @@ def wants_json(request: Request) -> bool:
 
 def error_response(request: Request, status: int, detail: str | None = None) -> Response:
     title, message = MESSAGES.get(status, MESSAGES[500 if status >= 500 else 400])
-    if detail and status in {400, 403, 409, 422} and detail not in {"csrf"}:
+    if detail and status in {400, 403, 409, 422, 429} and detail not in {"csrf"}:
         message = detail
     if wants_json(request):
         return JSONResponse({"error": gettext(title), "message": gettext(message)},
@@ -51,6 +52,13 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     if exc.headers:
         response.headers.update(exc.headers)
     return response
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    """A service's refusal that no route turned into a form: its message on an error page
+    (or JSON for the outbox), with the status the service chose."""
+    assert isinstance(exc, DomainError)
+    return error_response(request, exc.status, exc.message)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

@@ -257,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["csv", "xlsx"], default="csv")
     export.add_argument("--out", required=True)
     export.add_argument("--no-identities", action="store_true",
-                        help="requests: name nobody (a copy for management or the upper union)")
+                        help="requests: management's copy (only what was referred to "
+                             "management, naming nobody)")
     export.set_defaults(func=cmd_export)
 
     backup = sub.add_parser("backup", help="consistent copy of the SQLite database in use")

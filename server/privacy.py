@@ -1,17 +1,63 @@
-"""The one function that decides whose identity a viewer may see on a request.
+"""What each reader may learn about a worker: the one module that decides it, for every page,
+fragment and export.
 
-Management and the upper union never see who filed a request. "Anonymous to everyone"
+Management and the upper union never see who filed a request, nor anything that points to a
+person: not the liaison cadre's name, not the filer's team, not the union's internal notes,
+and no count or breakdown of fewer than K people (k-anonymity). A manager reads only the
+requests referred to management; the rest reach them as counts. "Anonymous to everyone"
 hides the worker from union officers too (they still answer in the thread). The worker
 always sees their own name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
+
+from tortoise.expressions import Q
 
 from server.i18n import gettext
-from server.models import Anonymity, Member, Officer, Role, ServiceRequest, Team
+from server.labels import role_label
+from server.models import (
+    Anonymity,
+    EventKind,
+    Level,
+    Member,
+    Officer,
+    RequestEvent,
+    Role,
+    ServiceRequest,
+    Team,
+)
+
+# k-anonymity: any count of fewer than K people shown outside the union reads "< K".
+K = 5
+SMALL = f"< {K}"
+# A cell hidden only so that a small one cannot be worked out from the total (see
+# `suppress_table`); every such cell holds at least K, so this is the truth.
+NOT_SMALL = f"≥ {K}"
+
+# Readers outside the union's casework: they see requests, never people.
+OUTSIDE_ROLES = frozenset({Role.MANAGER, Role.UPPER})
+
+Count = int | str
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Whom a copy made without a signed-in officer (the command line) is for."""
+    role: Role
+    id: int | None = None
+
+
+# `lianxin export requests` makes the union office's copy; `--no-identities` management's.
+UNION_OFFICE = Audience(Role.ADMIN)
+MANAGEMENT_COPY = Audience(Role.MANAGER)
+
+Viewer = Officer | Member | Audience | None
 
 
 @dataclass(frozen=True)
@@ -22,17 +68,115 @@ class Identity:
     member_id: int | None
 
 
-def may_see_filer(viewer: Officer | Member | None, anonymity: str, member_id: int) -> bool:
-    """Whether `viewer` may know who filed a request: the one rule, for every page, list,
-    fragment and export."""
+def is_outside(viewer: Viewer) -> bool:
+    """Whether `viewer` stands outside the union's casework (management, the upper union, or
+    nobody signed in): everything they see is subject to this module's small-cell rule."""
+    if isinstance(viewer, Member):
+        return False
+    return viewer is None or viewer.role in OUTSIDE_ROLES
+
+
+def may_see_filer(viewer: Viewer, anonymity: str, member_id: int) -> bool:
+    """Whether `viewer` may know who filed a request."""
     if isinstance(viewer, Member):
         return viewer.id == member_id
-    if viewer is None or viewer.role in {Role.MANAGER, Role.UPPER}:
+    if is_outside(viewer):
         return False
     return anonymity != Anonymity.ALL
 
 
-def visible_identity(viewer: Officer | Member | None, request: ServiceRequest,
+def sees_liaisons(viewer: Viewer) -> bool:
+    """Whether `viewer` may read the names of the cadres who answer for the workers (a
+    liaison's name narrows a request down to their hundred workers, often one team)."""
+    return not is_outside(viewer)
+
+
+def lists_only_referred(viewer: Viewer) -> bool:
+    """Management reads only what the union referred to it; other requests reach it as
+    counts."""
+    return not isinstance(viewer, Member) and viewer is not None and (
+        viewer.role == Role.MANAGER)
+
+
+def may_read_request(viewer: Viewer, referred: bool) -> bool:
+    return referred or not lists_only_referred(viewer)
+
+
+def readable_requests(viewer: Viewer) -> Q:
+    """The ORM filter form of `may_read_request`, for lists, digests and exports."""
+    return Q(referred=True) if lists_only_referred(viewer) else Q()
+
+
+# --- counts -------------------------------------------------------------------------------
+
+def suppress(n: int) -> Count:
+    """One count as shown outside the union. 0 is shown: "nobody" points to no one.
+    (A 0 beside a total can still tell that all of them share one attribute; the figures
+    show no breakdown fine enough for that to single a person out.)"""
+    return SMALL if 0 < n < K else n
+
+
+def count_for(viewer: Viewer, n: int) -> Count:
+    return suppress(n) if is_outside(viewer) else n
+
+
+def suppress_table(cells: Mapping[T, int]) -> dict[T, Count]:
+    """A breakdown whose total is shown beside it, as shown outside the union.
+
+    Cells of 1..K-1 read "< K". Complementary disclosure: with the total on the page, one
+    hidden cell is the total minus the visible ones, so hiding it alone hides nothing. We
+    therefore also hide the smallest visible cells ("≥ K", which is true of each) until the
+    hidden cells together hold at least K, or every non-zero cell is hidden (then the total
+    is itself under K and is hidden by `suppress`). What the reader can then work out is a
+    sum of at least K people, never a small cell on its own. (Differences between two
+    periods can still isolate a cell; the pages show fixed breakdowns of one period.)
+    """
+    shown: dict[T, Count] = {key: suppress(n) for key, n in cells.items()}
+    hidden = sum(n for key, n in cells.items() if shown[key] == SMALL)
+    visible = sorted((n, i) for i, (key, n) in enumerate(cells.items()) if shown[key] != SMALL
+                     and n > 0)
+    keys = list(cells)
+    while 0 < hidden < K and visible:
+        n, i = visible.pop(0)
+        shown[keys[i]] = NOT_SMALL
+        hidden += n
+    return shown
+
+
+def table_for(viewer: Viewer, cells: Mapping[T, int]) -> dict[T, Count]:
+    return suppress_table(cells) if is_outside(viewer) else dict(cells)
+
+
+def share_for(viewer: Viewer, part: int, whole: int) -> float | None:
+    """A rate is a breakdown of `whole` into `part` and the rest: outside the union it is
+    shown only when neither side is a small count (1 of 9 resolved names one request)."""
+    if whole == 0:
+        return None
+    if is_outside(viewer) and (suppress(whole) == SMALL or suppress(part) == SMALL
+                               or suppress(whole - part) == SMALL):
+        return None
+    return part / whole
+
+
+def median_for(viewer: Viewer, value: int | None, n: int) -> int | None:
+    """The median of fewer than K durations is close to one person's own."""
+    return None if is_outside(viewer) and n < K else value
+
+
+# --- requests -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RequestView:
+    """What `viewer` may read of one request beyond its category, status and dates."""
+    filer: Identity | None
+    who: str  # the filer's name, or the anonymous label
+    assignee: str  # the responsible cadre's name; "" when hidden or nobody
+    readable: bool  # whether the text may be read at all
+    description: str
+    resolution: str
+
+
+def visible_identity(viewer: Viewer, request: ServiceRequest,
                      member: Member) -> Identity | None:
     """The filer's identity as `viewer` may see it, or None when it must stay hidden."""
     if not may_see_filer(viewer, request.anonymity, member.id):
@@ -40,8 +184,7 @@ def visible_identity(viewer: Officer | Member | None, request: ServiceRequest,
     return _identity(member)
 
 
-def visible_identity_of_row(viewer: Officer | Member | None,
-                            row: dict[str, Any]) -> Identity | None:
+def visible_identity_of_row(viewer: Viewer, row: dict[str, Any]) -> Identity | None:
     """The same, for a list row read as values (see `IDENTITY_COLUMNS`), not as models."""
     if not may_see_filer(viewer, row["anonymity"], row["member_id"]):
         return None
@@ -49,9 +192,34 @@ def visible_identity_of_row(viewer: Officer | Member | None,
                     row["member__team__name"] or "", row["member_id"])
 
 
-# The columns `visible_identity_of_row` reads, to select alongside a list's own.
+# The columns `view_of_row` reads, to select alongside a list's own.
 IDENTITY_COLUMNS = ("anonymity", "member_id", "member__name", "member__member_no",
                     "member__team__name")
+VIEW_COLUMNS = (*IDENTITY_COLUMNS, "referred", "description", "assignee__name")
+
+
+def request_view(viewer: Viewer, request: ServiceRequest) -> RequestView:
+    """For a request read as a model, with `member` (and its team) and `assignee` fetched."""
+    assignee = getattr(request, "assignee", None)
+    return _view(viewer, visible_identity(viewer, request, request.member),
+                 assignee.name if isinstance(assignee, Officer) else "", request.referred,
+                 request.description, request.resolution)
+
+
+def view_of_row(viewer: Viewer, row: dict[str, Any]) -> RequestView:
+    """For a list row read as values with `VIEW_COLUMNS`."""
+    return _view(viewer, visible_identity_of_row(viewer, row), row.get("assignee__name") or "",
+                 bool(row["referred"]), row.get("description") or "",
+                 row.get("resolution") or "")
+
+
+def _view(viewer: Viewer, filer: Identity | None, assignee: str, referred: bool,
+          description: str, resolution: str) -> RequestView:
+    readable = may_read_request(viewer, referred)
+    return RequestView(
+        filer=filer, who=filer.name if filer else anonymous_label(),
+        assignee=assignee if sees_liaisons(viewer) else "", readable=readable,
+        description=description if readable else "", resolution=resolution if readable else "")
 
 
 def _identity(member: Member) -> Identity:
@@ -63,3 +231,72 @@ def _identity(member: Member) -> Identity:
 
 def anonymous_label() -> str:
     return gettext("匿名工友")
+
+
+# --- the timeline -------------------------------------------------------------------------
+
+# Text outside readers may read: the worker's own words (they read the description too),
+# and what the union wrote for them or as the outcome. Not the union's replies to the worker
+# (written to someone the writer knows by name), nor internal notes.
+OUTSIDE_READABLE_NOTES = frozenset({
+    EventKind.SUBMITTED, EventKind.WORKER_REPLY, EventKind.REOPENED, EventKind.RATED,
+    EventKind.REFERRED, EventKind.MANAGEMENT_REPLY, EventKind.RESOLVED, EventKind.DECLINED,
+})
+
+
+@dataclass(frozen=True)
+class EventView:
+    kind: str
+    created_at: datetime
+    public: bool
+    who: str
+    note: str  # "" when there is none or the viewer may not read it
+    rating: int | None
+
+
+def timeline(viewer: Officer, events: Iterable[RequestEvent],
+             filer: Identity | None) -> list[EventView]:
+    """The events of one request as `viewer` may read them (events with `actor` fetched).
+
+    Union officers read every event and note. Outside readers read only events the worker
+    could read, their notes only when written for outside eyes (the referral; for the upper
+    union, an escalation to it), and never an officer's name but their own: a cadre's name
+    is the liaison's, which narrows the filer down to their workers.
+    """
+    outside = is_outside(viewer)
+    views = []
+    for event in events:
+        if outside and not event.public:
+            continue
+        views.append(EventView(
+            kind=str(event.kind), created_at=event.created_at, public=event.public,
+            who=_actor(viewer, event, filer, outside),
+            note=event.note if not outside or _outside_reads_note(viewer, event) else "",
+            rating=_rating(event)))
+    return views
+
+
+def _actor(viewer: Officer, event: RequestEvent, filer: Identity | None,
+           outside: bool) -> str:
+    if event.by_worker:
+        return filer.name if filer else anonymous_label()
+    actor = event.actor
+    if not isinstance(actor, Officer):
+        return gettext("系统")
+    if outside and actor.id != viewer.id:
+        return role_label(actor.role)
+    return actor.name
+
+
+def _outside_reads_note(viewer: Officer, event: RequestEvent) -> bool:
+    if event.kind in OUTSIDE_READABLE_NOTES:
+        return True
+    return (event.kind == EventKind.ESCALATED and viewer.role == Role.UPPER
+            and event.detail.get("to") == Level.UPPER.value)
+
+
+def _rating(event: RequestEvent) -> int | None:
+    if event.kind != EventKind.RATED:
+        return None
+    value = event.detail.get("rating")
+    return value if isinstance(value, int) else None

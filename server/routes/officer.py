@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from server import privacy
 from server.access import (
     current_officer,
     member_scope,
@@ -84,7 +85,7 @@ async def dashboard(request: Request) -> Response:
         scope = member_scope(officer)
         context["pending_count"] = await Member.filter(scope, status=MemberStatus.PENDING).count()
         context["member_count"] = await Member.filter(scope, status=MemberStatus.ACTIVE).count()
-    if officer.union.is_project:
+    if officer.union.is_project and privacy.sees_liaisons(officer):
         context["loads"] = await membership.cadre_loads(officer.union)
     return render(request, "officer/dashboard.html", context, headers=NO_STORE)
 

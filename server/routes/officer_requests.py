@@ -11,13 +11,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.expressions import Q
 
+from server import privacy
 from server.access import request_for_officer, request_scope, require_officer
 from server.db import reads_from_replica
 from server.i18n import gettext
 from server.labels import CHINA
 from server.models import (
     Category,
-    EventKind,
     Level,
     Officer,
     RequestEvent,
@@ -27,12 +27,6 @@ from server.models import (
     Status,
 )
 from server.models.requests import OPEN_STATUSES
-from server.privacy import (
-    IDENTITY_COLUMNS,
-    anonymous_label,
-    visible_identity,
-    visible_identity_of_row,
-)
 from server.routes.officer import NO_STORE, client_ip
 from server.services import audit, deadlines, digest, figures
 from server.services import requests as svc
@@ -41,8 +35,7 @@ from server.web.forms import form_dict, read_form
 from server.web.templating import render
 
 PAGE_SIZE = 30
-QUEUE_COLUMNS = ("id", "category", "urgency", "status", "level", "level_due_at", "created_at",
-                 "description")
+QUEUE_COLUMNS = ("id", "category", "urgency", "status", "level", "level_due_at", "created_at")
 # Management gets the digest too: it is made for project leadership and names nobody.
 FIGURE_ROLES = (Role.CHAIR, Role.UPPER, Role.MANAGER)
 
@@ -74,12 +67,12 @@ async def queue(request: Request) -> Response:
     total = await query.count()
     # Rows as values, not three models each: a queue page is read far more than any other.
     rows = await query.order_by("level_due_at", "id").offset((page - 1) * PAGE_SIZE).limit(
-        PAGE_SIZE).values(*QUEUE_COLUMNS, *IDENTITY_COLUMNS)
-    people = {r["id"]: visible_identity_of_row(officer, r) for r in rows}
+        PAGE_SIZE).values(*QUEUE_COLUMNS, *privacy.VIEW_COLUMNS)
+    views = {r["id"]: privacy.view_of_row(officer, r) for r in rows}
     return render(request, "officer/requests.html", {
-        "rows": rows, "people": people, "total": total, "page": page, "page_size": PAGE_SIZE,
+        "rows": rows, "views": views, "total": total, "page": page, "page_size": PAGE_SIZE,
         "params": request.query_params, "labels": svc, "now": now,
-        "anonymous": anonymous_label(), "categories": list(Category),
+        "anonymous": privacy.anonymous_label(), "categories": list(Category),
     }, fragment="officer/_request_table.html", headers=NO_STORE)
 
 
@@ -87,14 +80,7 @@ async def _detail_context(officer: Officer, item: ServiceRequest,
                           error: str = "") -> dict[str, Any]:
     events = await RequestEvent.filter(request_id=item.id).order_by("id").select_related(
         "actor")
-    note_kinds: set[str] = {str(k) for k in EventKind}
-    if officer.role in {Role.MANAGER, Role.UPPER}:
-        # Free text written inside the union may name the worker: outside roles read only
-        # what the worker could read, plus what was written for them.
-        events = [e for e in events if e.public]
-        note_kinds = {str(k) for k in svc.WORKER_READABLE_NOTES} | {EventKind.REFERRED.value}
-        if officer.role == Role.UPPER:
-            note_kinds.add(EventKind.ESCALATED.value)
+    view = privacy.request_view(officer, item)
     photo_ids: list[Any] = []
     if officer.sees_identities:
         photo_ids = list(await RequestPhoto.filter(request_id=item.id).order_by(
@@ -105,10 +91,10 @@ async def _detail_context(officer: Officer, item: ServiceRequest,
         cadres = await Officer.filter(role=Role.CADRE, union_id=item.project.id,
                                       active=True).order_by("name")
     return {
-        "item": item, "events": events, "person": visible_identity(officer, item, item.member),
-        "anonymous": anonymous_label(), "actions": actions, "labels": svc, "error": error,
-        "photo_ids": photo_ids, "cadres": cadres, "now": datetime.now(UTC),
-        "note_kinds": note_kinds,
+        "item": item, "view": view, "person": view.filer,
+        "events": privacy.timeline(officer, events, view.filer),
+        "anonymous": privacy.anonymous_label(), "actions": actions, "labels": svc,
+        "error": error, "photo_ids": photo_ids, "cadres": cadres, "now": datetime.now(UTC),
     }
 
 
@@ -166,15 +152,11 @@ def _period(request: Request) -> tuple[datetime, datetime, str, str]:
     return start, end, first.isoformat(), last.isoformat()
 
 
-def _scope_path(officer: Officer) -> str:
-    return "/" if officer.role == Role.ADMIN else officer.union.path
-
-
 async def figures_page(request: Request) -> Response:
     officer = await require_officer(request, *FIGURE_ROLES)
     start, end, first, last = _period(request)
     with reads_from_replica():
-        result = await figures.compute(_scope_path(officer), start, end, datetime.now(UTC))
+        result = await figures.for_viewer(officer, start, end, datetime.now(UTC))
     return render(request, "officer/figures.html", {
         "f": result, "start": first, "end": last, "labels": svc,
         "categories": list(Category), "statuses": list(Status),
@@ -185,14 +167,13 @@ async def digest_page(request: Request) -> Response:
     officer = await require_officer(request, *FIGURE_ROLES)
     start, end, first, last = _period(request)
     with reads_from_replica():
-        rows, total = await figures.digest_rows(_scope_path(officer), start, end,
-                                                figures.DIGEST_PAGE_LIMIT)
-        result = await figures.compute(_scope_path(officer), start, end, datetime.now(UTC))
+        result = await digest.build(officer, start, end, figures.DIGEST_PAGE_LIMIT)
     await audit.record(officer, "digest.view", None, ip=client_ip(request), start=first,
                        end=last)
     return render(request, "officer/digest.html", {
-        "rows": rows, "total": total, "f": result, "start": first, "end": last,
-        "labels": svc, "union": officer.union, "limit": figures.DIGEST_PAGE_LIMIT,
+        "d": result, "rows": result.rows, "total": result.listed, "f": result.figures,
+        "start": first, "end": last, "labels": svc, "union": officer.union,
+        "limit": figures.DIGEST_PAGE_LIMIT,
     }, headers=NO_STORE)
 
 
@@ -200,8 +181,7 @@ async def digest_xlsx(request: Request) -> Response:
     officer = await require_officer(request, *FIGURE_ROLES)
     start, end, first, last = _period(request)
     with reads_from_replica():
-        body = await digest.digest_workbook(_scope_path(officer), officer.union.name, start,
-                                            end)
+        body = await digest.digest_workbook(officer, start, end)
     await audit.record(officer, "digest.export", None, ip=client_ip(request), start=first,
                        end=last)
     return Response(body, media_type=digest.XLSX_TYPE, headers={

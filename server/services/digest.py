@@ -1,20 +1,52 @@
 """The periodic digest (定期汇总) for project leadership: requests of a period by category,
-with status and resolution, and no identities at all."""
+with status and resolution, and no identities at all. A manager's digest lists only what
+was referred to management; the rest appear in the counts, small counts as "< 5"."""
 
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import xlsxwriter
 
+from server import privacy
 from server.i18n import gettext
 from server.labels import localtime
+from server.models import Category, Officer
+from server.privacy import Count
 from server.services import figures
 from server.services.requests import CATEGORY_LABELS, LEVEL_LABELS, STATUS_LABELS
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@dataclass
+class Digest:
+    rows: list[dict[str, Any]]  # the first `limit` requests the reader may read
+    listed: int  # how many requests of the period the reader may read
+    rest: Count | None  # for management: the requests not referred to it, as a count
+    figures: figures.FiguresView
+
+    def by_category(self) -> list[tuple[str, Count]]:
+        """Largest first where every count is exact; in the categories' own order where
+        some are hidden, so the order does not rank the hidden ones."""
+        cells = self.figures.by_category
+        if all(isinstance(n, int) for n in cells.values()):
+            return sorted(cells.items(), key=lambda kv: -int(kv[1]))
+        return [(c.value, cells[c.value]) for c in Category if c.value in cells]
+
+
+async def build(officer: Officer, start: datetime, end: datetime, limit: int) -> Digest:
+    scope = figures.scope_of(officer)
+    rows, listed = await figures.digest_rows(scope, start, end, limit, officer)
+    result = await figures.compute(scope, start, end, datetime.now(UTC), loads=False)
+    rest = None
+    if privacy.lists_only_referred(officer):
+        # Only the count: which of them, and what they say, stays with the union.
+        rest = privacy.count_for(officer, result.total - listed)
+    return Digest(rows, listed, rest, figures.view(officer, result))
 
 
 def digest_header() -> list[str]:
@@ -34,50 +66,56 @@ def digest_row(r: dict[str, Any]) -> list[object]:
     ]
 
 
-async def digest_workbook(scope_path: str, union_name: str, start: datetime,
-                          end: datetime) -> bytes:
-    rows, total = await figures.digest_rows(scope_path, start, end, figures.DIGEST_XLSX_LIMIT)
-    summary = await figures.compute(scope_path, start, end, datetime.now(start.tzinfo))
+async def digest_workbook(officer: Officer, start: datetime, end: datetime) -> bytes:
+    d = await build(officer, start, end, figures.DIGEST_XLSX_LIMIT)
+    summary = d.figures
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False,
                                         "strings_to_urls": False})
     bold = book.add_format({"bold": True})
     wrap = book.add_format({"text_wrap": True, "valign": "top"})
     sheet = book.add_worksheet(gettext("汇总"))
-    sheet.write(0, 0, f"{union_name} · {gettext('诉求定期汇总')}", bold)
+    sheet.write(0, 0, f"{officer.union.name} · {gettext('诉求定期汇总')}", bold)
     sheet.write(1, 0, f"{start:%Y-%m-%d} — {end:%Y-%m-%d}")
-    lines: list[tuple[str, float | int | None]] = [
+    lines: list[tuple[str, Count | float | None]] = [
         (gettext("诉求总数"), summary.total),
         (gettext("办结率"), summary.resolved_share),
         (gettext("按时办结率"), summary.on_time_share),
         (gettext("满意率"), summary.satisfaction),
     ]
+    if d.rest is not None:
+        lines.append((gettext("未转项目管理人员的诉求（只计数）"), d.rest))
     percent = book.add_format({"num_format": "0.0%"})
     for i, (label, value) in enumerate(lines, start=3):
         sheet.write(i, 0, label)
         if isinstance(value, float):
             sheet.write_number(i, 1, value, percent)
+        elif isinstance(value, int):
+            sheet.write_number(i, 1, value)
         else:
-            sheet.write(i, 1, "—" if value is None else value)
+            sheet.write_string(i, 1, "—" if value is None else value)
     row = len(lines) + 4
     sheet.write(row, 0, gettext("类别"), bold)
     sheet.write(row, 1, gettext("件数"), bold)
-    for category, n in sorted(summary.by_category.items(), key=lambda kv: -kv[1]):
+    for category, n in d.by_category():
         row += 1
         sheet.write(row, 0, gettext(CATEGORY_LABELS.get(category, category)))
-        sheet.write_number(row, 1, n)
+        if isinstance(n, int):
+            sheet.write_number(row, 1, n)
+        else:
+            sheet.write_string(row, 1, n)
     sheet.set_column(0, 0, 24)
     detail = book.add_worksheet(gettext("明细"))
     for col, title in enumerate(digest_header()):
         detail.write(0, col, title, bold)
-    for i, r in enumerate(rows, start=1):
+    for i, r in enumerate(d.rows, start=1):
         for col, cell in enumerate(digest_row(r)):
             if isinstance(cell, int):
                 detail.write_number(i, col, cell)
             else:
                 detail.write_string(i, col, str(cell), wrap if col >= 9 else None)
-    if total > len(rows):
-        detail.write(len(rows) + 2, 0, gettext("只列出前 %(n)d 条") % {"n": len(rows)})
+    if d.listed > len(d.rows):
+        detail.write(len(d.rows) + 2, 0, gettext("只列出前 %(n)d 条") % {"n": len(d.rows)})
     detail.set_column(9, 10, 50)
     book.close()
     return buffer.getvalue()

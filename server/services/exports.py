@@ -16,10 +16,10 @@ from typing import IO
 
 import xlsxwriter
 
+from server import privacy
 from server.i18n import N_, gettext
 from server.labels import CHINA, localtime, status_label
-from server.models import Anonymity, Member, ServiceRequest
-from server.privacy import anonymous_label
+from server.models import Member, ServiceRequest
 from server.validation import TRADES, mask_phone
 
 PAGE_SIZE = 1000
@@ -166,32 +166,35 @@ REQUEST_COLUMNS: tuple[str, ...] = (
 REQUEST_WIDTHS = (8, 10, 10, 10, 16, 16, 10, 14, 28, 50, 50, 6)
 
 
-def request_row(request: ServiceRequest, identities: bool) -> list[str]:
-    """One request; the filer is named only where union officers may see who it was."""
+def request_row(request: ServiceRequest, viewer: privacy.Viewer) -> list[str]:
+    """One request as `viewer` may read it (`member` and `project` fetched): the filer is
+    named only where privacy allows it."""
     from server.services.requests import CATEGORY_LABELS, LEVEL_LABELS, STATUS_LABELS
 
-    named = identities and request.anonymity != Anonymity.ALL
+    view = privacy.request_view(viewer, request)
     return [
         str(request.id), gettext(CATEGORY_LABELS[request.category]),
         gettext(STATUS_LABELS[request.status]), gettext(LEVEL_LABELS[request.level]),
         localtime(request.created_at), localtime(request.resolved_at) if request.resolved_at
-        else "", request.member.name if named else anonymous_label(),
-        (request.member.member_no or "") if named else "", request.project.name,
-        request.description, request.resolution,
-        str(request.rating) if request.rating else "",
+        else "", view.who, view.filer.member_no if view.filer else "", request.project.name,
+        view.description, view.resolution, str(request.rating) if request.rating else "",
     ]
 
 
 async def export_requests(path: Path, fmt: str, *, identities: bool = True) -> int:
-    """Every request; `identities=False` makes a copy fit for management (no names at all)."""
+    """Every request the reader may read: `identities=False` makes management's copy (only
+    what was referred to management, naming nobody); otherwise the union office's."""
+    viewer = privacy.UNION_OFFICE if identities else privacy.MANAGEMENT_COPY
+    readable = privacy.readable_requests(viewer)
+
     async def pages() -> AsyncIterator[list[list[str]]]:
         last_id = 0
         while True:
-            page = await (ServiceRequest.filter(id__gt=last_id).order_by("id")
+            page = await (ServiceRequest.filter(readable, id__gt=last_id).order_by("id")
                           .limit(PAGE_SIZE).select_related("member", "project"))
             if not page:
                 return
-            yield [request_row(r, identities) for r in page]
+            yield [request_row(r, viewer) for r in page]
             last_id = page[-1].id
 
     header = [gettext(column) for column in REQUEST_COLUMNS]

@@ -10,10 +10,12 @@ from typing import Any
 
 from tortoise.expressions import Q
 
+from server import privacy
 from server.access import projects_under
 from server.db import fetch
-from server.models import ServiceRequest, Status
+from server.models import Officer, Role, ServiceRequest, Status
 from server.models.requests import OPEN_STATUSES
+from server.privacy import Count
 
 DONE = (Status.RESOLVED, Status.CLOSED)
 
@@ -38,6 +40,59 @@ class Figures:
     median_ack_seconds: int | None
     median_resolve_seconds: int | None
     cadres: list[CadreLoad] = field(default_factory=list)
+    # The parts of the rates above, so that privacy can judge each one.
+    done: int = 0
+    countable: int = 0
+    on_time: int = 0
+    with_due: int = 0
+    satisfied: int = 0
+    acked: int = 0
+    resolved: int = 0
+
+
+@dataclass
+class FiguresView:
+    """The figures as one reader may see them: outside the union, small counts read "< 5",
+    rates and medians over too few people are left out, and cadres are not named."""
+    total: Count
+    by_status: dict[str, Count]
+    by_category: dict[str, Count]
+    resolved_share: float | None
+    on_time_share: float | None
+    satisfaction: float | None
+    rated: Count
+    median_ack_seconds: int | None
+    median_resolve_seconds: int | None
+    cadres: list[CadreLoad]
+    cadres_shown: bool
+
+
+def view(viewer: privacy.Viewer, f: Figures) -> FiguresView:
+    return FiguresView(
+        total=privacy.count_for(viewer, f.total),
+        by_status=privacy.table_for(viewer, f.by_status),
+        by_category=privacy.table_for(viewer, f.by_category),
+        resolved_share=privacy.share_for(viewer, f.done, f.countable),
+        on_time_share=privacy.share_for(viewer, f.on_time, f.with_due),
+        satisfaction=privacy.share_for(viewer, f.satisfied, f.rated),
+        rated=privacy.count_for(viewer, f.rated),
+        median_ack_seconds=privacy.median_for(viewer, f.median_ack_seconds, f.acked),
+        median_resolve_seconds=privacy.median_for(viewer, f.median_resolve_seconds,
+                                                  f.resolved),
+        cadres=f.cadres if privacy.sees_liaisons(viewer) else [],
+        cadres_shown=privacy.sees_liaisons(viewer),
+    )
+
+
+def scope_of(officer: Officer) -> str:
+    return "/" if officer.role == Role.ADMIN else officer.union.path
+
+
+async def for_viewer(officer: Officer, start: datetime, end: datetime,
+                     now: datetime) -> FiguresView:
+    """The figures of `officer`'s union for [start, end), as they may see them."""
+    return view(officer, await compute(scope_of(officer), start, end, now,
+                                       loads=privacy.sees_liaisons(officer)))
 
 
 def in_scope(scope_path: str) -> Q:  # the ORM form of SCOPE_SQL, for the digest's rows
@@ -108,7 +163,7 @@ async def _median(column: str, scope_path: str, start: datetime, end: datetime,
 
 
 async def compute(scope_path: str, start: datetime, end: datetime,
-                  now: datetime) -> Figures:
+                  now: datetime, *, loads: bool = True) -> Figures:
     where, params = _scope(scope_path)
     by_status: dict[str, int] = {}
     by_category: dict[str, int] = {}
@@ -133,7 +188,9 @@ async def compute(scope_path: str, start: datetime, end: datetime,
         median_ack_seconds=await _median("ack_seconds", scope_path, start, end, acked),
         median_resolve_seconds=await _median("resolve_seconds", scope_path, start, end,
                                              resolved),
-        cadres=await cadre_loads(scope_path, now),
+        cadres=await cadre_loads(scope_path, now) if loads else [],
+        done=done, countable=countable, on_time=on_time, with_due=resolved_with_due,
+        satisfied=satisfied, acked=acked, resolved=resolved,
     )
 
 
@@ -153,11 +210,11 @@ DIGEST_COLUMNS = ("id", "category", "created_at", "status", "level", "referred",
                   "resolved_on_time", "rating", "description", "resolution")
 
 
-async def digest_rows(scope_path: str, start: datetime, end: datetime,
-                      limit: int) -> tuple[list[dict[str, Any]], int]:
-    """Requests of the period for the leadership digest, by category; no identities (the
-    columns read are the request's own, never the member's)."""
-    q = period_filter(scope_path, start, end)
+async def digest_rows(scope_path: str, start: datetime, end: datetime, limit: int,
+                      viewer: privacy.Viewer) -> tuple[list[dict[str, Any]], int]:
+    """Requests of the period for the leadership digest that `viewer` may read, by category;
+    no identities (the columns read are the request's own, never the member's)."""
+    q = period_filter(scope_path, start, end) & privacy.readable_requests(viewer)
     total = await ServiceRequest.filter(q).count()
     rows = await ServiceRequest.filter(q).order_by("category", "created_at").limit(
         limit).values(*DIGEST_COLUMNS)

@@ -7,6 +7,10 @@ and no count or breakdown of fewer than K people (k-anonymity). A manager reads 
 requests referred to management; the rest reach them as counts. "Anonymous to everyone"
 hides the worker from union officers too (they still answer in the thread). The worker
 always sees their own name.
+
+The small-cell rule is for counts of requests or people the reader cannot see one by one
+(figures, breakdowns, the digest's totals). A count of the rows a reader is shown anyway
+(their queue, its badges) tells them nothing the rows do not.
 """
 
 from __future__ import annotations
@@ -88,6 +92,11 @@ def may_see_filer(viewer: Viewer, anonymity: str, member_id: int) -> bool:
 def sees_liaisons(viewer: Viewer) -> bool:
     """Whether `viewer` may read the names of the cadres who answer for the workers (a
     liaison's name narrows a request down to their hundred workers, often one team)."""
+    return not is_outside(viewer)
+
+
+def sees_photos(viewer: Viewer) -> bool:
+    """Photos show faces, work cards and dormitories: outside readers get the text only."""
     return not is_outside(viewer)
 
 

@@ -82,7 +82,7 @@ async def _detail_context(officer: Officer, item: ServiceRequest,
         "actor")
     view = privacy.request_view(officer, item)
     photo_ids: list[Any] = []
-    if officer.sees_identities:
+    if privacy.sees_photos(officer):
         photo_ids = list(await RequestPhoto.filter(request_id=item.id).order_by(
             "id").values_list("id", flat=True))
     cadres: list[Officer] = []

@@ -44,7 +44,10 @@ async def build(officer: Officer, start: datetime, end: datetime, limit: int) ->
     result = await figures.compute(scope, start, end, datetime.now(UTC), loads=False)
     rest = None
     if privacy.lists_only_referred(officer):
-        # Only the count: which of them, and what they say, stays with the union.
+        # Only the count: which of them, and what they say, stays with the union. The rows
+        # listed are counted exactly, so where the breakdowns add up to the total the rest
+        # can be worked out even when it reads "< 5"; it is then a count of requests the
+        # reader knows nothing else of (no category, date or text), which points to no one.
         rest = privacy.count_for(officer, result.total - listed)
     return Digest(rows, listed, rest, figures.view(officer, result))
 

@@ -23,13 +23,21 @@ import openpyxl
 import pytest
 
 from server import privacy
-from server.models import Anonymity, Category, Member, Officer, ServiceRequest, Team
+from server.models import (
+    Anonymity,
+    Category,
+    Member,
+    NodeKind,
+    Officer,
+    ServiceRequest,
+    Team,
+)
 from server.passwords import hash_password
 from server.services import exports
 from server.services import requests as svc
 from server.services.demo import ensure_node
 from server.validation import mask_phone
-from tests.conftest import ADMIN, UPPER, login, new_client
+from tests.conftest import ADMIN, UPPER, csrf_of, login, new_client
 from tests.factories import make_member, make_request, member_client
 
 PASSWORD = "privacy-password-1"
@@ -61,7 +69,7 @@ class World:
 
 @pytest.fixture(scope="module")
 async def world(app: Any) -> World:
-    project = await ensure_node(CODE, "保密测试项目", "project", "cscec1-xibei", True)
+    project = await ensure_node(CODE, "保密测试项目", NodeKind.PROJECT, "cscec1-xibei", True)
     await Team.get_or_create(project=project, name=TEAM)
     phones = {"chair": "13700000051", "cadre": "13700000052", "manager": "13700000059"}
     for role, name in (("chair", "保密项目主席"), ("cadre", LIAISON), ("manager", "保密项目经理")):
@@ -119,6 +127,7 @@ HX = {"HX-Request": "true"}
 # page name -> (path, query, headers); ids filled in from the world.
 PAGES = {
     "dashboard": ("/officer", {}, {}),
+    "badges": ("/officer/badges", {}, HX),
     "queue": ("/officer/requests", {"status": "all"}, {}),
     "queue-fragment": ("/officer/requests", {"status": "all"}, HX),
     "request-referred": ("/officer/requests/{referred}", {}, {}),
@@ -136,10 +145,10 @@ OPENS = {
     "admin": set(PAGES) - {"worker-request"},
     "upper": set(PAGES) - {"worker-request"},
     "chair": set(PAGES) - {"worker-request"},
-    "cadre": {"dashboard", "queue", "queue-fragment", "request-referred",
+    "cadre": {"dashboard", "badges", "queue", "queue-fragment", "request-referred",
               "request-referred-fragment", "request-unreferred", "request-anonymous",
               "request-anonymous-fragment"},
-    "manager": {"dashboard", "queue", "queue-fragment", "request-referred",
+    "manager": {"dashboard", "badges", "queue", "queue-fragment", "request-referred",
                 "request-referred-fragment", "request-anonymous", "request-anonymous-fragment",
                 "figures", "digest", "digest.xlsx"},
     "worker": {"worker-request"},
@@ -205,6 +214,20 @@ async def test_nothing_points_to_a_person(app: Any, world: World, role: str,
     if page in {"digest", "digest.xlsx"}:
         assert REFERRED_TEXT in text and ALL_TEXT in text
         assert (UNREFERRED_TEXT in text) == (role != "manager")
+
+
+async def test_answer_fragment_for_management(app: Any, world: World) -> None:
+    """The panel an action answers with goes through the same rule as the page."""
+    async with signed_in(app, world, "manager") as c:
+        page = await c.get(f"/officer/requests/{world.hidden.id}")
+        response = await c.post(f"/officer/requests/{world.hidden.id}/management_reply",
+                                data={"note": "项目部已安排", "csrf_token": csrf_of(page.text)},
+                                headers=HX)
+    assert response.status_code == 200 and "项目部已安排" in response.text
+    assert ALL_TEXT in response.text and REFER_NOTE in response.text
+    for marker in [*person_markers(world), INTERNAL_NOTE, REPLY_TEXT, CHAIR_NOTE,
+                   ESCALATE_NOTE]:
+        assert marker not in response.text, marker
 
 
 def cell(html: str, table_id: str, label: str) -> str:

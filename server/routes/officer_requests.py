@@ -13,6 +13,7 @@ from tortoise.expressions import Q
 
 from server.access import request_for_officer, request_scope, require_officer
 from server.db import reads_from_replica
+from server.errors import DomainError
 from server.i18n import gettext
 from server.labels import CHINA
 from server.models import (
@@ -34,7 +35,7 @@ from server.privacy import (
     visible_identity_of_row,
 )
 from server.routes.officer import NO_STORE, client_ip
-from server.services import audit, deadlines, digest, figures
+from server.services import audit, deadlines, digest, figures, lifecycle
 from server.services import requests as svc
 from server.validation import small_int
 from server.web.forms import form_dict, read_form
@@ -100,7 +101,7 @@ async def _detail_context(officer: Officer, item: ServiceRequest,
         photo_ids = list(await RequestPhoto.filter(request_id=item.id).order_by(
             "id").values_list("id", flat=True))
     cadres: list[Officer] = []
-    actions = svc.officer_actions(officer, item)
+    actions = lifecycle.officer_actions(officer, item)
     if "reassign" in actions:
         cadres = await Officer.filter(role=Role.CADRE, union_id=item.project.id,
                                       active=True).order_by("name")
@@ -124,7 +125,7 @@ async def act(request: Request) -> Response:
     officer = await require_officer(request)
     item = await request_for_officer(officer, int(request.path_params["request_id"]))
     action = request.path_params["action"]
-    if action not in svc.TRANSITIONS:
+    if action not in lifecycle.TRANSITIONS:
         raise HTTPException(404)
     data = form_dict(await read_form(request))
     assignee = None
@@ -133,11 +134,11 @@ async def act(request: Request) -> Response:
                                              active=True)
     error = ""
     try:
-        await svc.apply_officer_action(officer, item, action, svc.ActionInput(
+        await lifecycle.apply_officer_action(officer, item, action, lifecycle.ActionInput(
             note=str(data.get("note") or "") if isinstance(data.get("note"), str) else "",
             duplicate_of=small_int(data.get("duplicate_of")), assignee=assignee))
-    except svc.RequestError as exc:
-        error = str(exc)
+    except DomainError as exc:
+        error = exc.message
     else:
         await audit.record(officer, f"request.{action}", item, ip=client_ip(request))
     item = await request_for_officer(officer, item.id) if not error else item

@@ -12,6 +12,7 @@ import pytest
 
 from server.errors import DomainError
 from server.models import (
+    CategoryDeadline,
     EventKind,
     Level,
     Officer,
@@ -322,8 +323,10 @@ async def test_chair_sets_deadlines(app: Any) -> None:
         for category in svc.CATEGORY_LABELS:
             data[f"ack_{category}"] = "12"
             data[f"days_{category}"] = "1" if category == "wages" else "3"
-        bad = await c.post("/officer/deadlines", data={**data, "ack_wages": "0"})
+        bad = await c.post("/officer/deadlines", data={**data, "ack_other": "0"})
         assert bad.status_code == 422 and "受理时限" in bad.text
+        # All or nothing: the ten good rows before the bad one were not saved either.
+        assert not await CategoryDeadline.filter(project__code="xibailiang").exists()
         ok = await c.post("/officer/deadlines", data=data)
         assert ok.status_code == 303
     member = await make_member(app)
@@ -334,8 +337,6 @@ async def test_chair_sets_deadlines(app: Any) -> None:
     async with new_client(app) as c:
         await login(c, XBL_CADRE)
         assert (await c.get("/officer/deadlines")).status_code == 403
-    from server.models import CategoryDeadline
-
     await CategoryDeadline.all().delete()
 
 

@@ -14,7 +14,6 @@ from tortoise.expressions import Q
 from server.access import request_for_officer, request_scope, require_officer
 from server.db import reads_from_replica
 from server.errors import DomainError
-from server.i18n import gettext
 from server.labels import CHINA
 from server.models import (
     Category,
@@ -128,15 +127,12 @@ async def act(request: Request) -> Response:
     if action not in lifecycle.TRANSITIONS:
         raise HTTPException(404)
     data = form_dict(await read_form(request))
-    assignee = None
-    if action == "reassign":
-        assignee = await Officer.get_or_none(id=small_int(data.get("assignee")) or 0,
-                                             active=True)
     error = ""
     try:
         await lifecycle.apply_officer_action(officer, item, action, lifecycle.ActionInput(
             note=str(data.get("note") or "") if isinstance(data.get("note"), str) else "",
-            duplicate_of=small_int(data.get("duplicate_of")), assignee=assignee))
+            duplicate_of=small_int(data.get("duplicate_of")),
+            assignee_id=small_int(data.get("assignee"))))
     except DomainError as exc:
         error = exc.message
     else:
@@ -216,17 +212,12 @@ async def deadline_settings(request: Request) -> Response:
         raise HTTPException(404)
     errors: dict[str, str] = {}
     if request.method == "POST":
-        data = form_dict(await read_form(request))
-        for category in Category:
-            ack = small_int(data.get(f"ack_{category.value}"))
-            days = small_int(data.get(f"days_{category.value}"))
-            if ack is None or not 1 <= ack <= deadlines.MAX_ACK_HOURS or days is None or not (
-                    1 <= days <= deadlines.MAX_RESOLVE_WORKDAYS):
-                errors[category.value] = gettext("受理时限 1–336 小时，办结时限 1–60 个工作日")
-                continue
-            await deadlines.set_targets(officer.union, category,
-                                        deadlines.Targets(ack, days))
-        if not errors:
+        try:
+            await deadlines.save_targets(
+                officer.union, deadlines.clean_targets(form_dict(await read_form(request))))
+        except DomainError as exc:
+            errors = exc.as_errors()
+        else:
             await audit.record(officer, "deadlines.update", officer.union,
                                ip=client_ip(request))
             return RedirectResponse("/officer/deadlines?saved=1", status_code=303)

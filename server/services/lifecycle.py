@@ -188,7 +188,7 @@ def worker_actions(request: ServiceRequest) -> list[str]:
 class ActionInput:
     note: str = ""
     duplicate_of: int | None = None
-    assignee: Officer | None = None
+    assignee_id: int | None = None
     rating: int | None = None
     rating_comment: str = ""
     client_id: uuid.UUID | None = None
@@ -215,10 +215,14 @@ async def apply_officer_action(officer: Officer, request: ServiceRequest, action
         raise DomainError(gettext("请填写说明"), field="note")
     now = now or datetime.now(UTC)
     detail: dict[str, object] = {}
+    assignee: Officer | None = None
     if action == "reassign":
-        cadre = data.assignee
-        if cadre is None or cadre.role != Role.CADRE or not cadre.active or (
-                cadre.union_id != request.project_id):  # type: ignore[attr-defined]
+        # Only an active cadre of the request's own project: the scope check lives here,
+        # not in the form that offered the choice.
+        assignee = await Officer.get_or_none(
+            id=data.assignee_id or 0, role=Role.CADRE, active=True,
+            union_id=request.project_id)  # type: ignore[attr-defined]
+        if assignee is None:
             raise DomainError(gettext("请选择本项目的一位工会干部"), field="assignee")
     async with transaction():
         # Re-read under a row lock and only move on from the status we checked, so two
@@ -262,10 +266,10 @@ async def apply_officer_action(officer: Officer, request: ServiceRequest, action
             updates.append("duplicate_of_id")
             detail = {"duplicate_of": other.id}
         elif action == "reassign":
-            assert data.assignee is not None
+            assert assignee is not None
             detail = {"from": request.assignee_id,  # type: ignore[attr-defined]
-                      "to": data.assignee.id}
-            request.assignee = data.assignee
+                      "to": assignee.id}
+            request.assignee = assignee
             updates.append("assignee_id")
         if rule.target is not None and request.status != rule.target:
             request.status = rule.target

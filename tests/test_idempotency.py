@@ -109,3 +109,18 @@ async def test_worker_action_replay_needs_the_same_content(app: Any) -> None:
         raise AssertionError("another request's key was accepted")
     assert (await ServiceRequest.get(id=theirs.id)).status == Status.RESOLVED
     assert await Member.exists(id=other.id)
+
+
+async def test_refused_form_answers_json_to_the_outbox(app: Any) -> None:
+    """A background send asks for JSON and reads the message from it, not from HTML."""
+    member = await make_member(app)
+    async with member_client(app, member) as c:
+        token = csrf_of((await c.get("/requests/new")).text)
+        refused = await c.post("/requests/new", data={
+            "client_id": str(uuid.uuid4()), "category": "nonsense", "description": "",
+            "csrf_token": token}, headers={"Accept": "application/json",
+                                           "X-Lianxin-Outbox": "1"})
+    assert refused.status_code == 422
+    body = refused.json()
+    assert set(body["errors"]) == {"category", "description"}
+    assert body["message"] == "；".join(body["errors"].values())

@@ -143,7 +143,7 @@ async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPh
         async with transaction():
             request = await ServiceRequest.create(
                 client_id=new.client_id, member=member, project=project,
-                project_path=project.path, category=new.category,
+                category=new.category,
                 description=new.description, urgency=new.urgency, anonymity=new.anonymity,
                 assignee_id=member.liaison_id,  # type: ignore[attr-defined]
                 created_at=now, ack_due_at=ack_due, resolve_due_at=resolve_due,
@@ -229,7 +229,7 @@ async def _insert_new(conn: BaseDBAsyncClient, member: Member, fresh: Sequence[N
     first = fresh[0]
     template = ServiceRequest(
         client_id=first.client_id, member_id=member.id, project_id=project.id,
-        project_path=project.path, category=first.category, description=first.description,
+        category=first.category, description=first.description,
         urgency=first.urgency, anonymity=first.anonymity,
         assignee_id=member.liaison_id,  # type: ignore[attr-defined]
         created_at=now, ack_due_at=now, level_due_at=now, resolve_due_at=now)

@@ -42,3 +42,10 @@ async def test_reassign_only_to_an_active_cadre_of_the_same_project(app: Any) ->
     event = await RequestEvent.get(request_id=item.id, kind=EventKind.REASSIGNED)
     assert event.detail["to"] == colleague.id and not event.public
     assert moved.last_event_id == event.id
+
+
+def test_services_do_not_speak_http() -> None:
+    """Services decide and refuse (DomainError); only the web layer knows about HTTP."""
+    speaking = sorted(str(p.relative_to(SERVER)) for p in (SERVER / "services").glob("*.py")
+                      if re.search(r"^from starlette|^import starlette", p.read_text(), re.M))
+    assert speaking == []

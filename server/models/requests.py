@@ -135,10 +135,6 @@ class ServiceRequest(Model):
     def __str__(self) -> str:
         return f"#{self.id}"
 
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
-
 
 class RequestPhoto(Model):
     id = fields.IntField(primary_key=True)

@@ -116,6 +116,7 @@ async def detail(request: Request) -> Response:
     officer = await require_officer(request)
     item = await request_for_officer(officer, int(request.path_params["request_id"]))
     await audit.record(officer, "request.view", item, ip=client_ip(request))
+    await inbox.mark_request_read(item.id, officer_id=officer.id)
     return render(request, "officer/request.html", await _detail_context(officer, item),
                   fragment="officer/_request_panel.html", headers=NO_STORE)
 

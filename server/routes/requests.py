@@ -10,7 +10,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
-from tortoise.expressions import F
 
 from server.access import (
     current_officer,
@@ -21,7 +20,7 @@ from server.access import (
 from server.errors import DomainError
 from server.i18n import N_
 from server.models import Category, MemberStatus, RequestEvent, RequestPhoto, ServiceRequest
-from server.services import lifecycle
+from server.services import inbox, lifecycle, notices
 from server.services import requests as svc
 from server.services.photos import MAX_PHOTOS, MAX_UPLOAD_BYTES
 from server.validation import Cleaner, small_int
@@ -181,8 +180,9 @@ async def photo(request: Request) -> Response:
 
 async def badges(request: Request) -> Response:
     member = await require_member(request)
-    unread = await ServiceRequest.filter(
-        member_id=member.id, last_public_event_id__gt=F("worker_seen_event_id")).count()
+    # Answers on their requests and notices not yet opened: what the inbox shows as new.
+    unread = (await inbox.unread_count(member_id=member.id)
+              + await notices.unread_count(member))
     return render(request, "partials/_member_badge.html", {"unread": unread},
                   headers={"Cache-Control": "no-store"})
 

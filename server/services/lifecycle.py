@@ -35,7 +35,7 @@ from server.models import (
     Status,
 )
 from server.models.requests import OPEN_STATUSES
-from server.services import deadlines
+from server.services import deadlines, inbox
 
 MAX_NOTE = 2000
 NEXT_LEVEL = {Level.CADRE: Level.CHAIR, Level.CHAIR: Level.UPPER}
@@ -119,6 +119,7 @@ async def record_event(request: ServiceRequest, kind: EventKind, *,
     await query.update(**updates)
     for name, value in updates.items():
         setattr(request, name, value)
+    await inbox.add_items(request, event, conn)
     return event
 
 
@@ -144,6 +145,7 @@ async def record_submitted(conn: BaseDBAsyncClient, request_ids: Sequence[int],
         f"UPDATE service_request SET last_event_id = {newest}, "  # noqa: S608
         f"last_public_event_id = {newest}, worker_seen_event_id = {newest} "
         f"WHERE id IN ({ids}) AND last_event_id = 0")
+    await inbox.add_filed_items(conn, request_ids)
 
 
 async def record_filed(request: ServiceRequest, now: datetime) -> RequestEvent:
@@ -376,6 +378,8 @@ async def confirm_and_rate(member: Member, request: ServiceRequest, data: Action
 
 
 async def mark_seen_by_worker(request: ServiceRequest) -> None:
+    await inbox.mark_request_read(request.id,
+                                  member_id=request.member_id)  # type: ignore[attr-defined]
     if request.worker_seen_event_id < request.last_public_event_id:
         await ServiceRequest.filter(id=request.id).update(
             worker_seen_event_id=request.last_public_event_id)

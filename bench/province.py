@@ -133,7 +133,6 @@ async def generate(name: str, projects: int, members: int, requests: int) -> Non
             "created_at", "joined_at", "liaison_id", "project_id", "team_id"])
         del member_rows
         member_ids = await conn.fetch("SELECT id, project_id, liaison_id FROM member")
-        paths = dict(project_nodes)
         batch: list[tuple[object, ...]] = []
         statuses = ["closed"] * 55 + ["resolved"] * 10 + ["in_progress"] * 12 + \
             ["acknowledged"] * 8 + ["submitted"] * 10 + ["declined"] * 5
@@ -147,7 +146,7 @@ async def generate(name: str, projects: int, members: int, requests: int) -> Non
             res_s = rng.randint(3600, 600_000) if done else None
             resolve_due = created + timedelta(days=4)
             batch.append((
-                uuid.uuid4(), paths[pid], rng.choice(CATEGORIES), f"诉求内容 {i}", "normal",
+                uuid.uuid4(), rng.choice(CATEGORIES), f"诉求内容 {i}", "normal",
                 "management", status, rng.choice(["cadre"] * 8 + ["chair", "upper"]),
                 rng.random() < 0.05, created, created + timedelta(hours=24), resolve_due,
                 resolve_due, created + timedelta(seconds=ack_s) if ack_s else None,
@@ -188,7 +187,7 @@ async def generate(name: str, projects: int, members: int, requests: int) -> Non
 
 async def copy_requests(conn: asyncpg.Connection, rows: list[tuple[object, ...]]) -> None:
     await conn.copy_records_to_table("service_request", records=rows, columns=[
-        "client_id", "project_path", "category", "description", "urgency", "anonymity", "status",
+        "client_id", "category", "description", "urgency", "anonymity", "status",
         "level", "referred", "created_at", "ack_due_at", "resolve_due_at", "level_due_at",
         "acknowledged_at", "resolved_at", "closed_at", "ack_seconds", "resolve_seconds",
         "resolved_on_time", "resolution", "rating", "rating_comment", "last_event_id",

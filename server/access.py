@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from tortoise.expressions import Q, Subquery
 
-from server.models import Member, MemberStatus, Officer, Role, ServiceRequest, UnionNode
+from server.models import Member, MemberStatus, Notice, Officer, Role, ServiceRequest, UnionNode
 
 OFFICER_KEY = "officer"
 MEMBER_KEY = "member"
@@ -209,3 +209,17 @@ def can_review_members(officer: Officer) -> bool:
 
 def can_reassign(officer: Officer) -> bool:
     return officer.role in {Role.ADMIN, Role.CHAIR}
+
+
+async def notice_for_officer(officer: Officer, notice_id: int) -> Notice:
+    """A notice in the officer's list (their node and below, and what was sent down to their
+    project); 404 otherwise."""
+    from server.services.notices import for_officer
+
+    if not 0 < notice_id < 2**31:
+        raise HTTPException(404)
+    found = await Notice.filter(for_officer(officer), id=notice_id).select_related(
+        "union", "author", "team").first()
+    if found is None:
+        raise HTTPException(404)
+    return found

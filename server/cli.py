@@ -87,12 +87,18 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_invite(args: argparse.Namespace) -> None:
-    from server.services.invites import InviteError, get_or_create_invite, join_url
+    from server.services.invites import (
+        InviteError,
+        get_or_create_invite,
+        join_url,
+        replace_invite,
+    )
 
     settings = load_settings()
 
     async def work() -> tuple[str, Any]:
-        invite = await get_or_create_invite(args.project_code, args.team)
+        make = replace_invite if args.revoke else get_or_create_invite
+        invite = await make(args.project_code, args.team)
         await invite.fetch_related("project__parent")
         return join_url(settings.base_url, invite), invite
 
@@ -218,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("project_code")
     invite.add_argument("--team")
     invite.add_argument("--out", help="poster file: .pdf, .svg or .png")
+    invite.add_argument("--revoke", action="store_true",
+                        help="revoke the current code (its posters stop working), print a new one")
     invite.set_defaults(func=cmd_invite)
 
     officer = sub.add_parser("officer", help="manage officer accounts")

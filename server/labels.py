@@ -6,6 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from server.i18n import N_, gettext
+from server.models.requests import Category, EventKind, Level, Status
 
 CHINA = ZoneInfo("Asia/Shanghai")
 
@@ -13,9 +14,36 @@ ROLE_LABELS = {
     "admin": N_("系统管理员"), "upper": N_("上级工会"), "chair": N_("工会主席"),
     "cadre": N_("工会干部"), "manager": N_("项目管理人员"),
 }
-STATUS_LABELS = {
+MEMBER_STATUS_LABELS = {
     "pending": N_("待审核"), "active": N_("正式会员"), "rejected": N_("未通过"),
     "left": N_("已退会"),
+}
+CATEGORY_LABELS: dict[str, str] = {
+    Category.WAGES: N_("工资"), Category.SAFETY: N_("安全"), Category.LIVING: N_("生活住宿"),
+    Category.FAMILY_VISIT: N_("探亲"), Category.TRAVEL_HOME: N_("返乡"),
+    Category.LEGAL: N_("法律"), Category.HEALTH: N_("医疗健康"),
+    Category.COUNSELLING: N_("心理疏导"), Category.TRAINING: N_("技能培训"),
+    Category.SUGGESTION: N_("五小建议"), Category.OTHER: N_("其他"),
+}
+REQUEST_STATUS_LABELS: dict[str, str] = {
+    Status.SUBMITTED: N_("待受理"), Status.ACKNOWLEDGED: N_("已受理"),
+    Status.IN_PROGRESS: N_("办理中"), Status.RESOLVED: N_("已办结"),
+    Status.CLOSED: N_("已确认"), Status.DECLINED: N_("不予受理"),
+}
+LEVEL_LABELS: dict[str, str] = {
+    Level.CADRE: N_("工会干部"), Level.CHAIR: N_("工会主席"), Level.UPPER: N_("上级工会"),
+}
+EVENT_LABELS: dict[str, str] = {
+    EventKind.SUBMITTED: N_("提交了诉求"), EventKind.ACKNOWLEDGED: N_("已受理"),
+    EventKind.REPLY: N_("工会回复"), EventKind.WORKER_REPLY: N_("工友补充"),
+    EventKind.NOTE: N_("内部备注"), EventKind.ESCALATED: N_("已上报"),
+    EventKind.AUTO_ESCALATED: N_("超时未办，自动上报"),
+    EventKind.REFERRED: N_("已转项目管理人员"),
+    EventKind.MANAGEMENT_REPLY: N_("项目管理人员答复"), EventKind.RESOLVED: N_("已办结"),
+    EventKind.DECLINED: N_("不予受理"), EventKind.DUPLICATE: N_("与其他诉求重复"),
+    EventKind.CONFIRMED: N_("工友确认已解决"), EventKind.AUTO_CLOSED: N_("超时自动确认"),
+    EventKind.REOPENED: N_("工友表示没有解决"), EventKind.RATED: N_("工友评价"),
+    EventKind.REASSIGNED: N_("更换负责干部"),
 }
 CARD_REASONS = {
     "bad_signature": N_("无法识别的会员卡"), "unknown": N_("找不到这位会员"),
@@ -34,7 +62,7 @@ def role_label(value: object) -> str:
 
 
 def status_label(value: object) -> str:
-    return _label(STATUS_LABELS, value)
+    return _label(MEMBER_STATUS_LABELS, value)
 
 
 def card_reason(value: object) -> str:

@@ -135,18 +135,15 @@
     return Math.min(MAX_BACKOFF_MS, 2000 * Math.pow(2, Math.max(0, attempts - 1)));
   }
 
-  // The server's message for a refused item: its field errors, else its alert or lead text.
-  function messageFrom(html, status) {
-    html = html || "";
-    var clean = function (x) { return x.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").trim(); };
-    var errors = [];
-    var re = /<p[^>]*class="error"[^>]*>([\s\S]*?)<\/p>/g;
-    var match;
-    while ((match = re.exec(html))) errors.push(clean(match[1]));
-    if (errors.length) return errors.join("；");
-    match = /<div[^>]*class="alert"[^>]*>([\s\S]*?)<\/div>/.exec(html) ||
-      /<p class="lead">([\s\S]*?)<\/p>/.exec(html);
-    return (match && clean(match[1])) || ("HTTP " + status);
+  // The server's message for a refused item. Background sends ask for JSON
+  // ({message, errors}) and keep its message on the item; a page that sends what the user
+  // just pressed gets the form back as HTML and shows it in place (see app.js).
+  function messageFrom(body, status) {
+    try {
+      var data = JSON.parse(body || "");
+      if (data && typeof data.message === "string" && data.message) return data.message;
+    } catch (e) { /* not JSON: a proxy's error page, say */ }
+    return "HTTP " + status;
   }
 
   // What became of one item, as in the design's offline contract: 2xx/3xx → synced
@@ -190,7 +187,8 @@
         // In the background a redirect is enough to know it arrived; a page that sends what
         // the user just pressed follows it to show the result.
         redirect: follow ? "follow" : "manual",
-        headers: { "X-Lianxin-Outbox": "1" }
+        headers: follow ? { "X-Lianxin-Outbox": "1" }
+          : { "X-Lianxin-Outbox": "1", "Accept": "application/json" }
       });
     } catch (err) {
       return retryLater(item, "network", 0);

@@ -12,7 +12,7 @@ import pytest
 
 from server.models import Anonymity, Officer, ServiceRequest
 from server.services import exports
-from server.services import requests as svc
+from server.services.lifecycle import ActionInput, apply_officer_action
 from tests.conftest import ADMIN, UPPER, XBL_CADRE2, XBL_CHAIR, XBL_MANAGER, login, new_client
 from tests.factories import make_member, make_request, member_client
 
@@ -29,12 +29,12 @@ async def cases(app: Any) -> dict[str, Any]:
     chair = await Officer.get(phone=XBL_CHAIR).select_related("union")
     for item in (visible, hidden):
         # Up to the upper union and over to management, so every role has it in scope.
-        await svc.apply_officer_action(chair, await ServiceRequest.get(id=item.id), "refer",
-                                       svc.ActionInput(note="请项目部处理"))
-        await svc.apply_officer_action(chair, await ServiceRequest.get(id=item.id), "escalate",
-                                       svc.ActionInput())
-        await svc.apply_officer_action(chair, await ServiceRequest.get(id=item.id), "escalate",
-                                       svc.ActionInput())
+        await apply_officer_action(chair, await ServiceRequest.get(id=item.id), "refer",
+                                       ActionInput(note="请项目部处理"))
+        await apply_officer_action(chair, await ServiceRequest.get(id=item.id), "escalate",
+                                       ActionInput())
+        await apply_officer_action(chair, await ServiceRequest.get(id=item.id), "escalate",
+                                       ActionInput())
     return {"member": member, "visible": visible, "hidden": hidden,
             "hidden_member": hidden_member}
 
@@ -119,7 +119,7 @@ async def test_photos_hidden_from_management(app: Any, cases: dict[str, Any]) ->
 
     photo = await RequestPhoto.get(request_id=item.id)
     chair = await Officer.get(phone=XBL_CHAIR).select_related("union")
-    await svc.apply_officer_action(chair, item, "refer", svc.ActionInput(note="看照片"))
+    await apply_officer_action(chair, item, "refer", ActionInput(note="看照片"))
     async with new_client(app) as c:
         await login(c, XBL_MANAGER)
         assert (await c.get(f"/requests/{item.id}/photos/{photo.id}")).status_code == 403

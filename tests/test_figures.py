@@ -12,8 +12,8 @@ from typing import Any
 from server.models import Category, Officer, ServiceRequest, Status
 from server.passwords import hash_password
 from server.services import figures
-from server.services import requests as svc
 from server.services.demo import ensure_node
+from server.services.lifecycle import ActionInput, apply_officer_action, apply_worker_action
 from tests.factories import make_member, make_request, officer_client
 
 
@@ -34,20 +34,20 @@ async def test_figures_are_right(app: Any) -> None:
     await chair.fetch_related("union")
     member = await make_member(app, "fig")
     t0 = datetime.now(UTC) - timedelta(days=3)
-    A = svc.ActionInput
+    A = ActionInput
     on_time = await make_request(member, now=t0)
-    await svc.apply_officer_action(chair, on_time, "resolve", A(note="好了"),
+    await apply_officer_action(chair, on_time, "resolve", A(note="好了"),
                                    now=t0 + timedelta(hours=2))
-    await svc.apply_worker_action(member, await ServiceRequest.get(id=on_time.id), "rate",
+    await apply_worker_action(member, await ServiceRequest.get(id=on_time.id), "rate",
                                   A(rating=5))
     late = await make_request(member, category=Category.LIVING, now=t0 - timedelta(days=20))
-    await svc.apply_officer_action(chair, late, "acknowledge", A(), now=t0 - timedelta(days=19))
-    await svc.apply_officer_action(chair, await ServiceRequest.get(id=late.id), "resolve",
+    await apply_officer_action(chair, late, "acknowledge", A(), now=t0 - timedelta(days=19))
+    await apply_officer_action(chair, await ServiceRequest.get(id=late.id), "resolve",
                                    A(note="晚了"), now=t0)
-    await svc.apply_worker_action(member, await ServiceRequest.get(id=late.id), "rate",
+    await apply_worker_action(member, await ServiceRequest.get(id=late.id), "rate",
                                   A(rating=2))
     declined = await make_request(member, category=Category.OTHER, now=t0)
-    await svc.apply_officer_action(chair, declined, "decline", A(note="不归工会"), now=t0)
+    await apply_officer_action(chair, declined, "decline", A(note="不归工会"), now=t0)
     await make_request(member, category=Category.SAFETY, now=t0)
     start, end = t0 - timedelta(days=30), datetime.now(UTC) + timedelta(seconds=1)
     f = await figures.compute(project.path, start, end, datetime.now(UTC))
@@ -89,7 +89,7 @@ async def test_20000_requests_chair_page_is_fast(app: Any) -> None:
         done = status in {Status.RESOLVED, Status.CLOSED}
         rows.append(ServiceRequest(
             client_id=uuid.uuid4(), member_id=member.id, project_id=project.id,
-            project_path=project.path, category=rng.choice(categories),
+            category=rng.choice(categories),
             description=f"测试诉求 {i}", status=status, created_at=created,
             ack_due_at=created + timedelta(hours=24), resolve_due_at=created + timedelta(days=3),
             # Not overdue: these rows are for the figures, not for the deadline job.

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from server.errors import DomainError
 from server.models import (
+    CategoryDeadline,
     EventKind,
     Level,
     Officer,
@@ -23,6 +25,14 @@ from server.models import (
 from server.services import deadlines
 from server.services import requests as svc
 from server.services.escalation import run_deadline_job
+from server.services.lifecycle import (
+    TRANSITIONS,
+    ActionInput,
+    apply_officer_action,
+    apply_worker_action,
+    officer_may,
+    worker_actions,
+)
 from server.services.photos import PhotoError, clean_photo
 from tests.conftest import XBL_CADRE, csrf_of, login, new_client
 from tests.factories import image_bytes, jpeg_bytes, make_member, make_request, member_client
@@ -111,16 +121,16 @@ async def test_pending_member_cannot_file(app: Any) -> None:
 ALL_STATUSES = list(Status)
 
 
-@pytest.mark.parametrize("action", list(svc.TRANSITIONS))
+@pytest.mark.parametrize("action", list(TRANSITIONS))
 @pytest.mark.parametrize("status", ALL_STATUSES)
 @pytest.mark.parametrize("role", [Role.CADRE, Role.CHAIR, Role.MANAGER, Role.UPPER])
 def test_transition_table(action: str, status: Status, role: Role) -> None:
-    rule = svc.TRANSITIONS[action]
+    rule = TRANSITIONS[action]
     officer = Officer(role=role, id=1)
     for level in Level:
         for referred in (False, True):
             req = ServiceRequest(status=status, level=level, referred=referred)
-            allowed = svc.officer_may(officer, action, req)
+            allowed = officer_may(officer, action, req)
             expected = (role in rule.roles and status in rule.sources
                         and not (role == Role.UPPER and level != Level.UPPER)
                         and not (role == Role.MANAGER and not referred)
@@ -134,7 +144,7 @@ def test_transition_table(action: str, status: Status, role: Role) -> None:
 def test_worker_transition_table(status: Status) -> None:
     for rating in (None, 4):
         req = ServiceRequest(status=status, rating=rating)
-        actions = set(svc.worker_actions(req))
+        actions = set(worker_actions(req))
         expected = set()
         if status in {Status.SUBMITTED, Status.ACKNOWLEDGED, Status.IN_PROGRESS,
                       Status.RESOLVED}:
@@ -153,45 +163,45 @@ async def test_full_lifecycle_with_events(app: Any) -> None:
     chair = await Officer.get(phone="13900000010").select_related("union")
     manager = await Officer.get(phone="13900000019").select_related("union")
     upper = await Officer.get(phone="13900000002").select_related("union")
-    A = svc.ActionInput
+    A = ActionInput
 
     async def fresh() -> ServiceRequest:
         return await ServiceRequest.get(id=item.id)
 
     # Refused: resolve without a note; the manager before referral; upper before escalation.
-    with pytest.raises(svc.RequestError):
-        await svc.apply_officer_action(cadre, await fresh(), "resolve", A(note=""))
-    with pytest.raises(svc.RequestError):
-        await svc.apply_officer_action(manager, await fresh(), "management_reply", A(note="x"))
-    with pytest.raises(svc.RequestError):
-        await svc.apply_officer_action(upper, await fresh(), "reply", A(note="x"))
-    await svc.apply_officer_action(cadre, await fresh(), "acknowledge", A())
+    with pytest.raises(DomainError):
+        await apply_officer_action(cadre, await fresh(), "resolve", A(note=""))
+    with pytest.raises(DomainError):
+        await apply_officer_action(manager, await fresh(), "management_reply", A(note="x"))
+    with pytest.raises(DomainError):
+        await apply_officer_action(upper, await fresh(), "reply", A(note="x"))
+    await apply_officer_action(cadre, await fresh(), "acknowledge", A())
     assert (await fresh()).status == Status.ACKNOWLEDGED
-    with pytest.raises(svc.RequestError):
-        await svc.apply_officer_action(cadre, await fresh(), "acknowledge", A())
-    await svc.apply_officer_action(cadre, await fresh(), "reply", A(note="已联系班组长"))
-    await svc.apply_officer_action(cadre, await fresh(), "note", A(note="班组长说老板拖欠"))
-    await svc.apply_officer_action(cadre, await fresh(), "escalate", A())
+    with pytest.raises(DomainError):
+        await apply_officer_action(cadre, await fresh(), "acknowledge", A())
+    await apply_officer_action(cadre, await fresh(), "reply", A(note="已联系班组长"))
+    await apply_officer_action(cadre, await fresh(), "note", A(note="班组长说老板拖欠"))
+    await apply_officer_action(cadre, await fresh(), "escalate", A())
     assert (await fresh()).level == Level.CHAIR
-    with pytest.raises(svc.RequestError):  # a cadre cannot escalate past the chair
-        await svc.apply_officer_action(cadre, await fresh(), "escalate", A())
-    await svc.apply_officer_action(chair, await fresh(), "refer", A(note="请项目部核实工资发放"))
-    await svc.apply_officer_action(manager, await fresh(), "management_reply",
+    with pytest.raises(DomainError):  # a cadre cannot escalate past the chair
+        await apply_officer_action(cadre, await fresh(), "escalate", A())
+    await apply_officer_action(chair, await fresh(), "refer", A(note="请项目部核实工资发放"))
+    await apply_officer_action(manager, await fresh(), "management_reply",
                                    A(note="本周五前补发"))
-    await svc.apply_officer_action(chair, await fresh(), "resolve", A(note="工资已补发"))
+    await apply_officer_action(chair, await fresh(), "resolve", A(note="工资已补发"))
     done = await fresh()
     assert done.status == Status.RESOLVED and done.resolved_on_time
     assert done.resolve_seconds is not None and done.ack_seconds is not None
-    await svc.apply_worker_action(member, done, "reopen", A(note="只发了一半"))
+    await apply_worker_action(member, done, "reopen", A(note="只发了一半"))
     assert (await fresh()).status == Status.IN_PROGRESS and (await fresh()).resolved_at is None
-    await svc.apply_officer_action(chair, await fresh(), "resolve", A(note="余款已发"))
+    await apply_officer_action(chair, await fresh(), "resolve", A(note="余款已发"))
     cid = uuid.uuid4()
-    await svc.apply_worker_action(member, await fresh(), "confirm", A(client_id=cid))
-    again = await svc.apply_worker_action(member, await fresh(), "confirm", A(client_id=cid))
+    await apply_worker_action(member, await fresh(), "confirm", A(client_id=cid))
+    again = await apply_worker_action(member, await fresh(), "confirm", A(client_id=cid))
     assert again.client_id == cid  # replayed, not refused
-    await svc.apply_worker_action(member, await fresh(), "rate", A(rating=5, note="谢谢工会"))
-    with pytest.raises(svc.RequestError):
-        await svc.apply_worker_action(member, await fresh(), "rate", A(rating=1))
+    await apply_worker_action(member, await fresh(), "rate", A(rating=5, note="谢谢工会"))
+    with pytest.raises(DomainError):
+        await apply_worker_action(member, await fresh(), "rate", A(rating=1))
     final = await fresh()
     assert final.status == Status.CLOSED and final.rating == 5
     kinds = [e.kind for e in await RequestEvent.filter(request_id=item.id).order_by("id")]
@@ -211,14 +221,14 @@ async def test_decline_and_duplicate(app: Any) -> None:
     a = await make_request(member, text="宿舍没有热水")
     b = await make_request(member, text="宿舍热水坏了")
     chair = await Officer.get(phone="13900000010").select_related("union")
-    with pytest.raises(svc.RequestError):
-        await svc.apply_officer_action(chair, b, "duplicate", svc.ActionInput(duplicate_of=b.id))
-    await svc.apply_officer_action(chair, b, "duplicate", svc.ActionInput(duplicate_of=a.id))
+    with pytest.raises(DomainError):
+        await apply_officer_action(chair, b, "duplicate", ActionInput(duplicate_of=b.id))
+    await apply_officer_action(chair, b, "duplicate", ActionInput(duplicate_of=a.id))
     b2 = await ServiceRequest.get(id=b.id)
     assert b2.status == Status.DECLINED and b2.duplicate_of_id == a.id  # type: ignore[attr-defined]
-    with pytest.raises(svc.RequestError):
-        await svc.apply_officer_action(chair, a, "decline", svc.ActionInput(note=""))
-    await svc.apply_officer_action(chair, a, "decline", svc.ActionInput(note="不属于工会职责"))
+    with pytest.raises(DomainError):
+        await apply_officer_action(chair, a, "decline", ActionInput(note=""))
+    await apply_officer_action(chair, a, "decline", ActionInput(note="不属于工会职责"))
     assert (await ServiceRequest.get(id=a.id)).status == Status.DECLINED
 
 
@@ -228,10 +238,10 @@ async def test_two_officers_at_once_one_wins(app: Any) -> None:
     cadre = await Officer.get(id=member.liaison_id).select_related("union")  # type: ignore[attr-defined]
     chair = await Officer.get(phone="13900000010").select_related("union")
     results = await asyncio.gather(
-        svc.apply_officer_action(cadre, item, "acknowledge", svc.ActionInput()),
-        svc.apply_officer_action(chair, item, "acknowledge", svc.ActionInput()),
+        apply_officer_action(cadre, item, "acknowledge", ActionInput()),
+        apply_officer_action(chair, item, "acknowledge", ActionInput()),
         return_exceptions=True)
-    assert sum(1 for r in results if isinstance(r, svc.RequestError)) == 1
+    assert sum(1 for r in results if isinstance(r, DomainError)) == 1
     assert await RequestEvent.filter(request_id=item.id, kind=EventKind.ACKNOWLEDGED).count() == 1
 
 
@@ -294,7 +304,7 @@ async def test_resolved_requests_auto_close_after_a_week(app: Any) -> None:
     t0 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
     item = await make_request(member, now=t0)
     chair = await Officer.get(phone="13900000010").select_related("union")
-    await svc.apply_officer_action(chair, item, "resolve", svc.ActionInput(note="已解决"),
+    await apply_officer_action(chair, item, "resolve", ActionInput(note="已解决"),
                                    now=t0 + timedelta(hours=2))
     await run_deadline_job(t0 + timedelta(days=3))
     assert (await ServiceRequest.get(id=item.id)).status == Status.RESOLVED
@@ -313,8 +323,10 @@ async def test_chair_sets_deadlines(app: Any) -> None:
         for category in svc.CATEGORY_LABELS:
             data[f"ack_{category}"] = "12"
             data[f"days_{category}"] = "1" if category == "wages" else "3"
-        bad = await c.post("/officer/deadlines", data={**data, "ack_wages": "0"})
+        bad = await c.post("/officer/deadlines", data={**data, "ack_other": "0"})
         assert bad.status_code == 422 and "受理时限" in bad.text
+        # All or nothing: the ten good rows before the bad one were not saved either.
+        assert not await CategoryDeadline.filter(project__code="xibailiang").exists()
         ok = await c.post("/officer/deadlines", data=data)
         assert ok.status_code == 303
     member = await make_member(app)
@@ -325,8 +337,6 @@ async def test_chair_sets_deadlines(app: Any) -> None:
     async with new_client(app) as c:
         await login(c, XBL_CADRE)
         assert (await c.get("/officer/deadlines")).status_code == 403
-    from server.models import CategoryDeadline
-
     await CategoryDeadline.all().delete()
 
 
@@ -336,9 +346,9 @@ async def test_worker_sees_public_timeline_and_unread(app: Any) -> None:
     member = await make_member(app)
     item = await make_request(member)
     cadre = await Officer.get(id=member.liaison_id).select_related("union")  # type: ignore[attr-defined]
-    await svc.apply_officer_action(cadre, item, "note", svc.ActionInput(note="内部：老板难缠"))
-    await svc.apply_officer_action(cadre, await ServiceRequest.get(id=item.id), "reply",
-                                   svc.ActionInput(note="我们正在联系项目部"))
+    await apply_officer_action(cadre, item, "note", ActionInput(note="内部：老板难缠"))
+    await apply_officer_action(cadre, await ServiceRequest.get(id=item.id), "reply",
+                                   ActionInput(note="我们正在联系项目部"))
     async with member_client(app, member) as c:
         badge = await c.get("/me/badges")
         assert '<span class="count">1</span>' in badge.text

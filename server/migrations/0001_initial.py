@@ -1,13 +1,18 @@
+from enum import StrEnum
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
-from server.models.members import MemberStatus
-from server.models.officers import Role
-from server.models.unions import NodeKind
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
+
+# The enumerations as they were when this migration was written: a migration must not
+# change meaning when the models' enums change later.
+MemberStatus = StrEnum('MemberStatus', {'PENDING': 'pending', 'ACTIVE': 'active', 'REJECTED': 'rejected', 'LEFT': 'left'})
+Role = StrEnum('Role', {'ADMIN': 'admin', 'UPPER': 'upper', 'CHAIR': 'chair', 'CADRE': 'cadre', 'MANAGER': 'manager'})
+NodeKind = StrEnum('NodeKind', {'PROVINCE': 'province', 'INDUSTRY': 'industry', 'COMPANY': 'company', 'BRANCH': 'branch', 'PROJECT': 'project'})
+
 
 class Migration(migrations.Migration):
     initial = True

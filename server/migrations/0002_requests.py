@@ -1,11 +1,21 @@
+from enum import StrEnum
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
-from server.models.requests import Anonymity, Category, EventKind, Level, Status, Urgency
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
+
+# The enumerations as they were when this migration was written: a migration must not
+# change meaning when the models' enums change later.
+Anonymity = StrEnum('Anonymity', {'MANAGEMENT': 'management', 'ALL': 'all'})
+Category = StrEnum('Category', {'WAGES': 'wages', 'SAFETY': 'safety', 'LIVING': 'living', 'FAMILY_VISIT': 'family_visit', 'TRAVEL_HOME': 'travel_home', 'LEGAL': 'legal', 'HEALTH': 'health', 'COUNSELLING': 'counselling', 'TRAINING': 'training', 'SUGGESTION': 'suggestion', 'OTHER': 'other'})
+EventKind = StrEnum('EventKind', {'SUBMITTED': 'submitted', 'ACKNOWLEDGED': 'acknowledged', 'REPLY': 'reply', 'WORKER_REPLY': 'worker_reply', 'NOTE': 'note', 'ESCALATED': 'escalated', 'AUTO_ESCALATED': 'auto_escalated', 'REFERRED': 'referred', 'MANAGEMENT_REPLY': 'management_reply', 'RESOLVED': 'resolved', 'DECLINED': 'declined', 'DUPLICATE': 'duplicate', 'CONFIRMED': 'confirmed', 'AUTO_CLOSED': 'auto_closed', 'REOPENED': 'reopened', 'RATED': 'rated', 'REASSIGNED': 'reassigned'})
+Level = StrEnum('Level', {'CADRE': 'cadre', 'CHAIR': 'chair', 'UPPER': 'upper'})
+Status = StrEnum('Status', {'SUBMITTED': 'submitted', 'ACKNOWLEDGED': 'acknowledged', 'IN_PROGRESS': 'in_progress', 'RESOLVED': 'resolved', 'CLOSED': 'closed', 'DECLINED': 'declined'})
+Urgency = StrEnum('Urgency', {'NORMAL': 'normal', 'URGENT': 'urgent'})
+
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0001_initial')]

@@ -1,7 +1,9 @@
 """Lianxin's data model. Tortoise discovers the classes listed in `__models__`."""
 
 from server.models.audit import AuditEntry, LoginAttempt
+from server.models.inbox import InboxItem
 from server.models.members import Invite, Member, MemberStatus, RebindCode
+from server.models.notices import Notice, NoticeAck, NoticeKind, NoticeRead, NoticeScope
 from server.models.officers import Officer, Role
 from server.models.requests import (
     Anonymity,
@@ -19,7 +21,8 @@ from server.models.unions import NodeKind, Team, UnionNode
 
 __models__ = [
     UnionNode, Team, Officer, Member, Invite, RebindCode, AuditEntry, LoginAttempt,
-    ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline,
+    ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline, Notice, NoticeRead,
+    NoticeAck, InboxItem,
 ]
 
 __all__ = [
@@ -28,12 +31,18 @@ __all__ = [
     "Category",
     "CategoryDeadline",
     "EventKind",
+    "InboxItem",
     "Invite",
     "Level",
     "LoginAttempt",
     "Member",
     "MemberStatus",
     "NodeKind",
+    "Notice",
+    "NoticeAck",
+    "NoticeKind",
+    "NoticeRead",
+    "NoticeScope",
     "Officer",
     "RebindCode",
     "RequestEvent",

@@ -88,7 +88,6 @@ class ServiceRequest(Model):
     project: fields.ForeignKeyRelation[UnionNode] = fields.ForeignKeyField(
         "models.UnionNode", related_name="requests", on_delete=fields.RESTRICT
     )
-    project_path = fields.CharField(max_length=255, db_index=True)
     category = fields.CharEnumField(Category, max_length=20)
     description = fields.TextField()
     urgency = fields.CharEnumField(Urgency, max_length=10, default=Urgency.NORMAL)
@@ -135,10 +134,6 @@ class ServiceRequest(Model):
 
     def __str__(self) -> str:
         return f"#{self.id}"
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
 
 
 class RequestPhoto(Model):

@@ -5,6 +5,7 @@ from starlette.routing import BaseRoute
 from server.routes import (
     join,
     me,
+    notices,
     officer,
     officer_enrol,
     officer_members,
@@ -18,5 +19,5 @@ from server.routes import (
 routes: list[BaseRoute] = [
     *public.routes, *pwa.routes, *join.routes, *me.routes, *requests.routes,
     *officer.routes, *officer_enrol.routes, *officer_members.routes, *officer_requests.routes,
-    *officer_posters.routes,
+    *officer_posters.routes, *notices.routes,
 ]

@@ -14,7 +14,7 @@ from tortoise.expressions import Q
 from server import privacy
 from server.access import request_for_officer, request_scope, require_officer
 from server.db import reads_from_replica
-from server.i18n import gettext
+from server.errors import DomainError
 from server.labels import CHINA
 from server.models import (
     Category,
@@ -28,7 +28,7 @@ from server.models import (
 )
 from server.models.requests import OPEN_STATUSES
 from server.routes.officer import NO_STORE, client_ip
-from server.services import audit, deadlines, digest, figures
+from server.services import audit, deadlines, digest, figures, inbox, lifecycle
 from server.services import requests as svc
 from server.validation import small_int
 from server.web.forms import form_dict, read_form
@@ -86,7 +86,7 @@ async def _detail_context(officer: Officer, item: ServiceRequest,
         photo_ids = list(await RequestPhoto.filter(request_id=item.id).order_by(
             "id").values_list("id", flat=True))
     cadres: list[Officer] = []
-    actions = svc.officer_actions(officer, item)
+    actions = lifecycle.officer_actions(officer, item)
     if "reassign" in actions:
         cadres = await Officer.filter(role=Role.CADRE, union_id=item.project.id,
                                       active=True).order_by("name")
@@ -102,6 +102,7 @@ async def detail(request: Request) -> Response:
     officer = await require_officer(request)
     item = await request_for_officer(officer, int(request.path_params["request_id"]))
     await audit.record(officer, "request.view", item, ip=client_ip(request))
+    await inbox.mark_request_read(item.id, officer_id=officer.id)
     return render(request, "officer/request.html", await _detail_context(officer, item),
                   fragment="officer/_request_panel.html", headers=NO_STORE)
 
@@ -110,20 +111,17 @@ async def act(request: Request) -> Response:
     officer = await require_officer(request)
     item = await request_for_officer(officer, int(request.path_params["request_id"]))
     action = request.path_params["action"]
-    if action not in svc.TRANSITIONS:
+    if action not in lifecycle.TRANSITIONS:
         raise HTTPException(404)
     data = form_dict(await read_form(request))
-    assignee = None
-    if action == "reassign":
-        assignee = await Officer.get_or_none(id=small_int(data.get("assignee")) or 0,
-                                             active=True)
     error = ""
     try:
-        await svc.apply_officer_action(officer, item, action, svc.ActionInput(
+        await lifecycle.apply_officer_action(officer, item, action, lifecycle.ActionInput(
             note=str(data.get("note") or "") if isinstance(data.get("note"), str) else "",
-            duplicate_of=small_int(data.get("duplicate_of")), assignee=assignee))
-    except svc.RequestError as exc:
-        error = str(exc)
+            duplicate_of=small_int(data.get("duplicate_of")),
+            assignee_id=small_int(data.get("assignee"))))
+    except DomainError as exc:
+        error = exc.message
     else:
         await audit.record(officer, f"request.{action}", item, ip=client_ip(request))
     item = await request_for_officer(officer, item.id) if not error else item
@@ -195,17 +193,12 @@ async def deadline_settings(request: Request) -> Response:
         raise HTTPException(404)
     errors: dict[str, str] = {}
     if request.method == "POST":
-        data = form_dict(await read_form(request))
-        for category in Category:
-            ack = small_int(data.get(f"ack_{category.value}"))
-            days = small_int(data.get(f"days_{category.value}"))
-            if ack is None or not 1 <= ack <= deadlines.MAX_ACK_HOURS or days is None or not (
-                    1 <= days <= deadlines.MAX_RESOLVE_WORKDAYS):
-                errors[category.value] = gettext("受理时限 1–336 小时，办结时限 1–60 个工作日")
-                continue
-            await deadlines.set_targets(officer.union, category,
-                                        deadlines.Targets(ack, days))
-        if not errors:
+        try:
+            await deadlines.save_targets(
+                officer.union, deadlines.clean_targets(form_dict(await read_form(request))))
+        except DomainError as exc:
+            errors = exc.as_errors()
+        else:
             await audit.record(officer, "deadlines.update", officer.union,
                                ip=client_ip(request))
             return RedirectResponse("/officer/deadlines?saved=1", status_code=303)

@@ -10,7 +10,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
-from tortoise.expressions import F
 
 from server.access import (
     current_officer,
@@ -18,8 +17,10 @@ from server.access import (
     request_for_officer,
     require_member,
 )
+from server.errors import DomainError
 from server.i18n import N_
 from server.models import Category, MemberStatus, RequestEvent, RequestPhoto, ServiceRequest
+from server.services import inbox, lifecycle, notices
 from server.services import requests as svc
 from server.services.photos import MAX_PHOTOS, MAX_UPLOAD_BYTES
 from server.validation import Cleaner, small_int
@@ -59,8 +60,8 @@ async def new_submit(request: Request) -> Response:
     if new is not None:
         try:
             filed = await svc.file_request(member, new, photos)
-        except svc.RequestError as exc:
-            errors = {"form": str(exc)}
+        except DomainError as exc:
+            errors = exc.as_errors()
         else:
             return RedirectResponse(f"/requests/{filed.request.id}", status_code=303)
     values = {k: v for k, v in data.items() if isinstance(v, str)}
@@ -75,23 +76,24 @@ async def sync_new(request: Request) -> Response:
     status would have meant (201/200 synced, 4xx needs attention)."""
     member = await require_member(request)
     batch = await read_batch(request, svc.MAX_BATCH)
-    answers: dict[str, dict[str, object]] = {}
-    valid: dict[str, svc.NewRequest] = {}
-    for item in batch:
+    answers: list[dict[str, object]] = []
+    valid: list[tuple[int, svc.NewRequest]] = []
+    for position, item in enumerate(batch):
         new, errors, _ = svc.clean_new_request(item.fields, [])
+        answers.append({"id": item.id})
         if new is None:
-            answers[item.id] = {"status": 422, "message": "；".join(errors.values())}
+            answers[-1].update(status=422, message="；".join(errors.values()), errors=errors)
         else:
-            valid[item.id] = new
-    filed = await svc.file_requests(member, list(valid.values()))
-    for item_id, new in valid.items():
-        outcome = filed[new.client_id]
-        if isinstance(outcome, svc.RequestError):
-            answers[item_id] = {"status": 409, "message": str(outcome)}
+            valid.append((position, new))
+    filed = await svc.file_requests(member, [new for _, new in valid])
+    for (position, _), outcome in zip(valid, filed, strict=True):
+        if isinstance(outcome, DomainError):
+            answers[position].update(status=outcome.status, message=outcome.message,
+                                     errors=outcome.as_errors())
         else:
-            answers[item_id] = {"status": 201 if outcome.created else 200,
-                                "location": f"/requests/{outcome.request_id}"}
-    return JSONResponse({"results": [{"id": item.id, **answers[item.id]} for item in batch]})
+            answers[position].update(status=201 if outcome.created else 200,
+                                     location=f"/requests/{outcome.request_id}")
+    return JSONResponse({"results": answers})
 
 
 async def my_requests(request: Request) -> Response:
@@ -117,10 +119,10 @@ async def detail(request: Request) -> Response:
     photos = await RequestPhoto.filter(request_id=item.id).order_by("id").values_list(
         "id", flat=True)
     unread_from = item.worker_seen_event_id
-    await svc.mark_seen_by_worker(item)
+    await lifecycle.mark_seen_by_worker(item)
     return render(request, "requests/detail.html", {
         "item": item, "events": events, "photo_ids": photos, "labels": svc,
-        "actions": svc.worker_actions(item), "unread_from": unread_from, "error": "",
+        "actions": lifecycle.worker_actions(item), "unread_from": unread_from, "error": "",
     }, fragment="requests/_timeline.html")
 
 
@@ -128,32 +130,32 @@ async def worker_action(request: Request) -> Response:
     member = await require_member(request)
     item = await request_for_member(member, int(request.path_params["request_id"]))
     action = request.path_params["action"]
-    if action not in svc.WORKER_TRANSITIONS:
+    if action not in lifecycle.WORKER_TRANSITIONS:
         raise HTTPException(404)
     data = form_dict(await read_form(request))
     c = Cleaner(data)
-    note = c.text("note", required=False, max_length=svc.MAX_NOTE, label=N_("说明"))
+    note = c.text("note", required=False, max_length=lifecycle.MAX_NOTE, label=N_("说明"))
     client_id = c.client_id() if data.get("client_id") else None
     rating = small_int(data.get("rating"))
     error = "; ".join(c.errors.values())
     if not error:
+        data_in = lifecycle.ActionInput(
+            note=note, rating=rating, client_id=client_id,
+            rating_comment=str(data.get("rating_comment") or "")[:300])
         try:
-            await svc.apply_worker_action(member, item, action, svc.ActionInput(
-                note=note, rating=rating, client_id=client_id))
-            if action == "confirm" and rating:
-                fresh = await ServiceRequest.get(id=item.id)
-                if "rate" in svc.worker_actions(fresh):
-                    await svc.apply_worker_action(member, fresh, "rate", svc.ActionInput(
-                        note=str(data.get("rating_comment") or ""), rating=rating))
-        except svc.RequestError as exc:
-            error = str(exc)
+            if action == "confirm":
+                await lifecycle.confirm_and_rate(member, item, data_in)
+            else:
+                await lifecycle.apply_worker_action(member, item, action, data_in)
+        except DomainError as exc:
+            error = exc.message
     if not error:
         return RedirectResponse(f"/requests/{item.id}", status_code=303)
     item = await request_for_member(member, item.id)
     events = await RequestEvent.filter(request_id=item.id, public=True).order_by("id")
     return render(request, "requests/detail.html", {
         "item": item, "events": events, "photo_ids": [], "labels": svc,
-        "actions": svc.worker_actions(item), "unread_from": item.worker_seen_event_id,
+        "actions": lifecycle.worker_actions(item), "unread_from": item.worker_seen_event_id,
         "error": error,
     }, status_code=422, fragment="requests/_timeline.html")
 
@@ -178,8 +180,9 @@ async def photo(request: Request) -> Response:
 
 async def badges(request: Request) -> Response:
     member = await require_member(request)
-    unread = await ServiceRequest.filter(
-        member_id=member.id, last_public_event_id__gt=F("worker_seen_event_id")).count()
+    # Answers on their requests and notices not yet opened: what the inbox shows as new.
+    unread = (await inbox.unread_count(member_id=member.id)
+              + await notices.unread_count(member))
     return render(request, "partials/_member_badge.html", {"unread": unread},
                   headers={"Cache-Control": "no-store"})
 

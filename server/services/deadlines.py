@@ -3,13 +3,18 @@ working-day arithmetic in China's time zone."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import chinese_calendar
 
+from server.db import transaction
+from server.errors import DomainError
+from server.i18n import gettext
 from server.labels import CHINA
 from server.models import Category, CategoryDeadline, UnionNode
+from server.validation import small_int
 
 DEFAULT_ACK_HOURS = 24
 DEFAULT_RESOLVE_WORKDAYS = 3
@@ -39,15 +44,34 @@ async def targets_for(project: UnionNode) -> dict[Category, Targets]:
     return result
 
 
-async def set_targets(project: UnionNode, category: Category, targets: Targets) -> None:
-    row = await CategoryDeadline.get_or_none(project=project, category=category)
-    if row is None:
-        await CategoryDeadline.create(project=project, category=category,
-                                      ack_hours=targets.ack_hours,
-                                      resolve_workdays=targets.resolve_workdays)
-    else:
-        row.ack_hours, row.resolve_workdays = targets.ack_hours, targets.resolve_workdays
-        await row.save()
+def clean_targets(data: Mapping[str, object]) -> dict[Category, Targets]:
+    """Every category's targets from the chair's form (`ack_<category>`, `days_<category>`),
+    or DomainError naming the first bad row: all or nothing, never ten saved of eleven."""
+    targets: dict[Category, Targets] = {}
+    for category in Category:
+        ack = small_int(data.get(f"ack_{category.value}"))
+        days = small_int(data.get(f"days_{category.value}"))
+        if ack is None or not 1 <= ack <= MAX_ACK_HOURS or days is None or not (
+                1 <= days <= MAX_RESOLVE_WORKDAYS):
+            raise DomainError(
+                gettext("受理时限 1–%(hours)d 小时，办结时限 1–%(days)d 个工作日") % {
+                    "hours": MAX_ACK_HOURS, "days": MAX_RESOLVE_WORKDAYS},
+                field=category.value)
+        targets[category] = Targets(ack, days)
+    return targets
+
+
+async def save_targets(project: UnionNode, targets: Mapping[Category, Targets]) -> None:
+    """Store a project's targets in one transaction."""
+    async with transaction() as conn:
+        for category, target in targets.items():
+            updated = await CategoryDeadline.filter(project=project, category=category).using_db(
+                conn).update(ack_hours=target.ack_hours, resolve_workdays=target.resolve_workdays)
+            if not updated:
+                await CategoryDeadline.create(project=project, category=category,
+                                              ack_hours=target.ack_hours,
+                                              resolve_workdays=target.resolve_workdays,
+                                              using_db=conn)
 
 
 def is_workday(day: date) -> bool:

@@ -1,8 +1,9 @@
 """The deadline job: overdue requests move one level up by themselves, once per level, and
 resolved requests the worker never confirmed are closed after a week.
 
-Safe with several server processes: each step is a conditional UPDATE that only succeeds
-from the state the job read, so two runs racing for one row cannot both escalate it.
+Safe with several server processes: each step is `lifecycle.apply_system_transition`, a
+conditional UPDATE that only succeeds from the state the job read, so two runs racing for one
+row cannot both escalate it.
 """
 
 from __future__ import annotations
@@ -12,11 +13,8 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from server.db import transaction
-from server.models import EventKind, Level, RequestEvent, ServiceRequest, Status
-from server.models.requests import OPEN_STATUSES
-from server.services import deadlines
-from server.services.requests import NEXT_LEVEL
+from server.models import ServiceRequest
+from server.services.lifecycle import NEXT_LEVEL, SYSTEM_TRANSITIONS, apply_system_transition
 
 log = logging.getLogger("lianxin.deadlines")
 AUTO_CLOSE_AFTER = timedelta(days=7)
@@ -48,40 +46,18 @@ async def run_deadline_job(now: datetime | None = None) -> JobResult:
 
 
 async def _one_batch(now: datetime) -> tuple[int, int, bool]:
-    escalated = closed = 0
+    escalate, close = SYSTEM_TRANSITIONS["auto_escalate"], SYSTEM_TRANSITIONS["auto_close"]
     overdue = await ServiceRequest.filter(
-        status__in=list(OPEN_STATUSES), level__in=[Level.CADRE, Level.CHAIR],
+        status__in=list(escalate.sources), level__in=list(NEXT_LEVEL),
         level_due_at__lt=now).order_by("level_due_at").limit(BATCH)
+    escalated = 0
     for request in overdue:
-        new_level = NEXT_LEVEL[Level(request.level)]
-        async with transaction():
-            claimed = await ServiceRequest.filter(
-                id=request.id, level=request.level, level_due_at__lt=now,
-                status__in=list(OPEN_STATUSES),
-            ).update(level=new_level,
-                     level_due_at=deadlines.add_workdays(now, deadlines.LEVEL_WORKDAYS))
-            if not claimed:
-                continue  # another process (or an officer) moved it first
-            event = await RequestEvent.create(
-                request_id=request.id, kind=EventKind.AUTO_ESCALATED, public=True,
-                detail={"from": str(request.level), "to": str(new_level),
-                        "due": request.level_due_at.isoformat()}, created_at=now)
-            await ServiceRequest.filter(id=request.id).update(last_event_id=event.id,
-                                                               last_public_event_id=event.id)
-        escalated += 1
-    stale = await ServiceRequest.filter(status=Status.RESOLVED,
+        escalated += await apply_system_transition(request, "auto_escalate", now)
+    stale = await ServiceRequest.filter(status__in=list(close.sources),
                                         resolved_at__lt=now - AUTO_CLOSE_AFTER).limit(BATCH)
+    closed = 0
     for request in stale:
-        async with transaction():
-            claimed = await ServiceRequest.filter(id=request.id, status=Status.RESOLVED).update(
-                status=Status.CLOSED, closed_at=now)
-            if not claimed:
-                continue
-            event = await RequestEvent.create(request_id=request.id, kind=EventKind.AUTO_CLOSED,
-                                              public=True, created_at=now)
-            await ServiceRequest.filter(id=request.id).update(last_event_id=event.id,
-                                                               last_public_event_id=event.id)
-        closed += 1
+        closed += await apply_system_transition(request, "auto_close", now)
     return escalated, closed, len(overdue) == BATCH or len(stale) == BATCH
 
 

@@ -35,6 +35,16 @@ async def get_or_create_invite(project_code: str, team_name: str | None = None) 
     return invite
 
 
+async def replace_invite(project_code: str, team_name: str | None = None) -> Invite:
+    """Revoke the poster's current invite and make a new one. For a poster whose code got
+    where it should not (photographed into a public group, posted on another site): the old
+    QR code stops working here at once and in other processes within CACHE_SECONDS."""
+    current = await get_or_create_invite(project_code, team_name)
+    await Invite.filter(id=current.id).update(revoked=True)
+    forget_cached_invites()
+    return await get_or_create_invite(project_code, team_name)
+
+
 def join_url(base_url: str, invite: Invite) -> str:
     return f"{base_url}/join/{invite.token}"
 

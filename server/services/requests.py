@@ -1,7 +1,7 @@
-"""Requests (诉求): filing exactly once, and the state machine every later step goes through.
+"""Requests (诉求): checking the form and filing exactly once, alone or as an outbox batch.
 
-Every change is a `RequestEvent`; nothing on a request changes without one. Transitions are
-declared as data in `TRANSITIONS`, so the rules can be read (and tested) in one place.
+What happens to a request after filing, and every event it gets (the filing event
+included), is `server.services.lifecycle`.
 """
 
 from __future__ import annotations
@@ -14,70 +14,38 @@ from datetime import UTC, datetime, timedelta
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
+from server import labels
 from server.db import insert_like, transaction
+from server.errors import DomainError
 from server.i18n import N_, gettext
 from server.models import (
     Anonymity,
     Category,
     EventKind,
-    Level,
     Member,
     MemberStatus,
-    Officer,
-    RequestEvent,
     RequestPhoto,
-    Role,
     ServiceRequest,
-    Status,
     Urgency,
 )
-from server.services import deadlines
+from server.services import deadlines, lifecycle
 from server.services.photos import MAX_PHOTOS, CleanPhoto, PhotoError, clean_photo
 from server.validation import Cleaner
 
 MAX_DESCRIPTION = 2000
-MAX_NOTE = 2000
-# Items per outbox batch: one round trip and one transaction for a day's worth of filing.
-MAX_BATCH = 100
-
-CATEGORY_LABELS: dict[str, str] = {
-    Category.WAGES: N_("工资"), Category.SAFETY: N_("安全"), Category.LIVING: N_("生活住宿"),
-    Category.FAMILY_VISIT: N_("探亲"), Category.TRAVEL_HOME: N_("返乡"),
-    Category.LEGAL: N_("法律"), Category.HEALTH: N_("医疗健康"),
-    Category.COUNSELLING: N_("心理疏导"), Category.TRAINING: N_("技能培训"),
-    Category.SUGGESTION: N_("五小建议"), Category.OTHER: N_("其他"),
-}
-STATUS_LABELS: dict[str, str] = {
-    Status.SUBMITTED: N_("待受理"), Status.ACKNOWLEDGED: N_("已受理"),
-    Status.IN_PROGRESS: N_("办理中"), Status.RESOLVED: N_("已办结"),
-    Status.CLOSED: N_("已确认"), Status.DECLINED: N_("不予受理"),
-}
-LEVEL_LABELS: dict[str, str] = {
-    Level.CADRE: N_("工会干部"), Level.CHAIR: N_("工会主席"), Level.UPPER: N_("上级工会"),
-}
-EVENT_LABELS: dict[str, str] = {
-    EventKind.SUBMITTED: N_("提交了诉求"), EventKind.ACKNOWLEDGED: N_("已受理"),
-    EventKind.REPLY: N_("工会回复"), EventKind.WORKER_REPLY: N_("工友补充"),
-    EventKind.NOTE: N_("内部备注"), EventKind.ESCALATED: N_("已上报"),
-    EventKind.AUTO_ESCALATED: N_("超时未办，自动上报"),
-    EventKind.REFERRED: N_("已转项目管理人员"),
-    EventKind.MANAGEMENT_REPLY: N_("项目管理人员答复"), EventKind.RESOLVED: N_("已办结"),
-    EventKind.DECLINED: N_("不予受理"), EventKind.DUPLICATE: N_("与其他诉求重复"),
-    EventKind.CONFIRMED: N_("工友确认已解决"), EventKind.AUTO_CLOSED: N_("超时自动确认"),
-    EventKind.REOPENED: N_("工友表示没有解决"), EventKind.RATED: N_("工友评价"),
-    EventKind.REASSIGNED: N_("更换负责干部"),
-}
+# Templates read the labels through this module (`labels.*`).
+CATEGORY_LABELS = labels.CATEGORY_LABELS
+STATUS_LABELS = labels.REQUEST_STATUS_LABELS
+LEVEL_LABELS = labels.LEVEL_LABELS
+EVENT_LABELS = labels.EVENT_LABELS
 # Events whose text the worker reads; other events show the worker only their label.
-WORKER_READABLE_NOTES = {
+WORKER_READABLE_NOTES = frozenset({
     EventKind.SUBMITTED, EventKind.REPLY, EventKind.WORKER_REPLY,
     EventKind.MANAGEMENT_REPLY, EventKind.RESOLVED, EventKind.DECLINED,
     EventKind.REOPENED, EventKind.RATED,
-}
-NEXT_LEVEL = {Level.CADRE: Level.CHAIR, Level.CHAIR: Level.UPPER}
-
-
-class RequestError(ValueError):
-    """A refused action; the message is for the user."""
+})
+# Items per outbox batch: one round trip and one transaction for a day's worth of filing.
+MAX_BATCH = 100
 
 
 # --- filing ----------------------------------------------------------------------------------
@@ -128,16 +96,44 @@ class FiledRequest:
     created: bool
 
 
+def _not_active() -> DomainError:
+    return DomainError(gettext("入会申请通过后才能提交诉求"), status=409)
+
+
+def _key_reused() -> DomainError:
+    return DomainError(gettext("表单编号无效，请刷新页面后重新提交"), status=409)
+
+
+def _same_content(row: tuple[object, ...], new: NewRequest) -> bool:
+    """Whether a stored (category, description, urgency, anonymity) is what `new` says."""
+    return tuple(str(v) for v in row) == (
+        new.category.value, new.description, new.urgency.value, new.anonymity.value)
+
+
+CONTENT_COLUMNS = ("category", "description", "urgency", "anonymity")
+
+
+async def _replayed(member: Member, new: NewRequest) -> ServiceRequest | None:
+    """The request a replayed client_id filed, answered only to the member who filed it and
+    only for the same content: an idempotency key is not a credential, and a second form
+    that reused one must not vanish into the first."""
+    existing = await ServiceRequest.get_or_none(client_id=new.client_id)
+    if existing is None:
+        return None
+    if existing.member_id != member.id or not _same_content(  # type: ignore[attr-defined]
+            tuple(getattr(existing, c) for c in CONTENT_COLUMNS), new):
+        raise _key_reused()
+    return existing
+
+
 async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPhoto],
                        now: datetime | None = None) -> FiledRequest:
     """Create the request once per client_id; a replay returns the first one unchanged."""
-    existing = await ServiceRequest.get_or_none(client_id=new.client_id)
+    existing = await _replayed(member, new)
     if existing is not None:
-        if existing.member_id != member.id:  # type: ignore[attr-defined]
-            raise RequestError(gettext("表单编号无效，请刷新页面后重新提交"))
         return FiledRequest(existing, False)
     if member.status != MemberStatus.ACTIVE:
-        raise RequestError(gettext("入会申请通过后才能提交诉求"))
+        raise _not_active()
     now = now or datetime.now(UTC)
     project = member.project
     targets = (await deadlines.targets_for(project))[new.category]
@@ -147,7 +143,7 @@ async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPh
         async with transaction():
             request = await ServiceRequest.create(
                 client_id=new.client_id, member=member, project=project,
-                project_path=project.path, category=new.category,
+                category=new.category,
                 description=new.description, urgency=new.urgency, anonymity=new.anonymity,
                 assignee_id=member.liaison_id,  # type: ignore[attr-defined]
                 created_at=now, ack_due_at=ack_due, resolve_due_at=resolve_due,
@@ -159,9 +155,9 @@ async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPh
                                           size=len(photo.data), width=photo.width,
                                           height=photo.height, sha256=photo.sha256,
                                           upload_sha256=photo.upload_sha256)
-            await _event(request, EventKind.SUBMITTED, by_worker=True, now=now)
+            await lifecycle.record_filed(request, now)
     except IntegrityError:
-        existing = await ServiceRequest.get_or_none(client_id=new.client_id)
+        existing = await _replayed(member, new)
         if existing is None:
             raise
         return FiledRequest(existing, False)
@@ -176,64 +172,51 @@ class Filed:
 
 async def file_requests(
     member: Member, batch: Sequence[NewRequest], now: datetime | None = None,
-) -> dict[uuid.UUID, Filed | RequestError]:
+) -> list[Filed | DomainError]:
     """File a batch from one member's outbox in one transaction, a fixed handful of queries
-    however many items: what `file_request` does for one, with the same answers per item.
+    however many items: what `file_request` does for one, with the same answer for each item,
+    in the batch's order.
 
     Exactly once holds under concurrent flushes of the same items (two tabs, the service
     worker): both inserts skip rows that exist (ON CONFLICT DO NOTHING on client_id), and the
-    filing event carries the request's client_id, so it too is written once.
+    filing event carries the request's client_id, so it too is written once. Two items with
+    one client_id are judged like two posts of it: the second is a replay when its content is
+    the same, and refused when it is not, never silently merged into the first.
     """
     now = now or datetime.now(UTC)
-    wanted = list(dict.fromkeys(new.client_id for new in batch))
-    refused: dict[uuid.UUID, RequestError] = {}
+    firsts = {new.client_id: new for new in reversed(batch)}
+    columns = ("client_id", "id", "member_id", *CONTENT_COLUMNS)
+    not_active: set[uuid.UUID] = set()
     async with transaction() as conn:
-        # (client_id, id, member_id) rows, not models: building models is most of the cost.
-        found = await ServiceRequest.filter(client_id__in=wanted).values_list(
-            "client_id", "id", "member_id")
+        # Rows as tuples, not models: building models is most of the cost.
+        found = await ServiceRequest.filter(client_id__in=list(firsts)).values_list(*columns)
         known = {row[0]: row for row in found}
-        fresh = [new for new in {n.client_id: n for n in batch}.values()
-                 if new.client_id not in known]
+        fresh = [new for client_id, new in firsts.items() if client_id not in known]
         if fresh and member.status != MemberStatus.ACTIVE:
-            refusal = RequestError(gettext("入会申请通过后才能提交诉求"))
-            refused = {new.client_id: refusal for new in fresh}
+            not_active = {new.client_id for new in fresh}
             fresh = []
         created: set[uuid.UUID] = set()
         if fresh:
             await _insert_new(conn, member, fresh, now)
             inserted = await ServiceRequest.filter(
                 client_id__in=[new.client_id for new in fresh]).using_db(conn).values_list(
-                "client_id", "id", "member_id")
+                *columns)
             known.update({row[0]: row for row in inserted})
             created = {row[0] for row in inserted}
-            ids = ",".join(str(int(row[1])) for row in inserted)
-            # The filing event of each new request, written by the database from the rows
-            # just inserted; its client_id is the request's, so a concurrent flush that
-            # inserted the same rows cannot add a second one.
-            await conn.execute_query(
-                "INSERT INTO request_event (request_id, kind, actor_id, by_worker, public, "  # noqa: S608
-                "note, detail, client_id, created_at) "
-                f"SELECT id, '{EventKind.SUBMITTED.value}', NULL, TRUE, TRUE, '', '{{}}', "
-                f"client_id, created_at FROM service_request WHERE id IN ({ids}) "
-                f"AND member_id = {int(member.id)} AND last_event_id = 0 "
-                "ON CONFLICT DO NOTHING")
-            newest = ("(SELECT MAX(e.id) FROM request_event e "
-                      "WHERE e.request_id = service_request.id)")
-            await conn.execute_query(
-                f"UPDATE service_request SET last_event_id = {newest}, "  # noqa: S608
-                f"last_public_event_id = {newest}, worker_seen_event_id = {newest} "
-                f"WHERE id IN ({ids}) AND last_event_id = 0")
-    wrong_owner = RequestError(gettext("表单编号无效，请刷新页面后重新提交"))
-    results: dict[uuid.UUID, Filed | RequestError] = {}
-    for client_id in wanted:
-        if client_id in refused:
-            results[client_id] = refused[client_id]
+            await lifecycle.record_submitted(conn, [row[1] for row in inserted], member.id)
+    results: list[Filed | DomainError] = []
+    answered: set[uuid.UUID] = set()
+    for new in batch:
+        if new.client_id in not_active:
+            results.append(_not_active())
             continue
-        _, request_id, owner_id = known[client_id]
-        if owner_id != member.id:
-            results[client_id] = wrong_owner
+        _, request_id, owner_id, *content = known[new.client_id]
+        if owner_id != member.id or not _same_content(tuple(content), new):
+            results.append(_key_reused())
         else:
-            results[client_id] = Filed(request_id, client_id in created)
+            first_time = new.client_id in created and new.client_id not in answered
+            results.append(Filed(request_id, first_time))
+        answered.add(new.client_id)
     return results
 
 
@@ -246,7 +229,7 @@ async def _insert_new(conn: BaseDBAsyncClient, member: Member, fresh: Sequence[N
     first = fresh[0]
     template = ServiceRequest(
         client_id=first.client_id, member_id=member.id, project_id=project.id,
-        project_path=project.path, category=first.category, description=first.description,
+        category=first.category, description=first.description,
         urgency=first.urgency, anonymity=first.anonymity,
         assignee_id=member.liaison_id,  # type: ignore[attr-defined]
         created_at=now, ack_due_at=now, level_due_at=now, resolve_due_at=now)
@@ -258,251 +241,3 @@ async def _insert_new(conn: BaseDBAsyncClient, member: Member, fresh: Sequence[N
                      "anonymity": new.anonymity, "created_at": now, "ack_due_at": ack_due,
                      "level_due_at": ack_due, "resolve_due_at": resolve_due[new.category]})
     await insert_like(conn, template, rows)
-
-
-async def _event(request: ServiceRequest, kind: EventKind, *, actor: Officer | None = None,
-                 by_worker: bool = False, public: bool = True, note: str = "",
-                 detail: dict[str, object] | None = None, client_id: uuid.UUID | None = None,
-                 now: datetime | None = None) -> RequestEvent:
-    event = await RequestEvent.create(request=request, kind=kind, actor=actor,
-                                      by_worker=by_worker, public=public, note=note,
-                                      detail=detail or {}, client_id=client_id,
-                                      created_at=now or datetime.now(UTC))
-    request.last_event_id = event.id
-    fields = ["last_event_id"]
-    if public:
-        request.last_public_event_id = event.id
-        fields.append("last_public_event_id")
-    if by_worker:
-        # What the worker wrote is not an unread reply for them.
-        request.worker_seen_event_id = event.id
-        fields.append("worker_seen_event_id")
-    await request.save(update_fields=fields)
-    return event
-
-
-# --- the state machine -----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Transition:
-    kind: EventKind
-    sources: frozenset[Status]
-    roles: frozenset[Role]
-    target: Status | None = None
-    public: bool = True
-    needs_note: bool = False
-
-
-_OPEN = frozenset({Status.SUBMITTED, Status.ACKNOWLEDGED, Status.IN_PROGRESS})
-_UNION = frozenset({Role.ADMIN, Role.CHAIR, Role.CADRE, Role.UPPER})
-
-TRANSITIONS: dict[str, Transition] = {
-    "acknowledge": Transition(EventKind.ACKNOWLEDGED, frozenset({Status.SUBMITTED}), _UNION,
-                              Status.ACKNOWLEDGED),
-    "reply": Transition(EventKind.REPLY, _OPEN, _UNION, Status.IN_PROGRESS, needs_note=True),
-    "note": Transition(EventKind.NOTE, _OPEN | {Status.RESOLVED}, _UNION, None, public=False,
-                       needs_note=True),
-    "escalate": Transition(EventKind.ESCALATED, _OPEN,
-                           frozenset({Role.ADMIN, Role.CHAIR, Role.CADRE})),
-    "refer": Transition(EventKind.REFERRED, _OPEN, frozenset({Role.ADMIN, Role.CHAIR}),
-                        Status.IN_PROGRESS),
-    "management_reply": Transition(EventKind.MANAGEMENT_REPLY, _OPEN,
-                                   frozenset({Role.MANAGER, Role.ADMIN}), None,
-                                   needs_note=True),
-    "resolve": Transition(EventKind.RESOLVED, _OPEN, _UNION, Status.RESOLVED, needs_note=True),
-    "decline": Transition(EventKind.DECLINED, _OPEN, _UNION, Status.DECLINED, needs_note=True),
-    "duplicate": Transition(EventKind.DUPLICATE, _OPEN, _UNION, Status.DECLINED),
-    "reassign": Transition(EventKind.REASSIGNED, _OPEN, frozenset({Role.ADMIN, Role.CHAIR}),
-                           None, public=False),
-}
-WORKER_TRANSITIONS: dict[str, Transition] = {
-    "worker_reply": Transition(EventKind.WORKER_REPLY, _OPEN | {Status.RESOLVED}, frozenset(),
-                               None, needs_note=True),
-    "confirm": Transition(EventKind.CONFIRMED, frozenset({Status.RESOLVED}), frozenset(),
-                          Status.CLOSED),
-    "reopen": Transition(EventKind.REOPENED, frozenset({Status.RESOLVED}), frozenset(),
-                         Status.IN_PROGRESS, needs_note=True),
-    "rate": Transition(EventKind.RATED, frozenset({Status.RESOLVED, Status.CLOSED}),
-                       frozenset(), None),
-}
-
-
-def officer_may(officer: Officer, action: str, request: ServiceRequest) -> bool:
-    """Whether `officer` (already known to have `request` in scope) may take `action` now."""
-    rule = TRANSITIONS.get(action)
-    if rule is None or officer.role not in rule.roles or request.status not in rule.sources:
-        return False
-    if officer.role == Role.UPPER and request.level != Level.UPPER:
-        return False  # the upper union acts on what was passed up to it
-    if officer.role == Role.MANAGER and not request.referred:
-        return False
-    if action == "escalate":
-        if request.level not in NEXT_LEVEL:
-            return False
-        if officer.role == Role.CADRE and request.level != Level.CADRE:
-            return False
-    if action == "refer" and request.referred:
-        return False
-    return True
-
-
-def officer_actions(officer: Officer, request: ServiceRequest) -> list[str]:
-    return [a for a in TRANSITIONS if officer_may(officer, a, request)]
-
-
-def worker_actions(request: ServiceRequest) -> list[str]:
-    actions = [a for a, rule in WORKER_TRANSITIONS.items() if request.status in rule.sources]
-    if request.rating is not None and "rate" in actions:
-        actions.remove("rate")
-    return actions
-
-
-@dataclass
-class ActionInput:
-    note: str = ""
-    duplicate_of: int | None = None
-    assignee: Officer | None = None
-    rating: int | None = None
-    client_id: uuid.UUID | None = None
-
-
-def _seconds(since: datetime, now: datetime) -> int:
-    return max(0, int((now - since).total_seconds()))
-
-
-async def apply_officer_action(officer: Officer, request: ServiceRequest, action: str,
-                               data: ActionInput, now: datetime | None = None) -> RequestEvent:
-    if not officer_may(officer, action, request):
-        raise RequestError(gettext("这条诉求现在不能做这个操作（可能已被别人处理），请刷新"))
-    rule = TRANSITIONS[action]
-    note = data.note.strip()[:MAX_NOTE]
-    if rule.needs_note and not note:
-        raise RequestError(gettext("请填写说明"))
-    now = now or datetime.now(UTC)
-    detail: dict[str, object] = {}
-    async with transaction():
-        # Re-read under a row lock and only move on from the status we checked, so two
-        # officers pressing buttons at once cannot both win. (PostgreSQL locks the row;
-        # SQLite has one writer at a time anyway, where select_for_update is a no-op.)
-        fresh = await ServiceRequest.filter(id=request.id).select_for_update().get()
-        if fresh.status != request.status or fresh.level != request.level:
-            raise RequestError(gettext("这条诉求刚被别人处理过，请刷新后再看"))
-        request = fresh
-        updates: list[str] = []
-        if request.status == Status.SUBMITTED and rule.target in {
-                Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.RESOLVED}:
-            _mark_acknowledged(request, now, updates)
-            if action != "acknowledge":
-                await _event(request, EventKind.ACKNOWLEDGED, actor=officer, now=now)
-        if action == "acknowledge":
-            request.level_due_at = request.resolve_due_at
-            updates.append("level_due_at")
-        elif action == "escalate":
-            new_level = NEXT_LEVEL[Level(request.level)]
-            detail = {"from": str(request.level), "to": str(new_level)}
-            request.level = new_level
-            request.level_due_at = deadlines.add_workdays(now, deadlines.LEVEL_WORKDAYS)
-            updates += ["level", "level_due_at"]
-        elif action == "refer":
-            request.referred = True
-            updates.append("referred")
-        elif action == "resolve":
-            request.resolved_at = now
-            request.resolve_seconds = _seconds(request.created_at, now)
-            request.resolved_on_time = now <= request.resolve_due_at
-            request.resolution = note
-            updates += ["resolved_at", "resolve_seconds", "resolved_on_time", "resolution"]
-        elif action == "duplicate":
-            other = await ServiceRequest.get_or_none(id=data.duplicate_of or 0,
-                                                     project_id=request.project_id)  # type: ignore[attr-defined]
-            if other is None or other.id == request.id:
-                raise RequestError(gettext("请填写同一项目里另一条诉求的编号"))
-            request.duplicate_of = other
-            updates.append("duplicate_of_id")
-            detail = {"duplicate_of": other.id}
-        elif action == "reassign":
-            cadre = data.assignee
-            if cadre is None or cadre.role != Role.CADRE or (
-                    cadre.union_id != request.project_id):  # type: ignore[attr-defined]
-                raise RequestError(gettext("请选择本项目的一位工会干部"))
-            detail = {"from": request.assignee_id, "to": cadre.id}  # type: ignore[attr-defined]
-            request.assignee = cadre
-            updates.append("assignee_id")
-        if rule.target is not None and request.status != rule.target:
-            request.status = rule.target
-            updates.append("status")
-        if updates:
-            await request.save(update_fields=sorted(set(updates)))
-        return await _event(request, rule.kind, actor=officer, public=rule.public, note=note,
-                            detail=detail, now=now)
-
-
-def _mark_acknowledged(request: ServiceRequest, now: datetime, updates: list[str]) -> None:
-    request.acknowledged_at = now
-    request.ack_seconds = _seconds(request.created_at, now)
-    request.status = Status.ACKNOWLEDGED
-    request.level_due_at = request.resolve_due_at
-    updates += ["acknowledged_at", "ack_seconds", "status", "level_due_at"]
-
-
-async def apply_worker_action(member: Member, request: ServiceRequest, action: str,
-                              data: ActionInput, now: datetime | None = None) -> RequestEvent:
-    """Reply, confirm, reopen or rate; idempotent by the form's client_id (offline outbox)."""
-    if data.client_id is not None:
-        done = await RequestEvent.get_or_none(client_id=data.client_id)
-        if done is not None:
-            if done.request_id != request.id:  # type: ignore[attr-defined]
-                raise RequestError(gettext("表单编号无效，请刷新页面后重新提交"))
-            return done
-    rule = WORKER_TRANSITIONS.get(action)
-    if rule is None or action not in worker_actions(request):
-        raise RequestError(gettext("这条诉求现在不能做这个操作，请刷新"))
-    note = data.note.strip()[:MAX_NOTE]
-    if rule.needs_note and not note:
-        raise RequestError(gettext("请写几句说明"))
-    if action == "rate" and data.rating not in {1, 2, 3, 4, 5}:
-        raise RequestError(gettext("请选择 1 到 5 星"))
-    now = now or datetime.now(UTC)
-    try:
-        async with transaction():
-            fresh = await ServiceRequest.filter(id=request.id).select_for_update().get()
-            if fresh.status != request.status:
-                raise RequestError(gettext("这条诉求刚有变化，请刷新后再看"))
-            request = fresh
-            updates: list[str] = []
-            if action == "reopen":
-                request.resolved_at = None
-                request.resolve_seconds = None
-                request.resolved_on_time = None
-                request.level_due_at = deadlines.add_workdays(now, deadlines.LEVEL_WORKDAYS)
-                updates += ["resolved_at", "resolve_seconds", "resolved_on_time",
-                            "level_due_at"]
-            elif action == "confirm":
-                request.closed_at = now
-                updates.append("closed_at")
-            elif action == "rate":
-                request.rating = data.rating
-                request.rating_comment = note[:300]
-                updates += ["rating", "rating_comment"]
-            if rule.target is not None:
-                request.status = rule.target
-                updates.append("status")
-            if updates:
-                await request.save(update_fields=updates)
-            return await _event(request, rule.kind, by_worker=True, note=note,
-                                detail={"rating": data.rating} if action == "rate" else {},
-                                client_id=data.client_id, now=now)
-    except IntegrityError:
-        if data.client_id is None:
-            raise
-        done = await RequestEvent.get_or_none(client_id=data.client_id)
-        if done is None:
-            raise
-        return done
-
-
-async def mark_seen_by_worker(request: ServiceRequest) -> None:
-    if request.worker_seen_event_id < request.last_public_event_id:
-        await ServiceRequest.filter(id=request.id).update(
-            worker_seen_event_id=request.last_public_event_id)
-        request.worker_seen_event_id = request.last_public_event_id

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from server.errors import DomainError
 from server.i18n import N_, gettext
-from server.web.templating import render
+from server.web.templating import render, wants_json
 
 log = logging.getLogger("lianxin")
 
@@ -24,11 +24,6 @@ MESSAGES: dict[int, tuple[str, str]] = {
     429: (N_("操作太频繁"), N_("尝试次数太多，请过一会儿再试。")),
     500: (N_("系统出错了"), N_("服务器出了问题，你填写的内容没有丢失，请稍后再试。")),
 }
-
-
-def wants_json(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    return "application/json" in accept and "text/html" not in accept
 
 
 def error_response(request: Request, status: int, detail: str | None = None) -> Response:

@@ -57,7 +57,8 @@ async def read_batch(request: Request, max_items: int) -> list[BatchItem]:
     CORS preflight, and the header check holds even so. Each item's fields are cleaned as
     `form_dict` cleans a form, so a batched item is judged exactly like the same form sent
     alone. A malformed batch is refused whole (400); the outbox then sends its items one
-    by one and each gets its own answer.
+    by one and each gets its own answer. Two items under one outbox id make a batch
+    malformed: answers are matched to items by id, so one of the two would go unanswered.
     """
     check_csrf(request, request.headers.get(CSRF_HEADER, ""))
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
@@ -84,6 +85,8 @@ async def read_batch(request: Request, max_items: int) -> list[BatchItem]:
                 raise HTTPException(400)
             fields.setdefault(pair[0], pair[1].replace("\x00", ""))
         batch.append(BatchItem(item["id"][:64], fields))
+    if len({item.id for item in batch}) != len(batch):
+        raise HTTPException(400)
     return batch
 
 

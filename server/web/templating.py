@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.templating import Jinja2Templates
 
 from server import i18n, labels
@@ -73,6 +73,23 @@ def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
 
+def wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def form_errors_json(context: Mapping[str, Any], status_code: int) -> JSONResponse:
+    """A refused form as the outbox reads it: the message per field, and all of them joined
+    for the one line it shows (no HTML to scrape)."""
+    errors = context.get("errors")
+    fields = {str(k): str(v) for k, v in errors.items()} if isinstance(errors, Mapping) else {}
+    single = context.get("error")
+    if isinstance(single, str) and single:
+        fields.setdefault("form", single)
+    return JSONResponse({"message": "；".join(fields.values()), "errors": fields},
+                        status_code=status_code)
+
+
 def render(
     request: Request,
     template: str,
@@ -81,7 +98,9 @@ def render(
     status_code: int = 200,
     fragment: str | None = None,
     headers: dict[str, str] | None = None,
-) -> HTMLResponse:
+) -> Response:
+    if status_code >= 400 and wants_json(request):
+        return form_errors_json(context or {}, status_code)
     templates: Jinja2Templates = request.app.state.templates
     ctx = _base_context(request, csrf_token(request))
     ctx.update(context or {})

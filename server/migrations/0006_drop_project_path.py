@@ -1,0 +1,11 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+
+class Migration(migrations.Migration):
+    dependencies = [('models', '0003_scope_indexes')]
+
+    initial = False
+
+    operations = [
+        ops.RemoveField(model_name='ServiceRequest', name='project_path'),
+    ]

@@ -1,0 +1,415 @@
+"""The request lifecycle: every transition a request can take, who may take it, and the one
+writer of request events.
+
+Nothing else writes `RequestEvent` rows or moves a request's status: filing (single and
+batched), officers' and workers' actions and the deadline job all come through here. That is
+what lets later features hang off events (the inbox, push and SMS notifications are born
+where an event is written) without chasing three code paths that drift apart.
+
+The transitions are data (`TRANSITIONS`, `WORKER_TRANSITIONS`, `SYSTEM_TRANSITIONS`): which
+statuses an action starts from, which roles may take it, the status it leads to, whether the
+worker reads it and whether it needs a note.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+
+from server.db import transaction
+from server.errors import DomainError
+from server.i18n import gettext
+from server.models import (
+    EventKind,
+    Level,
+    Member,
+    Officer,
+    RequestEvent,
+    Role,
+    ServiceRequest,
+    Status,
+)
+from server.models.requests import OPEN_STATUSES
+from server.services import deadlines, inbox
+
+MAX_NOTE = 2000
+NEXT_LEVEL = {Level.CADRE: Level.CHAIR, Level.CHAIR: Level.UPPER}
+
+
+@dataclass(frozen=True)
+class Transition:
+    kind: EventKind
+    sources: frozenset[Status]
+    roles: frozenset[Role]
+    target: Status | None = None
+    public: bool = True
+    needs_note: bool = False
+
+
+OPEN = frozenset(OPEN_STATUSES)
+_UNION = frozenset({Role.ADMIN, Role.CHAIR, Role.CADRE, Role.UPPER})
+_NOBODY: frozenset[Role] = frozenset()
+
+TRANSITIONS: dict[str, Transition] = {
+    "acknowledge": Transition(EventKind.ACKNOWLEDGED, frozenset({Status.SUBMITTED}), _UNION,
+                              Status.ACKNOWLEDGED),
+    "reply": Transition(EventKind.REPLY, OPEN, _UNION, Status.IN_PROGRESS, needs_note=True),
+    "note": Transition(EventKind.NOTE, OPEN | {Status.RESOLVED}, _UNION, None, public=False,
+                       needs_note=True),
+    "escalate": Transition(EventKind.ESCALATED, OPEN,
+                           frozenset({Role.ADMIN, Role.CHAIR, Role.CADRE})),
+    "refer": Transition(EventKind.REFERRED, OPEN, frozenset({Role.ADMIN, Role.CHAIR}),
+                        Status.IN_PROGRESS),
+    "management_reply": Transition(EventKind.MANAGEMENT_REPLY, OPEN,
+                                   frozenset({Role.MANAGER, Role.ADMIN}), None,
+                                   needs_note=True),
+    "resolve": Transition(EventKind.RESOLVED, OPEN, _UNION, Status.RESOLVED, needs_note=True),
+    "decline": Transition(EventKind.DECLINED, OPEN, _UNION, Status.DECLINED, needs_note=True),
+    "duplicate": Transition(EventKind.DUPLICATE, OPEN, _UNION, Status.DECLINED),
+    "reassign": Transition(EventKind.REASSIGNED, OPEN, frozenset({Role.ADMIN, Role.CHAIR}),
+                           None, public=False),
+}
+WORKER_TRANSITIONS: dict[str, Transition] = {
+    "worker_reply": Transition(EventKind.WORKER_REPLY, OPEN | {Status.RESOLVED}, _NOBODY,
+                               None, needs_note=True),
+    "confirm": Transition(EventKind.CONFIRMED, frozenset({Status.RESOLVED}), _NOBODY,
+                          Status.CLOSED),
+    "reopen": Transition(EventKind.REOPENED, frozenset({Status.RESOLVED}), _NOBODY,
+                         Status.IN_PROGRESS, needs_note=True),
+    "rate": Transition(EventKind.RATED, frozenset({Status.RESOLVED, Status.CLOSED}),
+                       _NOBODY, None),
+}
+# Taken by the deadline job, on nobody's behalf.
+SYSTEM_TRANSITIONS: dict[str, Transition] = {
+    "auto_escalate": Transition(EventKind.AUTO_ESCALATED, OPEN, _NOBODY),
+    "auto_close": Transition(EventKind.AUTO_CLOSED, frozenset({Status.RESOLVED}), _NOBODY,
+                             Status.CLOSED),
+}
+SUBMITTED = Transition(EventKind.SUBMITTED, frozenset(), _NOBODY, Status.SUBMITTED)
+
+
+# --- the one writer of events -----------------------------------------------------------------
+
+async def record_event(request: ServiceRequest, kind: EventKind, *,
+                       actor: Officer | None = None, by_worker: bool = False,
+                       public: bool = True, note: str = "",
+                       detail: dict[str, object] | None = None,
+                       client_id: uuid.UUID | None = None, now: datetime | None = None,
+                       conn: BaseDBAsyncClient | None = None) -> RequestEvent:
+    """Write one event and move the request's event pointers with it (the unread badge reads
+    them). Call inside the transaction that changed the request."""
+    event = await RequestEvent.create(request_id=request.id, kind=kind, actor=actor,
+                                      by_worker=by_worker, public=public, note=note,
+                                      detail=detail or {}, client_id=client_id,
+                                      created_at=now or datetime.now(UTC), using_db=conn)
+    updates: dict[str, int] = {"last_event_id": event.id}
+    if public:
+        updates["last_public_event_id"] = event.id
+    if by_worker:
+        # What the worker wrote is not an unread reply for them.
+        updates["worker_seen_event_id"] = event.id
+    query = ServiceRequest.filter(id=request.id)
+    if conn is not None:
+        query = query.using_db(conn)
+    await query.update(**updates)
+    for name, value in updates.items():
+        setattr(request, name, value)
+    await inbox.add_items(request, event, conn)
+    return event
+
+
+async def record_submitted(conn: BaseDBAsyncClient, request_ids: Sequence[int],
+                           member_id: int) -> None:
+    """The filing event of each request just inserted by a batch: what `record_event` writes
+    for one, written by the database from the rows themselves (two statements however many
+    rows; `bench/sync_batch.py` measures why). The event carries the request's client_id, so
+    a concurrent flush that inserted the same rows cannot add a second one."""
+    if not request_ids:
+        return
+    ids = ",".join(str(int(i)) for i in request_ids)
+    await conn.execute_query(
+        "INSERT INTO request_event (request_id, kind, actor_id, by_worker, public, "  # noqa: S608
+        "note, detail, client_id, created_at) "
+        f"SELECT id, '{SUBMITTED.kind.value}', NULL, TRUE, TRUE, '', '{{}}', "
+        f"client_id, created_at FROM service_request WHERE id IN ({ids}) "
+        f"AND member_id = {int(member_id)} AND last_event_id = 0 "
+        "ON CONFLICT DO NOTHING")
+    newest = ("(SELECT MAX(e.id) FROM request_event e "
+              "WHERE e.request_id = service_request.id)")
+    await conn.execute_query(
+        f"UPDATE service_request SET last_event_id = {newest}, "  # noqa: S608
+        f"last_public_event_id = {newest}, worker_seen_event_id = {newest} "
+        f"WHERE id IN ({ids}) AND last_event_id = 0")
+    await inbox.add_filed_items(conn, request_ids)
+
+
+async def record_filed(request: ServiceRequest, now: datetime) -> RequestEvent:
+    """The filing event of a request filed alone; the same row `record_submitted` writes."""
+    return await record_event(request, SUBMITTED.kind, by_worker=True, public=SUBMITTED.public,
+                              client_id=request.client_id, now=now)
+
+
+# --- who may do what ------------------------------------------------------------------------
+
+def officer_may(officer: Officer, action: str, request: ServiceRequest) -> bool:
+    """Whether `officer` (already known to have `request` in scope) may take `action` now."""
+    rule = TRANSITIONS.get(action)
+    if rule is None or officer.role not in rule.roles or request.status not in rule.sources:
+        return False
+    if officer.role == Role.UPPER and request.level != Level.UPPER:
+        return False  # the upper union acts on what was passed up to it
+    if officer.role == Role.MANAGER and not request.referred:
+        return False
+    if action == "escalate":
+        if request.level not in NEXT_LEVEL:
+            return False
+        if officer.role == Role.CADRE and request.level != Level.CADRE:
+            return False
+    if action == "refer" and request.referred:
+        return False
+    return True
+
+
+def officer_actions(officer: Officer, request: ServiceRequest) -> list[str]:
+    return [a for a in TRANSITIONS if officer_may(officer, a, request)]
+
+
+def worker_actions(request: ServiceRequest) -> list[str]:
+    actions = [a for a, rule in WORKER_TRANSITIONS.items() if request.status in rule.sources]
+    if request.rating is not None and "rate" in actions:
+        actions.remove("rate")
+    return actions
+
+
+@dataclass
+class ActionInput:
+    note: str = ""
+    duplicate_of: int | None = None
+    assignee_id: int | None = None
+    rating: int | None = None
+    rating_comment: str = ""
+    client_id: uuid.UUID | None = None
+
+
+def _seconds(since: datetime, now: datetime) -> int:
+    return max(0, int((now - since).total_seconds()))
+
+
+def _refused_now() -> DomainError:
+    return DomainError(gettext("这条诉求现在不能做这个操作（可能已被别人处理），请刷新"),
+                       status=409)
+
+
+# --- officers -------------------------------------------------------------------------------
+
+async def apply_officer_action(officer: Officer, request: ServiceRequest, action: str,
+                               data: ActionInput, now: datetime | None = None) -> RequestEvent:
+    if not officer_may(officer, action, request):
+        raise _refused_now()
+    rule = TRANSITIONS[action]
+    note = data.note.strip()[:MAX_NOTE]
+    if rule.needs_note and not note:
+        raise DomainError(gettext("请填写说明"), field="note")
+    now = now or datetime.now(UTC)
+    detail: dict[str, object] = {}
+    assignee: Officer | None = None
+    if action == "reassign":
+        # Only an active cadre of the request's own project: the scope check lives here,
+        # not in the form that offered the choice.
+        assignee = await Officer.get_or_none(
+            id=data.assignee_id or 0, role=Role.CADRE, active=True,
+            union_id=request.project_id)  # type: ignore[attr-defined]
+        if assignee is None:
+            raise DomainError(gettext("请选择本项目的一位工会干部"), field="assignee")
+    async with transaction():
+        # Re-read under a row lock and only move on from the status we checked, so two
+        # officers pressing buttons at once cannot both win. (PostgreSQL locks the row;
+        # SQLite has one writer at a time anyway, where select_for_update is a no-op.)
+        fresh = await ServiceRequest.filter(id=request.id).select_for_update().get()
+        if fresh.status != request.status or fresh.level != request.level:
+            raise DomainError(gettext("这条诉求刚被别人处理过，请刷新后再看"), status=409)
+        request = fresh
+        updates: list[str] = []
+        if request.status == Status.SUBMITTED and rule.target in {
+                Status.ACKNOWLEDGED, Status.IN_PROGRESS, Status.RESOLVED}:
+            _mark_acknowledged(request, now, updates)
+            if action != "acknowledge":
+                await record_event(request, EventKind.ACKNOWLEDGED, actor=officer, now=now)
+        if action == "acknowledge":
+            request.level_due_at = request.resolve_due_at
+            updates.append("level_due_at")
+        elif action == "escalate":
+            new_level = NEXT_LEVEL[Level(request.level)]
+            detail = {"from": str(request.level), "to": str(new_level)}
+            request.level = new_level
+            request.level_due_at = deadlines.add_workdays(now, deadlines.LEVEL_WORKDAYS)
+            updates += ["level", "level_due_at"]
+        elif action == "refer":
+            request.referred = True
+            updates.append("referred")
+        elif action == "resolve":
+            request.resolved_at = now
+            request.resolve_seconds = _seconds(request.created_at, now)
+            request.resolved_on_time = now <= request.resolve_due_at
+            request.resolution = note
+            updates += ["resolved_at", "resolve_seconds", "resolved_on_time", "resolution"]
+        elif action == "duplicate":
+            other = await ServiceRequest.get_or_none(id=data.duplicate_of or 0,
+                                                     project_id=request.project_id)  # type: ignore[attr-defined]
+            if other is None or other.id == request.id:
+                raise DomainError(gettext("请填写同一项目里另一条诉求的编号"),
+                                  field="duplicate_of")
+            request.duplicate_of = other
+            updates.append("duplicate_of_id")
+            detail = {"duplicate_of": other.id}
+        elif action == "reassign":
+            assert assignee is not None
+            detail = {"from": request.assignee_id,  # type: ignore[attr-defined]
+                      "to": assignee.id}
+            request.assignee = assignee
+            updates.append("assignee_id")
+        if rule.target is not None and request.status != rule.target:
+            request.status = rule.target
+            updates.append("status")
+        if updates:
+            await request.save(update_fields=sorted(set(updates)))
+        return await record_event(request, rule.kind, actor=officer, public=rule.public,
+                                  note=note, detail=detail, now=now)
+
+
+def _mark_acknowledged(request: ServiceRequest, now: datetime, updates: list[str]) -> None:
+    request.acknowledged_at = now
+    request.ack_seconds = _seconds(request.created_at, now)
+    request.status = Status.ACKNOWLEDGED
+    request.level_due_at = request.resolve_due_at
+    updates += ["acknowledged_at", "ack_seconds", "status", "level_due_at"]
+
+
+# --- workers --------------------------------------------------------------------------------
+
+def _replay_of(done: RequestEvent, request: ServiceRequest, rule: Transition,
+               note: str) -> RequestEvent:
+    """A client_id seen before answers as the first time did, but only for the same request
+    and the same content: an idempotency key is not a credential."""
+    if (done.request_id != request.id  # type: ignore[attr-defined]
+            or done.kind != rule.kind or done.note != note):
+        raise DomainError(gettext("表单编号无效，请刷新页面后重新提交"), status=409)
+    return done
+
+
+async def apply_worker_action(member: Member, request: ServiceRequest, action: str,
+                              data: ActionInput, now: datetime | None = None) -> RequestEvent:
+    """Reply, confirm, reopen or rate; idempotent by the form's client_id (offline outbox)."""
+    if request.member_id != member.id:  # type: ignore[attr-defined]
+        raise DomainError(gettext("找不到这条诉求"), status=404)
+    rule = WORKER_TRANSITIONS.get(action)
+    if rule is None:
+        raise DomainError(gettext("这条诉求现在不能做这个操作，请刷新"), status=404)
+    note = data.note.strip()[:MAX_NOTE]
+    if action == "rate":
+        note = note[:300]
+    if data.client_id is not None:
+        done = await RequestEvent.get_or_none(client_id=data.client_id)
+        if done is not None:
+            return _replay_of(done, request, rule, note)
+    if action not in worker_actions(request):
+        raise DomainError(gettext("这条诉求现在不能做这个操作，请刷新"), status=409)
+    if rule.needs_note and not note:
+        raise DomainError(gettext("请写几句说明"), field="note")
+    if action == "rate" and data.rating not in {1, 2, 3, 4, 5}:
+        raise DomainError(gettext("请选择 1 到 5 星"), field="rating")
+    now = now or datetime.now(UTC)
+    try:
+        async with transaction():
+            fresh = await ServiceRequest.filter(id=request.id).select_for_update().get()
+            if fresh.status != request.status:
+                raise DomainError(gettext("这条诉求刚有变化，请刷新后再看"), status=409)
+            request = fresh
+            updates: list[str] = []
+            if action == "reopen":
+                request.resolved_at = None
+                request.resolve_seconds = None
+                request.resolved_on_time = None
+                request.level_due_at = deadlines.add_workdays(now, deadlines.LEVEL_WORKDAYS)
+                updates += ["resolved_at", "resolve_seconds", "resolved_on_time",
+                            "level_due_at"]
+            elif action == "confirm":
+                request.closed_at = now
+                updates.append("closed_at")
+            elif action == "rate":
+                request.rating = data.rating
+                request.rating_comment = note
+                updates += ["rating", "rating_comment"]
+            if rule.target is not None:
+                request.status = rule.target
+                updates.append("status")
+            if updates:
+                await request.save(update_fields=updates)
+            return await record_event(request, rule.kind, by_worker=True, note=note,
+                                      detail={"rating": data.rating} if action == "rate" else {},
+                                      client_id=data.client_id, now=now)
+    except IntegrityError:
+        if data.client_id is None:
+            raise
+        done = await RequestEvent.get_or_none(client_id=data.client_id)
+        if done is None:
+            raise
+        return _replay_of(done, request, rule, note)
+
+
+async def confirm_and_rate(member: Member, request: ServiceRequest, data: ActionInput,
+                           now: datetime | None = None) -> RequestEvent:
+    """"Resolved, thank you": confirm, and rate in the same tap when stars were given. The
+    rating is its own event (and its own key: a replay of the form rates once)."""
+    event = await apply_worker_action(member, request, "confirm", ActionInput(
+        note=data.note, client_id=data.client_id), now)
+    if data.rating:
+        fresh = await ServiceRequest.get(id=request.id)
+        if "rate" in worker_actions(fresh):
+            rate_key = uuid.uuid5(data.client_id, "rate") if data.client_id else None
+            await apply_worker_action(member, fresh, "rate", ActionInput(
+                note=data.rating_comment, rating=data.rating, client_id=rate_key), now)
+    return event
+
+
+async def mark_seen_by_worker(request: ServiceRequest) -> None:
+    await inbox.mark_request_read(request.id,
+                                  member_id=request.member_id)  # type: ignore[attr-defined]
+    if request.worker_seen_event_id < request.last_public_event_id:
+        await ServiceRequest.filter(id=request.id).update(
+            worker_seen_event_id=request.last_public_event_id)
+        request.worker_seen_event_id = request.last_public_event_id
+
+
+# --- the deadline job -----------------------------------------------------------------------
+
+async def apply_system_transition(request: ServiceRequest, action: str,
+                                  now: datetime) -> bool:
+    """Take a deadline-job transition on `request` as it was read, if nobody moved it since.
+
+    Safe with several processes running the job: the conditional UPDATE only matches the
+    state that was read, so of two runs racing for one row exactly one writes the event.
+    """
+    rule = SYSTEM_TRANSITIONS[action]
+    async with transaction():
+        query = ServiceRequest.filter(id=request.id, status__in=list(rule.sources))
+        detail: dict[str, object] = {}
+        if action == "auto_escalate":
+            new_level = NEXT_LEVEL[Level(request.level)]
+            claimed = await query.filter(level=request.level, level_due_at__lt=now).update(
+                level=new_level,
+                level_due_at=deadlines.add_workdays(now, deadlines.LEVEL_WORKDAYS))
+            detail = {"from": str(request.level), "to": str(new_level),
+                      "due": request.level_due_at.isoformat()}
+        else:
+            assert rule.target is not None
+            claimed = await query.update(status=rule.target, closed_at=now)
+        if not claimed:
+            return False  # another process (or an officer) moved it first
+        await record_event(request, rule.kind, public=rule.public, detail=detail, now=now)
+    return True

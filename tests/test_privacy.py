@@ -34,8 +34,8 @@ from server.models import (
 )
 from server.passwords import hash_password
 from server.services import exports
-from server.services import requests as svc
 from server.services.demo import ensure_node
+from server.services.lifecycle import ActionInput, apply_officer_action
 from server.validation import mask_phone
 from tests.conftest import ADMIN, UPPER, csrf_of, login, new_client
 from tests.factories import make_member, make_request, member_client
@@ -79,11 +79,11 @@ async def world(app: Any) -> World:
     members = [await make_member(app, CODE, name=name, team=TEAM) for name in NAMES]
     a, b, c = members
     chair = await Officer.get(phone=phones["chair"]).select_related("union")
-    A = svc.ActionInput
+    A = ActionInput
 
     async def act(item: ServiceRequest, action: str, note: str = "") -> None:
         fresh = await ServiceRequest.get(id=item.id)
-        await svc.apply_officer_action(chair, fresh, action, A(note=note), now=DAY)
+        await apply_officer_action(chair, fresh, action, A(note=note), now=DAY)
 
     # Wages: 3 (under k); living: 5; safety: 6 (with the anonymous one); 14 in all.
     referred = await make_request(a, Category.WAGES, text=REFERRED_TEXT, now=DAY)

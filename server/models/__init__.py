@@ -1,7 +1,7 @@
 """Lianxin's data model. Tortoise discovers the classes listed in `__models__`."""
 
-from server.models.audit import AuditEntry, LoginAttempt
-from server.models.members import Invite, Member, MemberStatus, RebindCode
+from server.models.audit import AuditEntry, LimitCounter
+from server.models.members import Invite, Member, MemberClaim, MemberStatus, RebindCode
 from server.models.officers import Officer, Role
 from server.models.requests import (
     Anonymity,
@@ -18,7 +18,7 @@ from server.models.requests import (
 from server.models.unions import NodeKind, Team, UnionNode
 
 __models__ = [
-    UnionNode, Team, Officer, Member, Invite, RebindCode, AuditEntry, LoginAttempt,
+    UnionNode, Team, Officer, Member, MemberClaim, Invite, RebindCode, AuditEntry, LimitCounter,
     ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline,
 ]
 
@@ -30,8 +30,9 @@ __all__ = [
     "EventKind",
     "Invite",
     "Level",
-    "LoginAttempt",
+    "LimitCounter",
     "Member",
+    "MemberClaim",
     "MemberStatus",
     "NodeKind",
     "Officer",

@@ -20,6 +20,7 @@ from server.access import (
 )
 from server.i18n import N_
 from server.models import Category, MemberStatus, RequestEvent, RequestPhoto, ServiceRequest
+from server.services import limits
 from server.services import requests as svc
 from server.services.photos import MAX_PHOTOS, MAX_UPLOAD_BYTES
 from server.validation import Cleaner, small_int
@@ -85,8 +86,11 @@ async def sync_new(request: Request) -> Response:
             valid[item.id] = new
     filed = await svc.file_requests(member, list(valid.values()))
     for item_id, new in valid.items():
-        outcome = filed[new.client_id]
-        if isinstance(outcome, svc.RequestError):
+        outcome = filed.get(new.client_id)
+        if outcome is None:
+            # Over the hourly quota: 429 makes the outbox keep the item and try it later.
+            answers[item_id] = {"status": 429, "message": limits.requests_message()}
+        elif isinstance(outcome, svc.RequestError):
             answers[item_id] = {"status": 409, "message": str(outcome)}
         else:
             answers[item_id] = {"status": 201 if outcome.created else 200,

@@ -31,7 +31,7 @@ from server.models import (
     Status,
     Urgency,
 )
-from server.services import deadlines
+from server.services import deadlines, limits
 from server.services.photos import MAX_PHOTOS, CleanPhoto, PhotoError, clean_photo
 from server.validation import Cleaner
 
@@ -131,6 +131,7 @@ class FiledRequest:
 async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPhoto],
                        now: datetime | None = None) -> FiledRequest:
     """Create the request once per client_id; a replay returns the first one unchanged."""
+    await limits.check_filing(member, new.client_id)
     existing = await ServiceRequest.get_or_none(client_id=new.client_id)
     if existing is not None:
         if existing.member_id != member.id:  # type: ignore[attr-defined]
@@ -184,6 +185,8 @@ async def file_requests(
     worker): both inserts skip rows that exist (ON CONFLICT DO NOTHING on client_id), and the
     filing event carries the request's client_id, so it too is written once.
     """
+    # Items over the member's hourly quota are left out: the answer has no entry for them.
+    batch = await limits.within_filing_quota(member, batch)
     now = now or datetime.now(UTC)
     wanted = list(dict.fromkeys(new.client_id for new in batch))
     refused: dict[uuid.UUID, RequestError] = {}

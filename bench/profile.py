@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from asgi_lifespan import LifespanManager
 from pyinstrument import Profiler
 
+from bench.enrol_burst import UNLIMITED
 from server.app import create_app
 from server.db import apply_migrations
 from server.models import Member
@@ -48,7 +49,7 @@ async def profile(what: str, n: int) -> Profiler:
     workdir = Path(tempfile.mkdtemp(prefix="lianxin-profile-"))
     url = f"sqlite://{workdir / 'p.sqlite3'}"
     await apply_migrations(url)
-    app = create_app(settings_for(url, workdir))
+    app = create_app(settings_for(url, workdir, **UNLIMITED))
     async with LifespanManager(app):
         await load_demo()
         path = await join_path("xibailiang")

@@ -37,6 +37,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.enrol_burst import UNLIMITED  # noqa: E402
+
 PY = sys.executable
 LIANXIN = str(Path(PY).parent / "lianxin")
 ADMIN_URL = os.environ.get("LIANXIN_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
@@ -227,7 +229,8 @@ def measure(name: str, per_page: int) -> None:
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "LIANXIN_DB_URL": db_url(name), "LIANXIN_BASE_URL": base,
            "LIANXIN_SECRET_KEY": "province-bench-secret-0123456789abcdefghij",
-           "LIANXIN_DEADLINE_JOB_SECONDS": "0", "LIANXIN_LOGIN_MAX_FAILURES": "1000"}
+           "LIANXIN_DEADLINE_JOB_SECONDS": "0", "LIANXIN_LOGIN_MAX_FAILURES": "1000",
+           **UNLIMITED}
     workdir = Path(tempfile.mkdtemp(prefix="lianxin-province-"))
     server = subprocess.Popen([LIANXIN, "serve", "--port", str(port), "--workers", "2",
                                "--log-level", "warning"], env=env, cwd=workdir)
@@ -276,7 +279,7 @@ async def profile(name: str, page: str, n: int) -> None:
     people = await pick_people(name)
     app = create_app(load({"LIANXIN_DB_URL": db_url(name), "LIANXIN_DEADLINE_JOB_SECONDS": "0",
                            "LIANXIN_SECRET_KEY": "province-bench-secret-0123456789abcdefghij",
-                           "LIANXIN_LOGIN_MAX_FAILURES": "1000"}))
+                           "LIANXIN_LOGIN_MAX_FAILURES": "1000", **UNLIMITED}))
     paths = {"queue": ("/officer/requests", "cadre"),
              "search": ("/officer/members?q=" + quote(people["member_name"]), "chair"),
              "figures": ("/officer/figures", "chair"), "digest": ("/officer/digest", "chair")}

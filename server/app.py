@@ -19,6 +19,7 @@ from server.crypto import Keyring
 from server.db import tortoise_config
 from server.errors import DomainError
 from server.routes import routes
+from server.services import limits
 from server.services.escalation import deadline_loop
 from server.settings import Settings
 from server.web.errors import domain_error, http_exception, server_error
@@ -34,6 +35,8 @@ SESSION_MAX_AGE = 365 * 24 * 3600
 
 
 def create_app(settings: Settings) -> Starlette:
+    # Services read the rate limits from here (they are per process, like the settings).
+    limits.configure(settings)
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with RegisterTortoise(

@@ -105,6 +105,29 @@ OPTIONS: tuple[Option, ...] = (
            _parse_positive_int),
     Option("LIANXIN_LOGIN_WINDOW_SECONDS", "login_window_seconds", "900",
            "Length of the login lock window, in seconds.", _parse_positive_int),
+    Option("LIANXIN_LOGIN_MAX_FAILURES_PER_IP", "login_max_failures_per_ip", "20",
+           "Failed officer logins allowed per IP address within the lock window.",
+           _parse_positive_int),
+    Option("LIANXIN_REBIND_MAX_ATTEMPTS", "rebind_max_attempts", "5",
+           "Re-bind code tries allowed per phone number within the re-bind window; a live "
+           "code also dies after this many tries against its member.", _parse_positive_int),
+    Option("LIANXIN_REBIND_MAX_ATTEMPTS_PER_IP", "rebind_max_attempts_per_ip", "20",
+           "Re-bind code tries allowed per IP address within the re-bind window.",
+           _parse_positive_int),
+    Option("LIANXIN_REBIND_WINDOW_SECONDS", "rebind_window_seconds", "900",
+           "Length of the re-bind window, in seconds.", _parse_positive_int),
+    Option("LIANXIN_JOIN_MAX_PER_PHONE", "join_max_per_phone", "10",
+           "Join forms accepted per phone number within the join window.",
+           _parse_positive_int),
+    Option("LIANXIN_JOIN_MAX_PER_IP", "join_max_per_ip", "600",
+           "Join forms accepted per IP address within the join window; a whole site on one "
+           "Wi-Fi joins from one address on a mass-enrolment day, so keep it generous.",
+           _parse_positive_int),
+    Option("LIANXIN_JOIN_WINDOW_SECONDS", "join_window_seconds", "3600",
+           "Length of the join window, in seconds.", _parse_positive_int),
+    Option("LIANXIN_REQUESTS_PER_HOUR", "requests_per_hour", "10",
+           "New requests one worker may file per hour (each item of an outbox batch counts).",
+           _parse_positive_int),
     Option("LIANXIN_DEADLINE_JOB_SECONDS", "deadline_job_seconds", "60",
            "How often each server process runs the deadline job (escalation, auto-close); "
            "0 turns it off (run `lianxin deadlines` from cron instead).",
@@ -128,6 +151,14 @@ class Settings:
     max_upload_bytes: int
     login_max_failures: int
     login_window_seconds: int
+    login_max_failures_per_ip: int
+    rebind_max_attempts: int
+    rebind_max_attempts_per_ip: int
+    rebind_window_seconds: int
+    join_max_per_phone: int
+    join_max_per_ip: int
+    join_window_seconds: int
+    requests_per_hour: int
     officer_session_hours: int
     deadline_job_seconds: int
     extra: Mapping[str, str] = field(default_factory=dict)

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from server.models import Member, MemberStatus, Officer, Team, UnionNode
+from server.models import Member, MemberClaim, MemberStatus, Officer, Team, UnionNode
 from server.services.demo import ensure_node
 from server.services.invites import get_or_create_invite
 from tests.conftest import csrf_of, enrol, enrolment_form, fresh_phone, join_path, new_client
@@ -77,14 +77,22 @@ async def test_no_js_post_without_client_id_still_works(client: httpx.AsyncClien
     assert await Member.filter(phone=form["phone"]).count() == 1
 
 
-async def test_same_phone_same_project_is_already_member(client: httpx.AsyncClient) -> None:
+async def test_same_phone_same_project_goes_to_cadre_review(client: httpx.AsyncClient) -> None:
+    """A second form for a member's phone answers like a new application (no "already
+    registered" oracle), signs its sender in as nobody, and waits for a cadre."""
     phone = fresh_phone()
     first, _ = await enrol(client, phone=phone)
     assert first.status_code == 303
     async with new_client(client._transport.app) as other:  # type: ignore[attr-defined]
-        second, _ = await enrol(other, phone=phone, name="另一个人")
-    assert second.status_code == 409
-    assert "已经在本项目登记过了" in second.text
+        second, form = await enrol(other, phone=phone, name="另一个人")
+        assert second.status_code == first.status_code
+        assert second.headers["location"] == first.headers["location"]
+        assert "已经在本项目登记过了" not in second.text
+        assert (await other.get("/me")).status_code == 403
+    member = await Member.get(phone=phone)
+    assert member.name == "王小明"
+    claim = await MemberClaim.get(client_id=form["client_id"])
+    assert claim.member_id == member.id and claim.name == "另一个人"  # type: ignore[attr-defined]
     assert await Member.filter(phone=phone).count() == 1
 
 

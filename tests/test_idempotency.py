@@ -29,14 +29,14 @@ async def test_request_replay_answers_only_the_same_member_and_content(app: Any)
                                data={**form(key, "另一件事：工资没发"), "csrf_token": token})
     assert first.status_code == again.status_code == 303
     assert first.headers["location"] == again.headers["location"]
-    assert changed.status_code == 422 and "表单编号无效" in changed.text
+    assert changed.status_code == 409 and "表单编号无效" in changed.text
     async with member_client(app, other) as c:
         token = csrf_of((await c.get("/requests/new")).text)
         stolen = await c.post("/requests/new", data={**form(key, "宿舍漏雨"), "csrf_token": token})
         page = await c.get(first.headers["location"])
     # Refused, and nothing of the owner's request comes back (the form echoes only what
     # this member typed).
-    assert stolen.status_code == 422 and first.headers["location"] not in stolen.text
+    assert stolen.status_code == 409 and first.headers["location"] not in stolen.text
     assert page.status_code == 404
     assert await ServiceRequest.filter(client_id=key).count() == 1
     assert await ServiceRequest.filter(member_id=other.id).count() == 0

@@ -1,8 +1,8 @@
 """Lianxin's data model. Tortoise discovers the classes listed in `__models__`."""
 
-from server.models.audit import AuditEntry, LoginAttempt
+from server.models.audit import AuditEntry, LimitCounter
 from server.models.inbox import InboxItem
-from server.models.members import Invite, Member, MemberStatus, RebindCode
+from server.models.members import Invite, Member, MemberClaim, MemberStatus, RebindCode
 from server.models.notices import Notice, NoticeAck, NoticeKind, NoticeRead, NoticeScope
 from server.models.officers import Officer, Role
 from server.models.requests import (
@@ -20,7 +20,8 @@ from server.models.requests import (
 from server.models.unions import NodeKind, Team, UnionNode
 
 __models__ = [
-    UnionNode, Team, Officer, Member, Invite, RebindCode, AuditEntry, LoginAttempt,
+    UnionNode, Team, Officer, Member, MemberClaim, Invite, RebindCode, AuditEntry,
+    LimitCounter,
     ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline, Notice, NoticeRead,
     NoticeAck, InboxItem,
 ]
@@ -34,8 +35,9 @@ __all__ = [
     "InboxItem",
     "Invite",
     "Level",
-    "LoginAttempt",
+    "LimitCounter",
     "Member",
+    "MemberClaim",
     "MemberStatus",
     "NodeKind",
     "Notice",

@@ -1,4 +1,4 @@
-"""What officers did (the audit log) and login attempts (for rate limiting across processes)."""
+"""What officers did (the audit log) and the counters of rate limits (across processes)."""
 
 from __future__ import annotations
 
@@ -28,13 +28,17 @@ class AuditEntry(Model):
         indexes = (("target_type", "target_id"),)
 
 
-class LoginAttempt(Model):
+class LimitCounter(Model):
+    """One fixed window of one rate limit (server.services.limits): bumped by a single
+    INSERT … ON CONFLICT DO UPDATE … RETURNING, so concurrent attempts never share a count."""
+
     id = fields.BigIntField(primary_key=True)
-    # "phone:138…" or "ip:1.2.3.4": both are limited.
-    key = fields.CharField(max_length=64)
-    success = fields.BooleanField(default=False)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    # "login.phone:138…", "rebind.code:42", …: the limit's name and what it counts.
+    bucket = fields.CharField(max_length=100)
+    window_start = fields.BigIntField()  # Unix seconds
+    expires = fields.BigIntField(db_index=True)  # Unix seconds; the row is garbage after it
+    hits = fields.IntField(default=0)
 
     class Meta:
-        table = "login_attempt"
-        indexes = (("key", "created_at"),)
+        table = "limit_counter"
+        unique_together = (("bucket", "window_start"),)

@@ -53,6 +53,9 @@ class Member(Model):
     )
     # Bumped when the worker moves to a new phone: the old phone's session stops working.
     session_epoch = fields.IntField(default=0)
+    # Keyed hash of the CSRF token of the session that sent the join form: a replay of the
+    # form (the outbox after a lost answer) is recognised as the same device's by it.
+    enrol_proof = fields.CharField(max_length=64, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     joined_at = fields.DatetimeField(null=True)
 
@@ -95,3 +98,29 @@ class RebindCode(Model):
 
     class Meta:
         table = "rebind_code"
+
+
+class MemberClaim(Model):
+    """A public join form for a phone that already belongs to a pending or active member of
+    the project: kept for a cadre to look into, instead of telling the sender (anyone who
+    types a number) that the number is a member."""
+
+    id = fields.IntField(primary_key=True)
+    client_id = fields.UUIDField(unique=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="claims", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=40)
+    trade = fields.CharField(max_length=30)
+    employer = fields.CharField(max_length=80, default="")
+    hometown = fields.CharField(max_length=60, default="")
+    ip = fields.CharField(max_length=45, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    resolved_at = fields.DatetimeField(null=True)
+    resolved_by: fields.ForeignKeyNullableRelation[Officer] = fields.ForeignKeyField(
+        "models.Officer", related_name="resolved_claims", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "member_claim"
+        indexes = (("member_id", "resolved_at"),)

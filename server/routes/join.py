@@ -10,7 +10,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server.access import current_member, sign_in_member
+from server.errors import DomainError
 from server.models import Invite, MemberStatus, Team
+from server.routes.officer import client_ip
 from server.services import enrolment
 from server.services.invites import JoinTarget, join_target
 from server.validation import OTHER_TRADE, TRADES
@@ -58,13 +60,21 @@ async def join_submit(request: Request) -> Response:
         values = {k: v for k, v in form_dict(form).items() if isinstance(v, str)}
         return render(request, "join/form.html", _form_context(invite, teams, values, errors),
                       status_code=422, fragment="join/_form.html")
-    result = await enrolment.enrol(invite.project, data, request.app.state.keyring)
-    if result.outcome == enrolment.Outcome.ALREADY_MEMBER:
+    session_member = await current_member(request)
+    try:
+        member = await enrolment.join(
+            invite.project, data, request.app.state.keyring, ip=client_ip(request),
+            session_member_id=session_member.id if session_member else None,
+            session_token=str(request.session.get("csrf", "")))
+    except DomainError as exc:
         values = {k: v for k, v in form_dict(form).items() if isinstance(v, str)}
-        errors = {"phone": enrolment.already_member_message()}
-        return render(request, "join/form.html", _form_context(invite, teams, values, errors),
-                      status_code=409, fragment="join/_form.html")
-    sign_in_member(request, result.member)
+        return render(request, "join/form.html",
+                      _form_context(invite, teams, values, exc.as_errors()),
+                      status_code=exc.status, fragment="join/_form.html")
+    # The same answer whether or not the phone was already a member (no oracle): a second
+    # claim on a phone is left for a cadre, and its sender is signed in as nobody.
+    if member is not None:
+        sign_in_member(request, member)
     return RedirectResponse("/me", status_code=303)
 
 

@@ -38,8 +38,7 @@ async def rebind_form(request: Request) -> Response:
 async def rebind_submit(request: Request) -> Response:
     form = form_dict(await read_form(request))
     ip = request.client.host if request.client else ""
-    member, errors = await rebind.redeem(form, request.app.state.keyring, ip,
-                                         request.app.state.settings)
+    member, errors = await rebind.redeem(form, request.app.state.keyring, ip)
     if member is None:
         values = {k: v for k, v in form.items() if isinstance(v, str) and k != "code"}
         return render(request, "me/rebind.html", {"values": values, "errors": errors},

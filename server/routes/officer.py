@@ -16,11 +16,12 @@ from server.access import (
     sign_in_officer,
     sign_out_officer,
 )
+from server.errors import TooManyAttempts
 from server.i18n import gettext
 from server.models import Member, MemberStatus
 from server.routes.public import safe_next
 from server.services import audit, membership
-from server.services.officers import TooManyAttempts, authenticate
+from server.services.officers import authenticate
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
 
@@ -44,16 +45,12 @@ async def login_submit(request: Request) -> Response:
     phone = str(form.get("phone", ""))[:20].strip()
     password = str(form.get("password", ""))[:200]
     next_url = safe_next(str(form.get("next", "")), "/officer")
-    settings = request.app.state.settings
     status_code = 401
     try:
-        officer = await authenticate(phone, password, client_ip(request),
-                                     max_failures=settings.login_max_failures,
-                                     window_seconds=settings.login_window_seconds)
+        officer = await authenticate(phone, password, client_ip(request))
         error = gettext("手机号或密码不对")
-    except TooManyAttempts:
-        officer, status_code = None, 429
-        error = gettext("尝试次数太多，请 15 分钟后再试")
+    except TooManyAttempts as exc:
+        officer, status_code, error = None, exc.status, exc.message
     if officer is None:
         return render(request, "officer/login.html",
                       {"values": {"phone": phone}, "error": error, "next": next_url},

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 
 from server.access import (
     can_reassign,
@@ -17,11 +19,11 @@ from server.access import (
 )
 from server.db import reads_from_replica
 from server.i18n import gettext
-from server.models import Member, MemberStatus, Officer, Role, Team
+from server.models import Member, MemberClaim, MemberStatus, Officer, Role, Team
 from server.routes.officer import NO_STORE, client_ip
 from server.services import audit, cards, membership, rebind
 from server.services.membership import MembershipError
-from server.validation import mask_phone, small_int
+from server.validation import PHONE_RE, mask_phone, small_int
 from server.web.forms import form_dict, query_text, read_form
 from server.web.templating import is_htmx, render
 
@@ -41,10 +43,31 @@ async def pending(request: Request) -> Response:
     total = await query.count()
     rows = await query.order_by("created_at").offset((page - 1) * PAGE_SIZE).limit(
         PAGE_SIZE).select_related("project", "team")
+    claims = await MemberClaim.filter(
+        member_id__in=Subquery(Member.filter(member_scope(officer)).values("id")),
+        resolved_at__isnull=True).order_by("created_at").limit(PAGE_SIZE).select_related(
+        "member")
     return render(request, "officer/pending.html",
                   {"rows": rows, "total": total, "page": page, "page_size": PAGE_SIZE,
-                   "mask_phone": mask_phone},
+                   "mask_phone": mask_phone, "claims": claims},
                   fragment="officer/_pending_list.html", headers=NO_STORE)
+
+
+async def resolve_claim(request: Request) -> Response:
+    """A cadre has looked into a second join form for a member's phone (called the number,
+    issued a re-bind code or not): it leaves the pending list."""
+    officer = await require_officer(request, Role.CHAIR, Role.CADRE)
+    claim = await MemberClaim.get_or_none(id=int(request.path_params["claim_id"]))
+    if claim is None:
+        raise HTTPException(404)
+    member = await member_for_officer(officer, claim.member_id)  # type: ignore[attr-defined]
+    await read_form(request)
+    resolved = await MemberClaim.filter(id=claim.id, resolved_at__isnull=True).update(
+        resolved_at=datetime.now(UTC), resolved_by_id=officer.id)
+    if resolved:
+        await audit.record(officer, "member.claim_resolved", member, ip=client_ip(request),
+                           claim_id=claim.id)
+    return RedirectResponse("/officer/pending", status_code=303)
 
 
 async def review(request: Request) -> Response:
@@ -87,8 +110,10 @@ def _member_filters(request: Request, officer: Officer) -> Q:
         text = Q(name__icontains=term)
         if len(term) <= 20:
             text |= Q(member_no=term.upper())
-        if term.isascii() and term.isdigit() and 4 <= len(term) <= 11:
-            text |= Q(phone__endswith=term)
+        # A whole number only: matching its end (or any part) would let a list that shows
+        # phones masked be searched a digit at a time until it gave them away.
+        if PHONE_RE.fullmatch(term):
+            text |= Q(phone=term)
         q &= text
     team = small_int(params.get("team"))
     if team is not None:
@@ -105,6 +130,10 @@ async def member_list(request: Request) -> Response:
     officer = await require_officer(request, Role.CHAIR, Role.CADRE)
     page = _page(request)
     query = Member.filter(_member_filters(request, officer))
+    term = query_text(request, "q", 40)
+    if term:
+        # Who looked for whom is on the record like any other look at members' data.
+        await audit.record(officer, "member.search", ip=client_ip(request), q=term)
     with reads_from_replica():
         total = await query.count()
         # Values, not four models per row: the list is searched and paged all day.
@@ -190,5 +219,6 @@ routes = [
     Route("/officer/members/{member_id:int}", member_detail),
     Route("/officer/members/{member_id:int}/rebind", issue_rebind, methods=["POST"]),
     Route("/officer/members/{member_id:int}/{decision:str}", review, methods=["POST"]),
+    Route("/officer/claims/{claim_id:int}/resolve", resolve_claim, methods=["POST"]),
     Route("/officer/card", card_check),
 ]

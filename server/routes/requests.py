@@ -57,17 +57,19 @@ async def new_submit(request: Request) -> Response:
     form = await read_form(request)
     data = form_dict(form)
     new, errors, photos = svc.clean_new_request(data, await _uploads(form))
+    status = 422
     if new is not None:
         try:
             filed = await svc.file_request(member, new, photos)
         except DomainError as exc:
-            errors = exc.as_errors()
+            # 429 (over the hour's quota) tells the outbox to keep the item and retry.
+            errors, status = exc.as_errors(), exc.status
         else:
             return RedirectResponse(f"/requests/{filed.request.id}", status_code=303)
     values = {k: v for k, v in data.items() if isinstance(v, str)}
     return render(request, "requests/new.html",
                   {**_form_context(values, errors), "active": True},
-                  status_code=422, fragment="requests/_form.html")
+                  status_code=status, fragment="requests/_form.html")
 
 
 async def sync_new(request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,9 +12,10 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from server.crypto import Keyring
+from server.errors import DomainError, TooManyAttempts
 from server.i18n import N_, gettext
-from server.models import Member, MemberStatus, Officer, Team, UnionNode
-from server.services import membership
+from server.models import Member, MemberClaim, MemberStatus, Officer, Team, UnionNode
+from server.services import limits, membership
 from server.validation import OTHER_TRADE, TRADES, Cleaner, mask_id_number
 
 
@@ -58,7 +60,7 @@ APPLICATION_FIELDS = ("name", "trade", "team", "employer", "hometown", "id_numbe
 
 class Outcome(StrEnum):
     CREATED = "created"
-    REPLAYED = "replayed"  # same client_id again: answer as the first time
+    REPLAYED = "replayed"  # same client_id, same content: answer as the first time
     ALREADY_MEMBER = "already_member"  # same phone in the same project, another form
 
 
@@ -68,8 +70,27 @@ class EnrolmentResult:
     member: Member
 
 
+def same_submission(member: Member, project: UnionNode, data: EnrolmentData,
+                    keyring: Keyring, enrolled_by: Officer | None) -> bool:
+    """Whether a form with the member's client_id is the very form that made the member:
+    the same project, the same answers, sent by the same officer (or by nobody)."""
+    id_number = keyring.decrypt(member.id_number_enc) if member.id_number_enc else ""
+    return (member.project_id == project.id  # type: ignore[attr-defined]
+            and member.phone == data.phone and member.name == data.name
+            and member.trade == data.trade
+            and member.team_id == (data.team.id if data.team else None)  # type: ignore[attr-defined]
+            and member.employer == data.employer and member.hometown == data.hometown
+            and id_number == data.id_number
+            and member.enrolled_by_id == (  # type: ignore[attr-defined]
+                enrolled_by.id if enrolled_by else None))
+
+
+def reused_form_message() -> str:
+    return gettext("这份表单已经提交过了，不能再用来登记。请刷新页面，重新填写。")
+
+
 async def enrol(project: UnionNode, data: EnrolmentData, keyring: Keyring, *,
-                enrolled_by: Officer | None = None) -> EnrolmentResult:
+                enrolled_by: Officer | None = None, proof: str = "") -> EnrolmentResult:
     """Enrol once per client_id and once per phone in a project.
 
     The common case (a new worker) is one INSERT: the unique constraints on client_id and
@@ -80,6 +101,11 @@ async def enrol(project: UnionNode, data: EnrolmentData, keyring: Keyring, *,
     SQLite, whose one connection serialises transactions, that is what bounds a
     mass-enrolment day's throughput. Call it outside a transaction: on PostgreSQL the
     unique violation would abort an enclosing one.
+
+    A client_id is an idempotency key, not a credential: a form that reuses one with other
+    answers (or another project, or another officer) is refused (DomainError 422), and
+    REPLAYED says only that the content is the same; who may then be signed in is
+    `join`'s decision. `proof` is kept with a new member for `join` to recognise the device.
     """
     fields: dict[str, Any] = {
         "name": data.name, "trade": data.trade, "team": data.team, "employer": data.employer,
@@ -91,12 +117,15 @@ async def enrol(project: UnionNode, data: EnrolmentData, keyring: Keyring, *,
         fields.update(await membership.numbering(project.id, data.team.id if data.team else None))
     try:
         member = await Member.create(client_id=data.client_id, project=project,
-                                     phone=data.phone, enrolled_by=enrolled_by, **fields)
+                                     phone=data.phone, enrolled_by=enrolled_by,
+                                     enrol_proof=proof, **fields)
         return EnrolmentResult(Outcome.CREATED, member)
     except IntegrityError:
         pass
     existing = await Member.get_or_none(client_id=data.client_id)
     if existing is not None:
+        if not same_submission(existing, project, data, keyring, enrolled_by):
+            raise DomainError(reused_form_message(), status=422)
         return EnrolmentResult(Outcome.REPLAYED, existing)
     same_phone = await Member.get_or_none(project=project, phone=data.phone)
     if same_phone is None:
@@ -110,6 +139,7 @@ async def enrol(project: UnionNode, data: EnrolmentData, keyring: Keyring, *,
     same_phone.status = MemberStatus.PENDING
     same_phone.reject_reason = ""
     same_phone.enrolled_by = enrolled_by
+    same_phone.enrol_proof = proof
     await same_phone.save()
     if project.auto_approve:
         await membership.approve(same_phone, None)
@@ -118,3 +148,55 @@ async def enrol(project: UnionNode, data: EnrolmentData, keyring: Keyring, *,
 
 def already_member_message() -> str:
     return gettext("这个手机号已经在本项目登记过了。如果换了手机，请找工会干部要换机码。")
+
+
+def device_proof(keyring: Keyring, session_token: str) -> str:
+    """What ties a join form to the session that sent it: a keyed hash of that session's
+    CSRF token (random, per session, never shown to anybody else)."""
+    return keyring.keyed_hash(f"enrol-device:{session_token}") if session_token else ""
+
+
+async def join(project: UnionNode, data: EnrolmentData, keyring: Keyring, *, ip: str,
+               session_member_id: int | None, session_token: str) -> Member | None:
+    """The public join form (QR poster): the member to sign this session in as, or None.
+
+    Counted per IP and per phone before anything is looked up (TooManyAttempts, 429).
+
+    The answer never depends on whether the phone already belongs to the project: a form
+    for a phone that is a pending or active member becomes a `MemberClaim` for a cadre to
+    look into (the real owner on a new handset is then given a re-bind code), answered as
+    a new application is, and signs nobody in.
+
+    A replayed client_id (the same form again) signs in only the device that sent it:
+    the outbox resends a form whose answer was lost, so the session may not hold the
+    member yet, but it is still the session that sent the form, and its CSRF token is the
+    one whose hash the member keeps (`device_proof`). Knowing a client_id and the answers
+    on the form is therefore not enough; anybody else is refused (422) and sees nothing.
+    """
+    rules = limits.current()
+    exceeded = await limits.hit_all((rules.join_ip, ip), (rules.join_phone, data.phone))
+    if exceeded is not None:
+        raise TooManyAttempts(limits.wait_message(exceeded))
+    proof = device_proof(keyring, session_token)
+    result = await enrol(project, data, keyring, proof=proof)
+    member = result.member
+    if result.outcome == Outcome.CREATED:
+        return member
+    if result.outcome == Outcome.REPLAYED:
+        if session_member_id == member.id or (
+                proof and hmac.compare_digest(member.enrol_proof, proof)):
+            return member
+        raise DomainError(reused_form_message(), status=422)
+    if session_member_id == member.id:
+        return member  # the member themselves, sending the form again
+    await _claim(member, data, ip)
+    return None
+
+
+async def _claim(member: Member, data: EnrolmentData, ip: str) -> None:
+    try:
+        await MemberClaim.create(client_id=data.client_id, member=member, name=data.name,
+                                 trade=data.trade, employer=data.employer,
+                                 hometown=data.hometown, ip=ip[:45])
+    except IntegrityError:
+        pass  # the same claim sent again (client_id is unique): it is already waiting

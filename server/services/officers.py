@@ -1,21 +1,19 @@
-"""Officer accounts and sign-in with rate limiting that holds across server processes."""
+"""Officer accounts and sign-in, rate limited (server.services.limits) across processes."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
+from server.errors import TooManyAttempts
 from server.i18n import gettext
-from server.models import LoginAttempt, Officer, Role, Team, UnionNode
+from server.models import Officer, Role, Team, UnionNode
 from server.passwords import MIN_LENGTH, hash_password, verify_password
+from server.services import limits
 from server.validation import PHONE_RE
 
 
 class OfficerError(ValueError):
-    pass
-
-
-class TooManyAttempts(Exception):
     pass
 
 
@@ -48,27 +46,30 @@ async def add_officer(*, phone: str, name: str, role: Role | str, union_code: st
                                 password_hash=hash_password(password))
 
 
-async def authenticate(phone: str, password: str, ip: str, *, max_failures: int,
-                       window_seconds: int) -> Officer | None:
-    """The officer, or None for a wrong phone/password; TooManyAttempts when locked."""
-    since = datetime.now(UTC) - timedelta(seconds=window_seconds)
+async def authenticate(phone: str, password: str, ip: str) -> Officer | None:
+    """The officer, or None for a wrong phone/password; TooManyAttempts (429) when locked.
+
+    The attempt is counted per phone and per IP before the password is checked, so however
+    many guesses arrive at once, at most the limit's number of them is ever checked. A
+    right password gives back its own count only (failures before it still count): clearing
+    the phone's window on success would hand whoever is guessing alongside a fresh one.
+    """
+    rules = limits.current()
     # Only digits go into the key: whatever else was typed is not a phone number.
     digits = re.sub(r"\D", "", phone)[:20]
-    phone_key, ip_key = f"phone:{digits}", f"ip:{ip}"
-    phone_failures = await LoginAttempt.filter(key=phone_key, success=False,
-                                               created_at__gte=since).count()
-    ip_failures = await LoginAttempt.filter(key=ip_key, success=False,
-                                            created_at__gte=since).count()
-    if phone_failures >= max_failures or ip_failures >= max_failures * 4:
-        raise TooManyAttempts
+    by_phone = await limits.bump(rules.login_phone, digits)
+    by_ip = await limits.bump(rules.login_ip, ip)
+    if by_phone.over or by_ip.over:
+        raise TooManyAttempts(limits.wait_message(rules.login_phone if by_phone.over
+                                                  else rules.login_ip))
     officer = None
     if PHONE_RE.match(phone):
         officer = await Officer.get_or_none(phone=phone, active=True).select_related("union")
     ok = verify_password(officer.password_hash if officer else None, password)
     if not ok or officer is None:
-        await LoginAttempt.bulk_create([LoginAttempt(key=phone_key), LoginAttempt(key=ip_key)])
         return None
-    await LoginAttempt.filter(key=phone_key, success=False).delete()
+    await by_phone.refund()
+    await by_ip.refund()
     officer.last_login_at = datetime.now(UTC)
     await officer.save(update_fields=["last_login_at"])
     return officer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -10,12 +11,12 @@ from tortoise.expressions import F
 
 from server.crypto import Keyring
 from server.i18n import N_, gettext
-from server.models import LoginAttempt, Member, MemberStatus, Officer, RebindCode
-from server.settings import Settings
+from server.models import Member, MemberStatus, Officer, RebindCode
+from server.services import limits
 from server.validation import Cleaner
 
 CODE_DIGITS = 8
-CODE_LIFETIME = timedelta(hours=24)
+CODE_LIFETIME = timedelta(seconds=limits.REBIND_CODE_SECONDS)
 
 
 async def issue(member: Member, officer: Officer, keyring: Keyring) -> str:
@@ -28,33 +29,49 @@ async def issue(member: Member, officer: Officer, keyring: Keyring) -> str:
     return code
 
 
-async def redeem(form: Mapping[str, object], keyring: Keyring, ip: str,
-                 settings: Settings) -> tuple[Member | None, dict[str, str]]:
+async def redeem(form: Mapping[str, object], keyring: Keyring,
+                 ip: str) -> tuple[Member | None, dict[str, str]]:
+    """The member moved to this device, or None and the errors ("limit" when locked).
+
+    Every try is counted before any code is compared: per IP and per phone in the re-bind
+    window, and per live code over the code's lifetime. A code dies after the allowed
+    number of tries against its member, right or wrong, so parallel guesses cannot beat
+    the odds of a handful of tries.
+    """
     c = Cleaner(form)
     phone = c.phone()
     code = c.text("code", required=True, max_length=12, label=N_("换机码"))
     if c.errors:
         return None, c.errors
-    since = datetime.now(UTC) - timedelta(seconds=settings.login_window_seconds)
-    key = f"rebind:{ip}"
-    if await LoginAttempt.filter(key=key, success=False, created_at__gte=since).count() >= (
-        settings.login_max_failures
-    ):
-        return None, {"limit": gettext("尝试次数太多，请过一会儿再试。")}
+    rules = limits.current()
+    exceeded = await limits.hit_all((rules.rebind_ip, ip), (rules.rebind_phone, phone))
+    if exceeded is not None:
+        return None, {"limit": limits.wait_message(exceeded)}
     now = datetime.now(UTC)
-    for member in await Member.filter(phone=phone, status=MemberStatus.ACTIVE):
-        rebind_code = await RebindCode.get_or_none(
-            code_hash=keyring.keyed_hash(f"{member.id}:{code}"), used_at__isnull=True,
-            expires_at__gt=now)
-        if rebind_code is None:
+    live = await RebindCode.filter(member__phone=phone, member__status=MemberStatus.ACTIVE,
+                                   used_at__isnull=True, expires_at__gt=now)
+    for rebind_code in live:
+        started = int((rebind_code.expires_at - CODE_LIFETIME).timestamp())
+        tries = await limits.bump(rules.rebind_code, str(rebind_code.id), window_start=started)
+        if tries.over:
+            await _kill(rebind_code, now)
+            continue
+        member_id = rebind_code.member_id  # type: ignore[attr-defined]
+        if not hmac.compare_digest(rebind_code.code_hash,
+                                   keyring.keyed_hash(f"{member_id}:{code}")):
+            if tries.hits >= tries.limit.max_hits:
+                await _kill(rebind_code, now)
             continue
         # Claim the code with a conditional UPDATE so two phones cannot both redeem it.
         claimed = await RebindCode.filter(id=rebind_code.id, used_at__isnull=True).update(
             used_at=now)
         if not claimed:
             break
-        await Member.filter(id=member.id).update(session_epoch=F("session_epoch") + 1)
-        await member.refresh_from_db()
-        return member, {}
-    await LoginAttempt.create(key=key)
+        await Member.filter(id=member_id).update(session_epoch=F("session_epoch") + 1)
+        return await Member.get(id=member_id), {}
     return None, {"code": gettext("换机码不对或已过期，请找工会干部重新获取")}
+
+
+async def _kill(rebind_code: RebindCode, now: datetime) -> None:
+    """Use a code up without moving anybody: it has been tried too often."""
+    await RebindCode.filter(id=rebind_code.id, used_at__isnull=True).update(used_at=now)

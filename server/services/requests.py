@@ -16,7 +16,7 @@ from tortoise.exceptions import IntegrityError
 
 from server import labels
 from server.db import insert_like, transaction
-from server.errors import DomainError
+from server.errors import DomainError, TooManyAttempts
 from server.i18n import N_, gettext
 from server.models import (
     Anonymity,
@@ -28,7 +28,7 @@ from server.models import (
     ServiceRequest,
     Urgency,
 )
-from server.services import deadlines, lifecycle
+from server.services import deadlines, lifecycle, limits
 from server.services.photos import MAX_PHOTOS, CleanPhoto, PhotoError, clean_photo
 from server.validation import Cleaner
 
@@ -129,6 +129,7 @@ async def _replayed(member: Member, new: NewRequest) -> ServiceRequest | None:
 async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPhoto],
                        now: datetime | None = None) -> FiledRequest:
     """Create the request once per client_id; a replay returns the first one unchanged."""
+    await limits.check_filing(member, new.client_id)
     existing = await _replayed(member, new)
     if existing is not None:
         return FiledRequest(existing, False)
@@ -183,8 +184,13 @@ async def file_requests(
     one client_id are judged like two posts of it: the second is a replay when its content is
     the same, and refused when it is not, never silently merged into the first.
     """
+    # Items over the member's hourly quota are answered 429 (the outbox keeps them and
+    # tries later) and filed no further.
+    allowed = await limits.filing_quota(member, [new.client_id for new in batch])
+    over_quota = TooManyAttempts(limits.requests_message())
+    within = [new for new in batch if new.client_id in allowed]
     now = now or datetime.now(UTC)
-    firsts = {new.client_id: new for new in reversed(batch)}
+    firsts = {new.client_id: new for new in reversed(within)}
     columns = ("client_id", "id", "member_id", *CONTENT_COLUMNS)
     not_active: set[uuid.UUID] = set()
     async with transaction() as conn:
@@ -207,6 +213,9 @@ async def file_requests(
     results: list[Filed | DomainError] = []
     answered: set[uuid.UUID] = set()
     for new in batch:
+        if new.client_id not in allowed:
+            results.append(over_quota)
+            continue
         if new.client_id in not_active:
             results.append(_not_active())
             continue

@@ -38,7 +38,9 @@ class LiveServer:
         self.db_url = db_url
         self.workdir = workdir
         self.env = {**os.environ, "LIANXIN_DB_URL": db_url, "LIANXIN_BASE_URL": self.url,
-                    "LIANXIN_SECRET_KEY": "e2e-secret-key-0123456789-abcdefghijklmnopq"}
+                    "LIANXIN_SECRET_KEY": "e2e-secret-key-0123456789-abcdefghijklmnopq",
+                    # The offline tests queue up to fifty requests for one worker at once.
+                    "LIANXIN_REQUESTS_PER_HOUR": "1000"}
         self.process: subprocess.Popen[bytes] | None = None
         self.log = workdir / "server.log"
 

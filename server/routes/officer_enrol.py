@@ -11,9 +11,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server.access import require_officer
-from server.models import MemberStatus, Officer, Role, Team
+from server.errors import DomainError
+from server.models import Officer, Role, Team
 from server.routes.officer import client_ip
-from server.services import audit, enrolment, membership
+from server.services import enrolment
 from server.validation import OTHER_TRADE, TRADES
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
@@ -52,18 +53,13 @@ async def enrol_submit(request: Request) -> Response:
     if data is None:
         return render(request, "join/form.html", _context(officer, teams, values, errors),
                       status_code=422, fragment="join/_form.html")
-    result = await enrolment.enrol(officer.union, data, request.app.state.keyring,
-                                   enrolled_by=officer)
-    if result.outcome == enrolment.Outcome.ALREADY_MEMBER:
-        errors = {"phone": enrolment.already_member_message()}
-        return render(request, "join/form.html", _context(officer, teams, values, errors),
-                      status_code=409, fragment="join/_form.html")
-    if result.outcome == enrolment.Outcome.CREATED:
-        # The cadre saw the worker in person: the enrolment needs no second look.
-        if result.member.status == MemberStatus.PENDING:
-            await membership.approve(result.member, officer)
-        await audit.record(officer, "member.enrol_assisted", result.member,
-                           ip=client_ip(request))
+    try:
+        await enrolment.enrol_assisted(officer, data, request.app.state.keyring,
+                                       ip=client_ip(request))
+    except DomainError as exc:
+        return render(request, "join/form.html",
+                      _context(officer, teams, values, exc.as_errors()),
+                      status_code=exc.status, fragment="join/_form.html")
     return RedirectResponse("/officer/enrol?done=1", status_code=303)
 
 

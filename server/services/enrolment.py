@@ -15,7 +15,7 @@ from server.crypto import Keyring
 from server.errors import DomainError, TooManyAttempts
 from server.i18n import N_, gettext
 from server.models import Member, MemberClaim, MemberStatus, Officer, Team, UnionNode
-from server.services import limits, membership
+from server.services import audit, limits, membership
 from server.validation import OTHER_TRADE, TRADES, Cleaner, mask_id_number
 
 
@@ -148,6 +148,22 @@ async def enrol(project: UnionNode, data: EnrolmentData, keyring: Keyring, *,
 
 def already_member_message() -> str:
     return gettext("这个手机号已经在本项目登记过了。如果换了手机，请找工会干部要换机码。")
+
+
+async def enrol_assisted(officer: Officer, data: EnrolmentData, keyring: Keyring, *,
+                         ip: str) -> Member:
+    """A cadre or chair signs a worker up on their own phone (mass enrolment days, offline
+    through the outbox). The officer saw the worker in person, so the enrolment needs no
+    second look: it is approved at once, and the officer's action is on the record. A phone
+    already in the project is refused by name: the officer may see the project's members."""
+    result = await enrol(officer.union, data, keyring, enrolled_by=officer)
+    if result.outcome == Outcome.ALREADY_MEMBER:
+        raise DomainError(already_member_message(), status=409, field="phone")
+    if result.outcome == Outcome.CREATED:
+        if result.member.status == MemberStatus.PENDING:
+            await membership.approve(result.member, officer)
+        await audit.record(officer, "member.enrol_assisted", result.member, ip=ip)
+    return result.member
 
 
 def device_proof(keyring: Keyring, session_token: str) -> str:

@@ -168,19 +168,11 @@ async def reassign(request: Request) -> Response:
     officer = await require_officer(request, Role.CHAIR)
     form = await read_form(request)
     ids = [i for i in (small_int(v) for v in form.getlist("member_ids")) if i is not None]
-    cadre_id = small_int(form.get("cadre_id")) or 0
-    cadre = await Officer.get_or_none(id=cadre_id, role=Role.CADRE, active=True).select_related(
-        "union")
-    if cadre is None or not (officer.role == Role.ADMIN or officer.union.contains(cadre.union)):
-        raise HTTPException(400, detail=gettext("请选择一位本项目的工会干部"))
     allowed = await Member.filter(member_scope(officer), id__in=ids[:500]).values_list(
         "id", flat=True)
-    try:
-        moved = await membership.reassign(list(allowed), cadre, cadre.union)  # type: ignore[arg-type]
-    except MembershipError as exc:
-        raise HTTPException(400) from exc
-    await audit.record(officer, "member.reassign", cadre, ip=client_ip(request),
-                       member_ids=list(allowed), moved=moved)
+    cadre, _ = await membership.reassign_by(officer, [int(i) for i in allowed],  # type: ignore[call-overload]
+                                            small_int(form.get("cadre_id")) or 0,
+                                            ip=client_ip(request))
     return RedirectResponse(f"/officer/members?liaison={cadre.id}", status_code=303)
 
 

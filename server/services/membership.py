@@ -9,7 +9,10 @@ from typing import Any
 from tortoise.functions import Count
 
 from server.db import fetch, transaction
+from server.errors import DomainError
+from server.i18n import gettext
 from server.models import Member, MemberStatus, Officer, Role, UnionNode
+from server.services import audit
 
 LIAISON_LIMIT = 100  # the "100" of 1+X+100: a cadre over this is flagged
 
@@ -108,6 +111,20 @@ async def reject(member: Member, officer: Officer, reason: str) -> Member:
         raise MembershipError("already reviewed")
     await member.refresh_from_db()
     return member
+
+
+async def reassign_by(officer: Officer, member_ids: list[int], cadre_id: int, *,
+                      ip: str) -> tuple[Officer, int]:
+    """A chair moves members (already checked to be in their scope) to another liaison: an
+    active cadre of a project inside the chair's own union. On the record."""
+    cadre = await Officer.get_or_none(id=cadre_id, role=Role.CADRE,
+                                      active=True).select_related("union")
+    if cadre is None or not (officer.role == Role.ADMIN or officer.union.contains(cadre.union)):
+        raise DomainError(gettext("请选择一位本项目的工会干部"), status=400, field="cadre_id")
+    moved = await reassign(member_ids, cadre, cadre.union)
+    await audit.record(officer, "member.reassign", cadre, ip=ip, member_ids=member_ids,
+                       moved=moved)
+    return cadre, moved
 
 
 async def reassign(member_ids: list[int], cadre: Officer, scope_project: UnionNode) -> int:

@@ -14,6 +14,7 @@ from tortoise import Tortoise
 
 from server import settings as settings_module
 from server.db import apply_migrations, tortoise_config
+from server.errors import DomainError
 from server.settings import Settings, SettingsError
 
 T = TypeVar("T")
@@ -50,7 +51,7 @@ def run_or_fail(settings: Settings, work: Callable[[], Awaitable[T]],
     """`run_db`, with a service's refusal (its message is for the user) as exit status 2."""
     try:
         return run_db(settings, work)
-    except refusals as exc:
+    except (DomainError, *refusals) as exc:  # type: ignore[misc]
         fail(str(exc))
 
 
@@ -88,7 +89,6 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 def cmd_invite(args: argparse.Namespace) -> None:
     from server.services.invites import (
-        InviteError,
         get_or_create_invite,
         join_url,
         replace_invite,
@@ -102,7 +102,7 @@ def cmd_invite(args: argparse.Namespace) -> None:
         await invite.fetch_related("project__parent")
         return join_url(settings.base_url, invite), invite
 
-    url, invite = run_or_fail(settings, work, InviteError)
+    url, invite = run_or_fail(settings, work)
     print(url)
     if args.out:
         from server.services.posters import write_poster
@@ -136,7 +136,7 @@ def cmd_officer_add(args: argparse.Namespace) -> None:
 
 
 def cmd_union_add(args: argparse.Namespace) -> None:
-    from server.services.unions import UnionError, add_union
+    from server.services.unions import add_union
 
     settings = load_settings()
 
@@ -144,7 +144,7 @@ def cmd_union_add(args: argparse.Namespace) -> None:
         return await add_union(code=args.code, name=args.name, kind=args.kind,
                                parent_code=args.parent, auto_approve=args.auto_approve)
 
-    node = run_or_fail(settings, work, UnionError)
+    node = run_or_fail(settings, work)
     print(f"union {node.code} ({node.kind.value}) added: {node.name}")
 
 
@@ -156,12 +156,12 @@ def cmd_union_list(args: argparse.Namespace) -> None:
 
 
 def cmd_team_add(args: argparse.Namespace) -> None:
-    from server.services.unions import UnionError, add_team, node_by_code
+    from server.services.unions import add_team, node_by_code
 
     async def work() -> Any:
         return await add_team(await node_by_code(args.project), args.name)
 
-    team = run_or_fail(load_settings(), work, UnionError)
+    team = run_or_fail(load_settings(), work)
     print(f"team {team.name} added to {args.project}")
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from server.errors import DomainError
 from server.models import AuditEntry, Member, MemberStatus, UnionNode
 from server.passwords import hash_password
 from tests.conftest import (
@@ -309,7 +310,7 @@ async def test_two_cadres_approve_at_once(app: object) -> None:
     twin = await Member.get(id=member.id).select_related("project")
     results = await asyncio.gather(membership.approve(member, cadre),
                                    membership.approve(twin, chair), return_exceptions=True)
-    assert sum(isinstance(r, membership.MembershipError) for r in results) == 1
+    assert sum(isinstance(r, DomainError) for r in results) == 1
     await member.refresh_from_db()
     assert member.status == MemberStatus.ACTIVE and member.member_no
 

@@ -18,11 +18,11 @@ from server.access import (
     require_officer,
 )
 from server.db import reads_from_replica
+from server.errors import DomainError
 from server.i18n import gettext
 from server.models import Member, MemberClaim, MemberStatus, Officer, Role, Team
 from server.routes.officer import NO_STORE, client_ip
 from server.services import audit, cards, membership, rebind
-from server.services.membership import MembershipError
 from server.validation import PHONE_RE, mask_phone, small_int
 from server.web.forms import form_dict, query_text, read_form
 from server.web.templating import is_htmx, render
@@ -85,8 +85,8 @@ async def review(request: Request) -> Response:
         else:
             reason = str(form.get("reason") or "")[:200].strip()
             await membership.reject(member, officer, reason)
-    except MembershipError:
-        message = gettext("这条入会申请已经被处理过了")
+    except DomainError as exc:
+        message = exc.message
     else:
         message = ""
         await audit.record(officer, f"member.{decision}", member, ip=client_ip(request))

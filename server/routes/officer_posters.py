@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server.access import require_officer
+from server.errors import DomainError
 from server.models import Invite, Officer, Role, Team, UnionNode
 from server.routes.officer import NO_STORE, client_ip
 from server.services import audit, unions
@@ -42,7 +43,7 @@ async def poster_list(request: Request) -> Response:
         values = {"name": str(form_dict(await read_form(request)).get("name", ""))[:200]}
         try:
             added = await unions.add_team(officer.union, values["name"])
-        except unions.UnionError as exc:
+        except DomainError as exc:
             error, status_code = str(exc), 422
         else:
             await audit.record(officer, "team.add", added, ip=client_ip(request),

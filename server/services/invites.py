@@ -6,6 +6,8 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from server.errors import DomainError
+from server.i18n import gettext
 from server.models import Invite, Team, UnionNode
 
 # A poster's invite is read on every scan of a mass-enrolment day; its project, team and the
@@ -15,19 +17,17 @@ from server.models import Invite, Team, UnionNode
 CACHE_SECONDS = 10.0
 
 
-class InviteError(ValueError):
-    pass
 
 
 async def get_or_create_invite(project_code: str, team_name: str | None = None) -> Invite:
     project = await UnionNode.get_or_none(code=project_code)
     if project is None or not project.is_project:
-        raise InviteError(f"no project union with code {project_code!r}")
+        raise DomainError(gettext("找不到项目工会 %(code)s") % {"code": project_code}, status=404)
     team = None
     if team_name:
         team = await Team.get_or_none(project=project, name=team_name)
         if team is None:
-            raise InviteError(f"project {project_code!r} has no team {team_name!r}")
+            raise DomainError(gettext("项目里没有班组 %(team)s") % {"team": team_name}, status=404)
     invite = await Invite.filter(project=project, team=team, revoked=False).order_by("id").first()
     if invite is None:
         invite = await Invite.create(token=secrets.token_urlsafe(12), project=project, team=team)

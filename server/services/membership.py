@@ -17,10 +17,6 @@ from server.services import audit
 LIAISON_LIMIT = 100  # the "100" of 1+X+100: a cadre over this is flagged
 
 
-class MembershipError(ValueError):
-    pass
-
-
 @dataclass
 class CadreLoad:
     cadre: Officer
@@ -70,13 +66,13 @@ async def approve(member: Member, officer: Officer | None) -> Member:
     if member.status == MemberStatus.ACTIVE:
         return member
     if member.status != MemberStatus.PENDING:
-        raise MembershipError(member.status)
+        raise DomainError(gettext("这条入会申请已经被处理过了"), status=409)
     async with transaction():
         # Two cadres pressing "approve" at once: the row lock makes the second one see the
         # first one's result (PostgreSQL; SQLite serialises writers anyway).
         locked = await Member.filter(id=member.id).select_for_update().get()
         if locked.status != MemberStatus.PENDING:
-            raise MembershipError(locked.status)
+            raise DomainError(gettext("这条入会申请已经被处理过了"), status=409)
         await activate(member, officer)
     return member
 
@@ -103,12 +99,12 @@ async def activate(member: Member, officer: Officer | None) -> None:
 
 async def reject(member: Member, officer: Officer, reason: str) -> Member:
     if member.status != MemberStatus.PENDING:
-        raise MembershipError(member.status)
+        raise DomainError(gettext("这条入会申请已经被处理过了"), status=409)
     # Conditional: only a still-pending application can be rejected (no lost update).
     changed = await Member.filter(id=member.id, status=MemberStatus.PENDING).update(
         status=MemberStatus.REJECTED, reject_reason=reason[:200], reviewed_by_id=officer.id)
     if not changed:
-        raise MembershipError("already reviewed")
+        raise DomainError(gettext("这条入会申请已经被处理过了"), status=409)
     await member.refresh_from_db()
     return member
 
@@ -130,6 +126,6 @@ async def reassign_by(officer: Officer, member_ids: list[int], cadre_id: int, *,
 async def reassign(member_ids: list[int], cadre: Officer, scope_project: UnionNode) -> int:
     """Move members to another liaison cadre of the same project; returns how many moved."""
     if cadre.role != Role.CADRE or cadre.union_id != scope_project.id:  # type: ignore[attr-defined]
-        raise MembershipError("cadre outside project")
+        raise DomainError(gettext("请选择一位本项目的工会干部"), status=400, field="cadre_id")
     return await Member.filter(id__in=member_ids, project=scope_project,
                                status=MemberStatus.ACTIVE).update(liaison=cadre)

@@ -21,7 +21,7 @@ from server.access import (
 from server.i18n import N_
 from server.models import Category, MemberStatus, RequestEvent, RequestPhoto, ServiceRequest
 from server.services import requests as svc
-from server.services.photos import MAX_PHOTOS, MAX_UPLOAD_BYTES
+from server.services.photos import MAX_PHOTOS, MAX_UPLOAD_BYTES, NO_PHOTOS, clean_photos
 from server.validation import Cleaner, small_int
 from server.web.forms import form_dict, read_batch, read_form
 from server.web.templating import render
@@ -55,7 +55,11 @@ async def new_submit(request: Request) -> Response:
     member = await require_member(request)
     form = await read_form(request)
     data = form_dict(form)
-    new, errors, photos = svc.clean_new_request(data, await _uploads(form))
+    # Decoding is the costly part: none for a member who may not file yet (refused below).
+    uploads = await _uploads(form)
+    cleaned = (await clean_photos(uploads) if member.status == MemberStatus.ACTIVE
+               else NO_PHOTOS)
+    new, errors, photos = svc.clean_new_request(data, cleaned)
     if new is not None:
         try:
             filed = await svc.file_request(member, new, photos)
@@ -78,7 +82,7 @@ async def sync_new(request: Request) -> Response:
     answers: dict[str, dict[str, object]] = {}
     valid: dict[str, svc.NewRequest] = {}
     for item in batch:
-        new, errors, _ = svc.clean_new_request(item.fields, [])
+        new, errors, _ = svc.clean_new_request(item.fields, NO_PHOTOS)
         if new is None:
             answers[item.id] = {"status": 422, "message": "；".join(errors.values())}
         else:
@@ -132,7 +136,10 @@ async def worker_action(request: Request) -> Response:
         raise HTTPException(404)
     data = form_dict(await read_form(request))
     c = Cleaner(data)
-    note = c.text("note", required=False, max_length=svc.MAX_NOTE, label=N_("说明"))
+    note = c.text("note", required=False, max_length=svc.MAX_NOTE, label=N_("说明"),
+                  multiline=True)
+    comment = c.text("rating_comment", required=False, max_length=300, label=N_("评价"),
+                     multiline=True)
     client_id = c.client_id() if data.get("client_id") else None
     rating = small_int(data.get("rating"))
     error = "; ".join(c.errors.values())
@@ -144,7 +151,7 @@ async def worker_action(request: Request) -> Response:
                 fresh = await ServiceRequest.get(id=item.id)
                 if "rate" in svc.worker_actions(fresh):
                     await svc.apply_worker_action(member, fresh, "rate", svc.ActionInput(
-                        note=str(data.get("rating_comment") or ""), rating=rating))
+                        note=comment, rating=rating))
         except svc.RequestError as exc:
             error = str(exc)
     if not error:

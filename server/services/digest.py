@@ -12,6 +12,7 @@ import xlsxwriter
 from server.i18n import gettext
 from server.labels import localtime
 from server.services import figures
+from server.services.offload import run_heavy
 from server.services.requests import CATEGORY_LABELS, LEVEL_LABELS, STATUS_LABELS
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -38,6 +39,12 @@ async def digest_workbook(scope_path: str, union_name: str, start: datetime,
                           end: datetime) -> bytes:
     rows, total = await figures.digest_rows(scope_path, start, end, figures.DIGEST_XLSX_LIMIT)
     summary = await figures.compute(scope_path, start, end, datetime.now(start.tzinfo))
+    # Building the workbook is CPU work (thousands of cells, then zip): off the event loop.
+    return await run_heavy(_workbook, union_name, start, end, rows, total, summary)
+
+
+def _workbook(union_name: str, start: datetime, end: datetime, rows: list[dict[str, Any]],
+              total: int, summary: figures.Figures) -> bytes:
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False,
                                         "strings_to_urls": False})

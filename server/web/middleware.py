@@ -27,6 +27,14 @@ SECURITY_HEADERS = {
 LANGUAGE_COOKIE = "lx_lang"
 
 
+def add_security_headers(headers: MutableHeaders, *, hsts: bool) -> None:
+    """The headers every response carries, the 500 page included (see errors.server_error)."""
+    for name, value in SECURITY_HEADERS.items():
+        headers.setdefault(name, value)
+    if hsts:
+        headers.setdefault("strict-transport-security", "max-age=31536000")
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
         self.app = app
@@ -40,10 +48,7 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers.setdefault(name, value)
-                if self.hsts:
-                    headers.setdefault("strict-transport-security", "max-age=31536000")
+                add_security_headers(headers, hsts=self.hsts)
                 if headers.get("content-type", "").startswith("text/html"):
                     # Worker pages may be revalidated; officer routes set no-store themselves.
                     headers.setdefault("cache-control", "no-cache, private")

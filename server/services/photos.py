@@ -12,7 +12,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from server.i18n import gettext
 from server.services.offload import run_heavy
@@ -87,6 +87,23 @@ def check_photo(raw: bytes, filename: str = "") -> None:
         raise PhotoError(gettext("%(name)s 尺寸太大") % {"name": label})
 
 
+# EXIF orientation → the transposition that makes the photo upright (as ImageOps does).
+ORIENTATIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        value = image.getexif().get(0x0112, 1)
+    except Exception:  # a garbled EXIF block: keep the pixels as they are
+        return 1
+    return value if isinstance(value, int) else 1
+
+
 def clean_photo(raw: bytes, filename: str = "") -> CleanPhoto:
     """Verify an upload is a whole JPEG/PNG/WebP image and re-encode it as a bare JPEG.
 
@@ -100,21 +117,22 @@ def clean_photo(raw: bytes, filename: str = "") -> CleanPhoto:
     label = _label(filename)
     try:
         with Image.open(io.BytesIO(raw)) as probe:
+            orientation = _orientation(probe)
             # JPEG can decode at 1/2, 1/4 or 1/8 scale directly: a big photo costs less.
             probe.draft("RGB", (MAX_SIDE, MAX_SIDE))
             probe.load()  # decodes every byte: a truncated file fails here
-            try:
-                upright = ImageOps.exif_transpose(probe)
-            except Exception:  # a garbled EXIF block: keep the pixels as they are
-                upright = probe
-            image = upright.convert("RGB")
+            image = probe if probe.mode in {"RGB", "L"} else probe.convert("RGB")
+            # Shrunk before anything else touches the pixels (it also detaches from `probe`).
+            image.thumbnail((MAX_SIDE, MAX_SIDE))
+            image = image.convert("RGB")
     except PhotoError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PhotoError(gettext("%(name)s 尺寸太大") % {"name": label}) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise _incomplete(label) from exc
-    image.thumbnail((MAX_SIDE, MAX_SIDE))
+    if orientation in ORIENTATIONS:
+        image = image.transpose(ORIENTATIONS[orientation])
     # A fresh image from the bare pixels: `info` (comment, icc_profile, exif, dpi …) would
     # otherwise be written back by the JPEG encoder.
     bare = Image.frombytes("RGB", image.size, image.tobytes())

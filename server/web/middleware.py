@@ -6,6 +6,7 @@ from http.cookies import SimpleCookie
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.i18n import LANGUAGES, current_language, negotiate
@@ -54,6 +55,12 @@ class SecurityHeadersMiddleware:
                     headers.setdefault("cache-control", "no-cache, private")
             await send(message)
 
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            # No page has a NUL in its address: refused here, before a route could pass one
+            # to the database (PostgreSQL refuses the statement) or into a header.
+            await PlainTextResponse("Bad Request", status_code=400)(
+                scope, receive, send_with_headers)
+            return
         await self.app(scope, receive, send_with_headers)
 
 

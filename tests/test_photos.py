@@ -8,7 +8,6 @@ import contextlib
 import gc
 import io
 import struct
-import threading
 import time
 import uuid
 import zlib
@@ -20,7 +19,7 @@ import pytest
 from PIL import Image
 
 from server.models import RequestPhoto, ServiceRequest
-from server.services import offload, photos
+from server.services import photos
 from tests.conftest import csrf_of, enrol, enrolment_form, make_database, new_client
 from tests.factories import jpeg_bytes, make_member, member_client
 
@@ -177,31 +176,6 @@ async def test_count_and_headers_are_checked_before_any_decoding(
         pending, _ = await post_request(c, [good], form_page="/me/rebind")
     assert pending.status_code == 422 and "入会申请通过后才能提交诉求" in pending.text
     assert decoded == [], "a photo of a member who may not file was decoded"
-
-
-async def test_run_heavy_runs_in_threads_at_most_limit_at_once() -> None:
-    running, peak, threads = 0, 0, set()
-    lock = threading.Lock()
-
-    def job(n: int) -> int:
-        nonlocal running, peak
-        with lock:
-            running += 1
-            peak = max(peak, running)
-            threads.add(threading.get_ident())
-        time.sleep(0.02)
-        with lock:
-            running -= 1
-        return n * n
-
-    offload.configure(3)
-    try:
-        results = await asyncio.gather(*(offload.run_heavy(job, n) for n in range(12)))
-    finally:
-        offload.configure(offload.DEFAULT_LIMIT)
-    assert results == [n * n for n in range(12)]
-    assert peak == 3
-    assert threading.get_ident() not in threads
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from http.cookies import SimpleCookie
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
-from starlette.responses import PlainTextResponse
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.i18n import LANGUAGES, current_language, negotiate
@@ -58,8 +58,9 @@ class SecurityHeadersMiddleware:
         if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
             # No page has a NUL in its address: refused here, before a route could pass one
             # to the database (PostgreSQL refuses the statement) or into a header.
-            await PlainTextResponse("Bad Request", status_code=400)(
-                scope, receive, send_with_headers)
+            from server.web.errors import error_response  # errors imports this module
+
+            await error_response(Request(scope), 400)(scope, receive, send_with_headers)
             return
         await self.app(scope, receive, send_with_headers)
 

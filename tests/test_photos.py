@@ -78,7 +78,7 @@ def declared_jpeg(width: int, height: int) -> bytes:
     return bytes(data)
 
 
-def bomb_png(side: int = 4000) -> bytes:
+def bomb_png(side: int = 6000) -> bytes:
     """A real decompression bomb within the pixel cap: tiny file, `side`² pixels to decode."""
     out = io.BytesIO()
     Image.new("RGB", (side, side), "white").save(out, "PNG", compress_level=9)
@@ -199,7 +199,7 @@ async def test_healthz_answers_fast_while_four_clients_upload_bombs(live: Any) -
     """The issue's acceptance check, against a running server: four clients upload
     decompression bombs at once and /healthz still answers within 50 ms every time.
     Decoding on the event loop would hold every answer for a whole decode (about a second
-    for 16 million pixels)."""
+    for 36 million pixels)."""
     bomb = bomb_png()
     join = live.cli("invite", "xibailiang").strip().removeprefix(live.url)
     latencies: list[float] = []
@@ -222,21 +222,24 @@ async def test_healthz_answers_fast_while_four_clients_upload_bombs(live: Any) -
                 "description": "工地照片"}, files=[("photo", ("bomb.png", bomb, "image/png"))])
             return response.status_code
 
+        prober = await stack.enter_async_context(httpx.AsyncClient(base_url=live.url,
+                                                                   timeout=60))
+        await prober.get("/healthz")  # the connection is open before the uploads start
+
         async def poll() -> None:
-            async with httpx.AsyncClient(base_url=live.url, timeout=60) as c:
-                await c.get("/healthz")  # the connection is open before timing starts
-                while not done.is_set():
-                    started = time.perf_counter()
-                    response = await c.get("/healthz")
-                    latencies.append(time.perf_counter() - started)
-                    assert response.status_code == 200
-                    await asyncio.sleep(0.01)
+            while not done.is_set():
+                started = time.perf_counter()
+                response = await prober.get("/healthz")
+                latencies.append(time.perf_counter() - started)
+                assert response.status_code == 200
+                await asyncio.sleep(0.005)
 
         # What is measured is the server: keep this process's own collector from pausing
         # the stopwatch (a full collection of the test process's heap takes 100 ms or more).
         gc.collect()
         gc.disable()
         poller = asyncio.create_task(poll())
+        await asyncio.sleep(0.02)  # the first probes go out before the uploads
         try:
             statuses = await asyncio.gather(*(upload(c, t) for c, t in zip(clients, tokens,
                                                                           strict=True)))
@@ -245,7 +248,7 @@ async def test_healthz_answers_fast_while_four_clients_upload_bombs(live: Any) -
             await poller
             gc.enable()
     assert statuses == [303] * 4
-    assert len(latencies) >= 20, latencies
+    assert len(latencies) >= 5, latencies
     ordered = sorted(latencies)
     shown = [round(x * 1000) for x in ordered[-10:]]
     # Every answer within 50 ms is the goal (the issue's words). The

@@ -19,7 +19,7 @@ from server.crypto import Keyring
 from server.db import tortoise_config
 from server.errors import DomainError
 from server.routes import routes
-from server.services import limits
+from server.services import limits, offload
 from server.services.escalation import deadline_loop
 from server.settings import Settings
 from server.web.errors import domain_error, http_exception, server_error
@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> Starlette:
                     with contextlib.suppress(asyncio.CancelledError):
                         await job
 
+    offload.configure(settings.heavy_workers)
     assets = AssetStore({"static": ROOT / "static", "pwa/icons": ROOT / "pwa" / "icons",
                          "sw": ROOT / "sw"}, release=settings.release)
     app = Starlette(

@@ -12,7 +12,6 @@ from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 
-from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -54,19 +53,17 @@ def N_(message: str) -> str:
 
 
 def negotiate(accept_language: str, default: str = DEFAULT_LANGUAGE) -> str:
-    wanted = []
-    for part in accept_language.split(","):
+    """The first language of the header we have, by its primary subtag.
+
+    Only the primary subtag is looked at: tags no locale database knows (`xx`,
+    `i-default`, `x-klingon`, 300 characters of junk) are simply not ours.
+    """
+    for part in accept_language.split(",")[:50]:
         tag = part.split(";")[0].strip()
-        if tag and tag != "*":
-            wanted.append(tag.replace("-", "_"))
-    for tag in wanted:
-        try:
-            locale = Locale.parse(tag)
-        except (ValueError, TypeError):
-            continue
-        if locale.language == "zh":
+        primary = tag.replace("_", "-").split("-")[0].lower()
+        if primary == "zh":
             return "zh_Hans"
-        if locale.language == "en":
+        if primary == "en":
             return "en"
     return default
 

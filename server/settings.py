@@ -100,6 +100,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("LIANXIN_MAX_UPLOAD_BYTES", "max_upload_bytes", str(4 * 1024 * 1024),
            "Largest request body accepted on routes that take photos, in bytes.",
            _parse_positive_int),
+    Option("LIANXIN_HEAVY_WORKERS", "heavy_workers", "2",
+           "How many CPU-heavy jobs (photo decoding, posters, spreadsheets) one server "
+           "process runs at once, each in a worker thread; more wait their turn.",
+           _parse_positive_int),
     Option("LIANXIN_LOGIN_MAX_FAILURES", "login_max_failures", "5",
            "Failed officer logins allowed per phone within the lock window.",
            _parse_positive_int),
@@ -149,6 +153,7 @@ class Settings:
     default_language: str
     max_body_bytes: int
     max_upload_bytes: int
+    heavy_workers: int
     login_max_failures: int
     login_window_seconds: int
     login_max_failures_per_ip: int

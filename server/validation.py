@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+from starlette.convertors import IntegerConvertor, register_url_convertor
+
 from server.i18n import N_, gettext
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
@@ -23,6 +25,7 @@ TRADES: tuple[str, ...] = (
     N_("焊工"), N_("水暖工"), N_("油漆工"), N_("塔吊司机"), N_("信号工"), N_("普工"),
 )
 OTHER_TRADE = "other"
+MULTILINE_CONTROLS = frozenset("\n\t")
 
 
 class ValidationFailed(Exception):
@@ -46,11 +49,17 @@ class Cleaner:
         return value
 
     def text(self, name: str, *, required: bool, max_length: int, label: str,
-             form: Literal["NFC", "NFKC"] = "NFC") -> str:
+             form: Literal["NFC", "NFKC"] = "NFC", multiline: bool = False) -> str:
+        """One field's text. `multiline` lets line breaks and tabs through (descriptions,
+        replies), with CRLF and lone CR made LF; every other control character is refused."""
         # NFC keeps full-width Chinese punctuation as typed; numbers use NFKC so that
         # full-width digits from a Chinese keyboard become ASCII.
         value = unicodedata.normalize(form, self.raw(name)).strip()
-        if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} for ch in value):
+        allowed = MULTILINE_CONTROLS if multiline else frozenset()
+        if multiline:
+            value = value.replace("\r\n", "\n").replace("\r", "\n")
+        if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} and ch not in allowed
+               for ch in value):
             self.errors[name] = gettext("“%(label)s”里有无法识别的字符，请删掉后重填") % {
                 "label": gettext(label)}
             return value
@@ -113,6 +122,21 @@ class Cleaner:
     def raise_if_errors(self) -> None:
         if self.errors:
             raise ValidationFailed(self.errors)
+
+
+class DatabaseIdConvertor(IntegerConvertor):
+    """`{name:int}` in a route path: at most 9 digits, so always within the INT columns' range.
+
+    A longer number matches no route (404) instead of reaching the database, where
+    SQLite cannot bind it and PostgreSQL refuses it: both would be a 500.
+    """
+
+    regex = "[0-9]{1,9}"
+
+
+# Route paths are compiled when the route modules are imported: server.routes imports this
+# module first (see server/routes/__init__.py), so every `{…:int}` uses the bounded one.
+register_url_convertor("int", DatabaseIdConvertor())
 
 
 def small_int(raw: object) -> int | None:

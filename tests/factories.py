@@ -11,8 +11,17 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from server.models import Anonymity, Category, Member, Officer, Team, UnionNode, Urgency
-from server.services import enrolment, membership, rebind
+from server.models import (
+    Anonymity,
+    Category,
+    LimitCounter,
+    Member,
+    Officer,
+    Team,
+    UnionNode,
+    Urgency,
+)
+from server.services import enrolment, limits, membership, rebind
 from server.services import requests as svc
 from server.services.photos import clean_photo
 from tests.conftest import XBL_CADRE, csrf_of, fresh_phone, new_client
@@ -46,6 +55,9 @@ def jpeg_bytes(width: int = 800, height: int = 600, color: str = "orange") -> by
 async def make_request(member: Member, category: Category = Category.WAGES,
                        anonymity: Anonymity = Anonymity.MANAGEMENT, text: str = "三月工资没发",
                        photos: int = 0, **kwargs: Any) -> Any:
+    # A builder of test data filed at any `now`: the worker's hourly quota (tested in
+    # test_limits) does not apply to it.
+    await LimitCounter.filter(bucket=f"{limits.current().requests.name}:{member.id}").delete()
     new = svc.NewRequest(uuid.uuid4(), category, text, Urgency.NORMAL, anonymity)
     cleaned = [clean_photo(jpeg_bytes(), "p.jpg") for _ in range(photos)]
     filed = await svc.file_request(member, new, cleaned, **kwargs)
@@ -54,7 +66,11 @@ async def make_request(member: Member, category: Category = Category.WAGES,
 
 @contextlib.asynccontextmanager
 async def member_client(app: Any, member: Member) -> AsyncIterator[httpx.AsyncClient]:
-    """A client signed in as `member` (through a re-bind code, as a worker would)."""
+    """A client signed in as `member` (through a re-bind code, as a worker would). Tests
+    sign the same worker in many times: the per-phone re-bind limit (tested in test_limits)
+    is not what they are about."""
+    await LimitCounter.filter(
+        bucket=f"{limits.current().rebind_phone.name}:{member.phone}").delete()
     cadre = await Officer.get(phone=XBL_CADRE)
     code = await rebind.issue(member, cadre, app.state.keyring)
     async with new_client(app) as c:

@@ -10,6 +10,7 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from server import privacy
 from server.models import Member
 from tests.conftest import XBL_CHAIR, csrf_of, join_path, login, new_client
 
@@ -168,3 +169,101 @@ async def test_batch_sync_hostile(app: Any, fields: dict[str, str], item_id: str
     stored = await ServiceRequest.filter(member_id=member.id).count()
     assert answer["status"] in {201, 422}, answer
     assert stored == before + (1 if answer["status"] == 201 else 0)
+
+
+# --- multi-line text ---------------------------------------------------------------------
+
+TYPED = "三月工资没发\r\n四月也没发\r\t班组长：等月底"
+KEPT = "三月工资没发\n四月也没发\n\t班组长：等月底"
+REFUSED_CONTROLS = ["a\x1bb", "a\x07b", "a\x0bb", "a\x0cb", "a\x85b", "a\x00\x01b"]
+
+
+def test_cleaner_keeps_line_breaks_only_when_asked() -> None:
+    from server.validation import Cleaner
+
+    c = Cleaner({"d": TYPED})
+    assert c.text("d", required=True, max_length=200, label="d", multiline=True) == KEPT
+    assert not c.errors
+    c.text("d", required=True, max_length=200, label="d")
+    assert "d" in c.errors, "a single-line field took a line break"
+    for bad in REFUSED_CONTROLS:
+        c = Cleaner({"d": bad})
+        c.text("d", required=True, max_length=200, label="d", multiline=True)
+        assert "d" in c.errors, repr(bad)
+
+
+async def test_multiline_description_reply_and_notes_are_kept(app: Any) -> None:
+    from server.models import EventKind, Officer, RequestEvent, ServiceRequest
+    from tests.factories import make_member, member_client, officer_client
+
+    member = await make_member(app)
+    liaison = await Officer.get(id=member.liaison_id)  # type: ignore[attr-defined]
+    async with member_client(app, member) as worker:
+        token = csrf_of((await worker.get("/requests/new")).text)
+        client_id = str(uuid.uuid4())
+        filed = await worker.post("/requests/new", data={
+            "csrf_token": token, "client_id": client_id, "category": "wages",
+            "description": TYPED})
+        assert filed.status_code == 303, filed.text[:500]
+        item = await ServiceRequest.get(client_id=client_id)
+        assert item.description == KEPT
+        page = await worker.get(f"/requests/{item.id}")
+        assert f'<p class="description">{KEPT}</p>' in page.text
+        for bad in REFUSED_CONTROLS:
+            refused_id = str(uuid.uuid4())
+            refused = await worker.post("/requests/new", data={
+                "csrf_token": token, "client_id": refused_id, "category": "wages",
+                "description": bad})
+            assert refused.status_code == 422 and "无法识别的字符" in refused.text
+            assert not await ServiceRequest.exists(client_id=refused_id)
+
+        batch_id = str(uuid.uuid4())
+        synced = await worker.post("/requests/sync", headers={"X-CSRF-Token": token}, json={
+            "items": [{"id": "a", "fields": [["client_id", batch_id], ["category", "safety"],
+                                             ["description", TYPED]]},
+                      {"id": "b", "fields": [["client_id", str(uuid.uuid4())],
+                                             ["category", "safety"],
+                                             ["description", "a\x1bb"]]}]})
+        results = {r["id"]: r["status"] for r in synced.json()["results"]}
+        assert results == {"a": 201, "b": 422}
+        assert (await ServiceRequest.get(client_id=batch_id)).description == KEPT
+
+    async with officer_client(app, liaison.phone) as officer:
+        token = csrf_of((await officer.get(f"/officer/requests/{item.id}")).text)
+        refused = await officer.post(f"/officer/requests/{item.id}/reply", data={
+            "csrf_token": token, "note": "已联系\x1b[31m项目部"})
+        assert refused.status_code == 422 and "无法识别的字符" in refused.text
+        assert not await RequestEvent.filter(request_id=item.id, kind=EventKind.REPLY).exists()
+        replied = await officer.post(f"/officer/requests/{item.id}/reply", data={
+            "csrf_token": token, "note": "已联系项目部\r\n明天发\t两个月"})
+        assert replied.status_code == 303, replied.text[:500]
+        panel = await officer.get(f"/officer/requests/{item.id}")
+        assert '<p class="text-block">已联系项目部\n明天发\t两个月</p>' in panel.text
+    reply = await RequestEvent.get(request_id=item.id, kind=EventKind.REPLY)
+    assert reply.note == "已联系项目部\n明天发\t两个月"
+
+    async with member_client(app, member) as worker:
+        page = await worker.get(f"/requests/{item.id}")
+        assert '<p class="text-block">已联系项目部\n明天发\t两个月</p>' in page.text
+        token = csrf_of(page.text)
+        refused = await worker.post(f"/requests/{item.id}/worker_reply", data={
+            "csrf_token": token, "note": "补充\x07", "client_id": str(uuid.uuid4())})
+        assert refused.status_code == 422
+        answered = await worker.post(f"/requests/{item.id}/worker_reply", data={
+            "csrf_token": token, "note": "补充：\r\n一共欠了两个月",
+            "client_id": str(uuid.uuid4())})
+        assert answered.status_code == 303
+    worker_reply = await RequestEvent.get(request_id=item.id, kind=EventKind.WORKER_REPLY)
+    assert worker_reply.note == "补充：\n一共欠了两个月"
+
+
+async def test_export_rows_keep_line_breaks(app: Any) -> None:
+    """Exports write what `request_row` gives them (CSV and XLSX keep newlines in a cell)."""
+    from server.models import ServiceRequest
+    from server.services import exports
+    from tests.factories import make_member, make_request
+
+    item = await make_request(await make_member(app), text=KEPT)
+    loaded = await ServiceRequest.get(id=item.id).select_related("member", "project")
+    row = exports.request_row(loaded, privacy.UNION_OFFICE)
+    assert KEPT in row and exports.csv_safe(KEPT) == KEPT

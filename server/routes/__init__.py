@@ -2,6 +2,7 @@
 
 from starlette.routing import BaseRoute
 
+import server.validation  # noqa: F401  (registers the bounded `int` path convertor first)
 from server.routes import (
     join,
     me,

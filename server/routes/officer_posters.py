@@ -15,6 +15,7 @@ from server.models import Invite, Officer, Role, Team, UnionNode
 from server.routes.officer import NO_STORE, client_ip
 from server.services import audit, unions
 from server.services.invites import forget_cached_invites, get_or_create_invite, join_url
+from server.services.offload import run_heavy
 from server.services.posters import CONTENT_TYPES, poster_bytes
 from server.validation import small_int
 from server.web.forms import form_dict, read_form
@@ -76,9 +77,10 @@ async def poster_file(request: Request) -> Response:
     invite = await _invite(officer, team)
     project = officer.union
     parent = await UnionNode.get_or_none(id=project.parent_id)  # type: ignore[attr-defined]
-    body = poster_bytes(suffix, url=join_url(request.app.state.settings.base_url, invite),
-                        union_name=parent.name if parent else project.name,
-                        project_name=project.name, team_name=team.name if team else None)
+    url = join_url(request.app.state.settings.base_url, invite)
+    body = await run_heavy(poster_bytes, suffix, url=url,
+                           union_name=parent.name if parent else project.name,
+                           project_name=project.name, team_name=team.name if team else None)
     await audit.record(officer, "poster.download", project, ip=client_ip(request),
                        team=team.name if team else "", format=suffix[1:])
     name = f"lianxin-poster-{project.code}{'-team' + str(team.id) if team else ''}{suffix}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -15,6 +15,7 @@ from server import privacy
 from server.access import request_for_officer, request_scope, require_officer
 from server.db import reads_from_replica
 from server.errors import DomainError
+from server.i18n import N_
 from server.labels import CHINA
 from server.models import (
     Category,
@@ -30,7 +31,7 @@ from server.models.requests import OPEN_STATUSES
 from server.routes.officer import NO_STORE, client_ip
 from server.services import audit, deadlines, digest, figures, inbox, lifecycle
 from server.services import requests as svc
-from server.validation import small_int
+from server.validation import Cleaner, small_int
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
 
@@ -114,16 +115,19 @@ async def act(request: Request) -> Response:
     if action not in lifecycle.TRANSITIONS:
         raise HTTPException(404)
     data = form_dict(await read_form(request))
-    error = ""
-    try:
-        await lifecycle.apply_officer_action(officer, item, action, lifecycle.ActionInput(
-            note=str(data.get("note") or "") if isinstance(data.get("note"), str) else "",
-            duplicate_of=small_int(data.get("duplicate_of")),
-            assignee_id=small_int(data.get("assignee"))))
-    except DomainError as exc:
-        error = exc.message
-    else:
-        await audit.record(officer, f"request.{action}", item, ip=client_ip(request))
+    c = Cleaner(data)
+    note = c.text("note", required=False, max_length=lifecycle.MAX_NOTE, label=N_("说明"),
+                  multiline=True)
+    error = "; ".join(c.errors.values())
+    if not error:
+        try:
+            await lifecycle.apply_officer_action(officer, item, action, lifecycle.ActionInput(
+                note=note, duplicate_of=small_int(data.get("duplicate_of")),
+                assignee_id=small_int(data.get("assignee"))))
+        except DomainError as exc:
+            error = exc.message
+        else:
+            await audit.record(officer, f"request.{action}", item, ip=client_ip(request))
     item = await request_for_officer(officer, item.id) if not error else item
     if not error and request.headers.get("hx-request") != "true":
         return RedirectResponse(f"/officer/requests/{item.id}", status_code=303)
@@ -132,15 +136,20 @@ async def act(request: Request) -> Response:
                   headers=NO_STORE)
 
 
+EARLIEST_DATE, LATEST_DATE = date(2000, 1, 1), date(2999, 12, 31)
+
+
 def _period(request: Request) -> tuple[datetime, datetime, str, str]:
     """[start, end) from ?start=YYYY-MM-DD&end=YYYY-MM-DD in China time; default 30 days."""
     today = datetime.now(CHINA).date()
     def parse(name: str, default: Any) -> Any:
         raw = request.query_params.get(name, "")
         try:
-            return datetime.strptime(raw, "%Y-%m-%d").date() if raw else default
+            value = datetime.strptime(raw, "%Y-%m-%d").date() if raw else default
         except ValueError:
             return default
+        # 9999-12-31 parses, but its day after does not exist: such dates mean nothing here.
+        return value if EARLIEST_DATE <= value <= LATEST_DATE else default
     first = parse("start", today - timedelta(days=29))
     last = parse("end", today)
     if last < first:

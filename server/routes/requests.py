@@ -22,7 +22,7 @@ from server.i18n import N_
 from server.models import Category, MemberStatus, RequestEvent, RequestPhoto, ServiceRequest
 from server.services import inbox, lifecycle, notices
 from server.services import requests as svc
-from server.services.photos import MAX_PHOTOS, MAX_UPLOAD_BYTES
+from server.services.photos import MAX_PHOTOS, MAX_UPLOAD_BYTES, NO_PHOTOS, clean_photos
 from server.validation import Cleaner, small_int
 from server.web.forms import form_dict, read_batch, read_form
 from server.web.templating import render
@@ -56,7 +56,11 @@ async def new_submit(request: Request) -> Response:
     member = await require_member(request)
     form = await read_form(request)
     data = form_dict(form)
-    new, errors, photos = svc.clean_new_request(data, await _uploads(form))
+    # Decoding is the costly part: none for a member who may not file yet (refused below).
+    uploads = await _uploads(form)
+    cleaned = (await clean_photos(uploads) if member.status == MemberStatus.ACTIVE
+               else NO_PHOTOS)
+    new, errors, photos = svc.clean_new_request(data, cleaned)
     status = 422
     if new is not None:
         try:
@@ -81,7 +85,7 @@ async def sync_new(request: Request) -> Response:
     answers: list[dict[str, object]] = []
     valid: list[tuple[int, svc.NewRequest]] = []
     for position, item in enumerate(batch):
-        new, errors, _ = svc.clean_new_request(item.fields, [])
+        new, errors, _ = svc.clean_new_request(item.fields, NO_PHOTOS)
         answers.append({"id": item.id})
         if new is None:
             answers[-1].update(status=422, message="；".join(errors.values()), errors=errors)
@@ -136,14 +140,16 @@ async def worker_action(request: Request) -> Response:
         raise HTTPException(404)
     data = form_dict(await read_form(request))
     c = Cleaner(data)
-    note = c.text("note", required=False, max_length=lifecycle.MAX_NOTE, label=N_("说明"))
+    note = c.text("note", required=False, max_length=lifecycle.MAX_NOTE, label=N_("说明"),
+                  multiline=True)
+    comment = c.text("rating_comment", required=False, max_length=lifecycle.MAX_RATING_COMMENT,
+                     label=N_("评价"), multiline=True)
     client_id = c.client_id() if data.get("client_id") else None
     rating = small_int(data.get("rating"))
     error = "; ".join(c.errors.values())
     if not error:
-        data_in = lifecycle.ActionInput(
-            note=note, rating=rating, client_id=client_id,
-            rating_comment=str(data.get("rating_comment") or "")[:300])
+        data_in = lifecycle.ActionInput(note=note, rating=rating, client_id=client_id,
+                                        rating_comment=comment)
         try:
             if action == "confirm":
                 await lifecycle.confirm_and_rate(member, item, data_in)

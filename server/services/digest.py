@@ -17,6 +17,7 @@ from server.labels import localtime
 from server.models import Category, Officer
 from server.privacy import Count
 from server.services import figures
+from server.services.offload import run_heavy
 from server.services.requests import CATEGORY_LABELS, LEVEL_LABELS, STATUS_LABELS
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -71,6 +72,11 @@ def digest_row(r: dict[str, Any]) -> list[object]:
 
 async def digest_workbook(officer: Officer, start: datetime, end: datetime) -> bytes:
     d = await build(officer, start, end, figures.DIGEST_XLSX_LIMIT)
+    # Building the workbook is CPU work (thousands of cells, then zip): off the event loop.
+    return await run_heavy(_workbook, officer.union.name, start, end, d)
+
+
+def _workbook(union_name: str, start: datetime, end: datetime, d: Digest) -> bytes:
     summary = d.figures
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False,
@@ -78,7 +84,7 @@ async def digest_workbook(officer: Officer, start: datetime, end: datetime) -> b
     bold = book.add_format({"bold": True})
     wrap = book.add_format({"text_wrap": True, "valign": "top"})
     sheet = book.add_worksheet(gettext("汇总"))
-    sheet.write(0, 0, f"{officer.union.name} · {gettext('诉求定期汇总')}", bold)
+    sheet.write(0, 0, f"{union_name} · {gettext('诉求定期汇总')}", bold)
     sheet.write(1, 0, f"{start:%Y-%m-%d} — {end:%Y-%m-%d}")
     lines: list[tuple[str, Count | float | None]] = [
         (gettext("诉求总数"), summary.total),

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import IO
 
 import xlsxwriter
+from xlsxwriter.worksheet import Worksheet
 
 from server import privacy
 from server.i18n import N_, gettext
 from server.labels import CHINA, localtime, status_label
 from server.models import Member, ServiceRequest
+from server.services.offload import run_heavy
 from server.validation import TRADES, mask_phone
 
 PAGE_SIZE = 1000
@@ -129,14 +131,19 @@ async def _export_xlsx(tmp: Path, header: list[str], pages: Pages, sheet_name: s
             sheet.write_string(0, column, title, bold)
         count = 0
         async for rows in pages():
-            for row in rows:
-                count += 1
-                # write_string, never write(): text like "=1+1" must stay text, not a formula.
-                for column, value in enumerate(row):
-                    sheet.write_string(count, column, value)
+            # Each page's cells are written (and flushed to disk) in a worker thread.
+            await run_heavy(_write_rows, sheet, count, rows)
+            count += len(rows)
     finally:
-        await asyncio.to_thread(workbook.close)
+        await run_heavy(workbook.close)
     return count
+
+
+def _write_rows(sheet: Worksheet, after: int, rows: list[list[str]]) -> None:
+    for number, row in enumerate(rows, start=after + 1):
+        # write_string, never write(): text like "=1+1" must stay text, not a formula.
+        for column, value in enumerate(row):
+            sheet.write_string(number, column, value)
 
 
 async def _export(path: Path, fmt: str, header: list[str], pages: Pages, sheet_name: str,

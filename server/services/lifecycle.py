@@ -38,6 +38,7 @@ from server.models.requests import OPEN_STATUSES
 from server.services import deadlines, inbox
 
 MAX_NOTE = 2000
+MAX_RATING_COMMENT = 300
 NEXT_LEVEL = {Level.CADRE: Level.CHAIR, Level.CHAIR: Level.UPPER}
 
 
@@ -312,7 +313,7 @@ async def apply_worker_action(member: Member, request: ServiceRequest, action: s
         raise DomainError(gettext("这条诉求现在不能做这个操作，请刷新"), status=404)
     note = data.note.strip()[:MAX_NOTE]
     if action == "rate":
-        note = note[:300]
+        note = note[:MAX_RATING_COMMENT]
     if data.client_id is not None:
         done = await RequestEvent.get_or_none(client_id=data.client_id)
         if done is not None:

@@ -86,7 +86,7 @@ def clean(data: Mapping[str, object], officer: Officer, teams: list[Team],
     c = Cleaner(data)
     client_id = c.client_id()
     title = c.text("title", required=True, max_length=MAX_TITLE, label=N_("标题"))
-    body = c.text("body", required=True, max_length=MAX_BODY, label=N_("内容"))
+    body = c.text("body", required=True, max_length=MAX_BODY, label=N_("内容"), multiline=True)
     scopes = allowed_scopes(officer)
     scope = c.choice("scope", {s.value: s for s in scopes}, required=True, label=N_("发给谁"))
     kind = c.choice("kind", {k.value: k for k in NoticeKind}, required=True, label=N_("类别"))

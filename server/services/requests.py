@@ -29,7 +29,7 @@ from server.models import (
     Urgency,
 )
 from server.services import deadlines, lifecycle, limits
-from server.services.photos import MAX_PHOTOS, CleanPhoto, PhotoError, clean_photo
+from server.services.photos import CleanedPhotos, CleanPhoto
 from server.validation import Cleaner
 
 MAX_DESCRIPTION = 2000
@@ -61,29 +61,22 @@ class NewRequest:
 
 
 def clean_new_request(data: Mapping[str, object],
-                      uploads: Sequence[tuple[bytes, str]]) -> tuple[NewRequest | None,
-                                                                   dict[str, str],
-                                                                   list[CleanPhoto]]:
+                      uploads: CleanedPhotos) -> tuple[NewRequest | None, dict[str, str],
+                                                       list[CleanPhoto]]:
     c = Cleaner(data)
     client_id = c.client_id()
     category = c.choice("category", {str(k): k for k in Category}, required=True,
                         label=N_("诉求类别"))
     description = c.text("description", required=True, max_length=MAX_DESCRIPTION,
-                         label=N_("诉求内容"))
+                         label=N_("诉求内容"), multiline=True)
     urgency = c.choice("urgency", {str(k): k for k in Urgency}, required=False,
                        label=N_("紧急程度")) or Urgency.NORMAL
     anonymity = c.choice("anonymous", {str(k): k for k in Anonymity}, required=False,
                          label=N_("匿名")) or Anonymity.MANAGEMENT
-    photos: list[CleanPhoto] = []
-    if len(uploads) > MAX_PHOTOS:
-        c.errors["photo"] = gettext("最多上传 %(n)d 张照片") % {"n": MAX_PHOTOS}
-    else:
-        for raw, name in uploads:
-            try:
-                photos.append(clean_photo(raw, name))
-            except PhotoError as exc:
-                c.errors["photo"] = str(exc)
-                break
+    # Photos are cleaned before this, off the event loop (photos.clean_photos).
+    photos = uploads.photos
+    if uploads.error:
+        c.errors["photo"] = uploads.error
     if c.errors:
         return None, c.errors, []
     return NewRequest(client_id, Category(category), description, Urgency(urgency),

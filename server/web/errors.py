@@ -7,10 +7,11 @@ from http import HTTPStatus
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from server.errors import DomainError
 from server.i18n import N_, gettext
+from server.web.middleware import add_security_headers
 from server.web.templating import render, wants_json
 
 log = logging.getLogger("lianxin")
@@ -57,5 +58,16 @@ async def domain_error(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
+    """The 500 page. Starlette sends it from outside every middleware, so the security
+    headers are added here; and if even the page fails to render, plain text goes out."""
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(request, 500)
+    try:
+        response = error_response(request, 500)
+    except Exception:
+        log.exception("the error page itself failed")
+        title, message = MESSAGES[500]
+        response = PlainTextResponse(f"{gettext(title)}\n{gettext(message)}", status_code=500,
+                                     headers={"Cache-Control": "no-store"})
+    settings = getattr(request.app.state, "settings", None)
+    add_security_headers(response.headers, hsts=bool(settings and settings.production))
+    return response

@@ -65,7 +65,7 @@ async def read_batch(request: Request, max_items: int) -> list[BatchItem]:
         raise HTTPException(415)
     try:
         payload = json.loads(await request.body())
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
         raise HTTPException(400) from None
     items = payload.get("items") if isinstance(payload, dict) else None
     if not isinstance(items, list) or not 0 < len(items) <= max_items:

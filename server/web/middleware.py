@@ -6,6 +6,7 @@ from http.cookies import SimpleCookie
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.i18n import LANGUAGES, current_language, negotiate
@@ -27,6 +28,14 @@ SECURITY_HEADERS = {
 LANGUAGE_COOKIE = "lx_lang"
 
 
+def add_security_headers(headers: MutableHeaders, *, hsts: bool) -> None:
+    """The headers every response carries, the 500 page included (see errors.server_error)."""
+    for name, value in SECURITY_HEADERS.items():
+        headers.setdefault(name, value)
+    if hsts:
+        headers.setdefault("strict-transport-security", "max-age=31536000")
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
         self.app = app
@@ -40,15 +49,19 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers.setdefault(name, value)
-                if self.hsts:
-                    headers.setdefault("strict-transport-security", "max-age=31536000")
+                add_security_headers(headers, hsts=self.hsts)
                 if headers.get("content-type", "").startswith("text/html"):
                     # Worker pages may be revalidated; officer routes set no-store themselves.
                     headers.setdefault("cache-control", "no-cache, private")
             await send(message)
 
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            # No page has a NUL in its address: refused here, before a route could pass one
+            # to the database (PostgreSQL refuses the statement) or into a header.
+            from server.web.errors import error_response  # errors imports this module
+
+            await error_response(Request(scope), 400)(scope, receive, send_with_headers)
+            return
         await self.app(scope, receive, send_with_headers)
 
 

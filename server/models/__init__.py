@@ -15,11 +15,12 @@ from server.models.requests import (
     Status,
     Urgency,
 )
+from server.models.sessions import Session, SessionKind
 from server.models.unions import NodeKind, Team, UnionNode
 
 __models__ = [
     UnionNode, Team, Officer, Member, Invite, RebindCode, AuditEntry, LoginAttempt,
-    ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline,
+    ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline, Session,
 ]
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "RequestPhoto",
     "Role",
     "ServiceRequest",
+    "Session",
+    "SessionKind",
     "Status",
     "Team",
     "UnionNode",

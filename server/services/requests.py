@@ -31,7 +31,7 @@ from server.models import (
     Status,
     Urgency,
 )
-from server.services import deadlines
+from server.services import deadlines, membership
 from server.services.photos import MAX_PHOTOS, CleanPhoto, PhotoError, clean_photo
 from server.validation import Cleaner
 
@@ -149,7 +149,7 @@ async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPh
                 client_id=new.client_id, member=member, project=project,
                 project_path=project.path, category=new.category,
                 description=new.description, urgency=new.urgency, anonymity=new.anonymity,
-                assignee_id=member.liaison_id,  # type: ignore[attr-defined]
+                assignee_id=await membership.filing_assignee_id(member),
                 created_at=now, ack_due_at=ack_due, resolve_due_at=resolve_due,
                 level_due_at=ack_due,
             )
@@ -248,7 +248,7 @@ async def _insert_new(conn: BaseDBAsyncClient, member: Member, fresh: Sequence[N
         client_id=first.client_id, member_id=member.id, project_id=project.id,
         project_path=project.path, category=first.category, description=first.description,
         urgency=first.urgency, anonymity=first.anonymity,
-        assignee_id=member.liaison_id,  # type: ignore[attr-defined]
+        assignee_id=await membership.filing_assignee_id(member),
         created_at=now, ack_due_at=now, level_due_at=now, resolve_due_at=now)
     rows = []
     for new in fresh:

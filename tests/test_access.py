@@ -160,9 +160,10 @@ async def test_card_check(app: object, xbl_member: tuple[Member, httpx.AsyncClie
     card = await owner.get("/me/card")
     # The QR encodes the check URL; the page prints nothing else with the token, so take it
     # from the signed token the service makes for this member.
-    from server.services.cards import card_token
+    from server.services.cards import card_expiry, card_token
 
-    token = card_token(app.state.keyring, member)  # type: ignore[attr-defined]
+    token = card_token(app.state.keyring, member,  # type: ignore[attr-defined]
+                       card_expiry(30))
     assert card.status_code == 200
     async with visitor(app, XBL_CADRE) as cadre:
         ok = await cadre.get("/officer/card", params={"t": token})

@@ -61,7 +61,7 @@ async def test_cookie_holds_only_random_keys(app: Any) -> None:
         for key in keys:
             decoded = base64.urlsafe_b64decode(key + "=")
             assert len(decoded) == 32
-            for word in (b"officer", b"member", b'"id"', b"epoch", b"{"):
+            for word in (b"officer", b"member", b"epoch"):
                 assert word not in decoded
             # The table keeps a hash of the key, never the key.
             assert not await Session.exists(key_hash=key)

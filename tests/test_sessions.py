@@ -272,3 +272,53 @@ async def test_member_card_expires_and_renews(app: Any,
     assert now + timedelta(days=days - 1) < fresh.expires_at
     later = await cards.check_card(keyring, issued[-1], now=now + timedelta(days=days + 1))
     assert later.reason == "expired"
+
+
+# --- the migration ---------------------------------------------------------------------------
+
+UPGRADE_SCRIPT = """
+import asyncio, sys
+from datetime import UTC, datetime
+from tortoise import Tortoise
+from tortoise.migrations.api.migrate import migrate
+from server.db import apply_migrations, fetch, tortoise_config
+
+async def main(url, before):
+    await migrate(config=tortoise_config(url), target=before)
+    now = datetime.now(UTC)
+    await fetch("INSERT INTO union_node (code, name, kind, path, auto_approve, member_seq, "
+                "created_at) VALUES ('u', 'u', 'project', '/1/', ?, 0, ?)", False, now)
+    await fetch("INSERT INTO officer (phone, name, role, password_hash, active, session_epoch, "
+                "created_at, union_id) SELECT '13900009999', 'x', 'chair', 'h', ?, 0, ?, id "
+                "FROM union_node", True, now)
+    await Tortoise.close_connections()
+    await apply_migrations(url)
+    await Tortoise.init(config=tortoise_config(url))
+    print(await fetch("SELECT version FROM officer"))
+    await Tortoise.close_connections()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def test_migration_gives_existing_officers_a_version(tmp_path: Path) -> None:
+    """The new NOT NULL column must go into a table that already has officers. Run in a
+    child process: migrating opens and closes connections of its own."""
+    import asyncio
+    import importlib
+    import sys
+
+    from tests.conftest import make_database
+
+    app_label, before = importlib.import_module(
+        "server.migrations.0005_sessions").Migration.dependencies[0]
+    url, drop = await make_database(tmp_path, "upgrade")
+    try:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", UPGRADE_SCRIPT, url, f"{app_label}.{before}",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(child.communicate(), 120)
+    finally:
+        await drop()
+    assert child.returncode == 0, err.decode()[-2000:]
+    assert out.decode().strip() == "[(0,)]"

@@ -39,6 +39,6 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Officer',
             name='version',
-            field=fields.IntField(default=0),
+            field=fields.IntField(default=0, db_default=0),
         ),
     ]

@@ -99,6 +99,42 @@ async def test_officer_logout_keeps_the_members_session(app: Any) -> None:
         assert len(c.cookies["lx_session"].split(".")) == 1
 
 
+async def test_a_workers_old_signed_cookie_moves_to_a_server_session(app: Any) -> None:
+    """Workers have no password: the cookie of the old signed sessions still signs them in
+    once, and is replaced by an opaque key. An officer's old cookie signs nobody in."""
+    import json
+
+    from itsdangerous import TimestampSigner
+
+    member = await make_member(app)
+    officer = await new_officer()
+    signer = TimestampSigner(app.state.keyring.session_key)
+
+    def old_cookie(data: dict[str, Any]) -> str:
+        return signer.sign(base64.b64encode(json.dumps(data).encode())).decode()
+
+    async with new_client(app) as c:
+        c.cookies.set("lx_session", old_cookie(
+            {"member": {"id": member.id, "epoch": member.session_epoch}, "csrf": "x"}))
+        moved = await c.get("/me")
+        assert moved.status_code == 200
+        key = moved.headers["set-cookie"].split(";")[0].removeprefix("lx_session=")
+        assert len(key) == 43 and "." not in key
+    async with new_client(app) as c:
+        c.cookies.set("lx_session", key)
+        assert (await c.get("/me/card")).status_code == 200
+    for data in ({"member": {"id": member.id, "epoch": member.session_epoch + 1}},
+                 {"officer": {"id": officer.id, "epoch": 0, "at": 2**31}}):
+        async with new_client(app) as c:
+            c.cookies.set("lx_session", old_cookie(data))
+            assert (await c.get("/me")).status_code == 403
+            assert refused(await c.get("/officer"))
+    async with new_client(app) as c:
+        forged = old_cookie({"member": {"id": member.id, "epoch": member.session_epoch}})
+        c.cookies.set("lx_session", forged[:-2] + "xx")
+        assert (await c.get("/me")).status_code == 403
+
+
 # --- CSRF ------------------------------------------------------------------------------------
 
 async def test_csrf_token_is_rotated_at_officer_sign_in(app: Any) -> None:

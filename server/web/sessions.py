@@ -14,6 +14,11 @@ indexed read (`server.services.sessions.find`); sign-in and sign-out are queued 
 handler and written just before the response starts, so the routes that call
 `access.sign_in_member` stay synchronous.
 
+A worker's phone that still holds the cookie of the old signed sessions is moved to a
+server-side session on its first visit (`_legacy_member`): workers have no password, and
+losing their sign-in would send every one of them to a cadre for a re-bind code. An
+officer's old cookie is simply dropped; they sign in again.
+
 A response whose content depended on the session carries `Vary: Cookie`. The service
 worker never caches officer pages but the enrolment page, and it caches nothing that
 redirected (a lapsed sign-in), so no officer's page or CSRF token is served from its cache.
@@ -21,16 +26,19 @@ redirected (a lapsed sign-in), so no officer's page or CSRF token is served from
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from itsdangerous import BadSignature, TimestampSigner
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.crypto import Keyring
-from server.models import SessionKind
+from server.models import Member, MemberStatus, SessionKind
 from server.services import sessions
 
 SESSION_COOKIE = "lx_session"
@@ -138,9 +146,31 @@ def state_of(conn: HTTPConnection) -> SessionState | None:
     return state if isinstance(state, SessionState) else None
 
 
-def _keys_from(scope: Scope) -> list[str]:
-    raw = HTTPConnection(scope).cookies.get(SESSION_COOKIE, "")
+def _cookie_of(scope: Scope) -> str:
+    return HTTPConnection(scope).cookies.get(SESSION_COOKIE, "")
+
+
+def _keys_from(raw: str) -> list[str]:
     return [k for k in raw.split(".")[:MAX_KEYS] if k]
+
+
+async def _legacy_member(signer: TimestampSigner, raw: str) -> Member | None:
+    """The member named by a cookie of the old signed sessions (Starlette's format), if it
+    is genuine, under a year old and still matches the member's phone (epoch)."""
+    if raw.count(".") != 2:
+        return None
+    try:
+        data = json.loads(base64.b64decode(signer.unsign(raw.encode(), max_age=COOKIE_MAX_AGE)))
+    except (BadSignature, ValueError):
+        return None
+    member = data.get("member") if isinstance(data, dict) else None
+    if not isinstance(member, dict) or not isinstance(member.get("id"), int):
+        return None
+    found = await Member.get_or_none(id=member["id"])
+    if found is None or found.session_epoch != member.get("epoch") or (
+            found.status == MemberStatus.LEFT):
+        return None
+    return found
 
 
 class ServerSessionMiddleware:
@@ -150,17 +180,23 @@ class ServerSessionMiddleware:
         self.keyring = keyring
         self.officer_hours = officer_hours
         self.flags = "; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
+        self.legacy = TimestampSigner(keyring.session_key)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(SKIP_PREFIXES):
             await self.app(scope, receive, send)
             return
-        keys = _keys_from(scope)
+        raw = _cookie_of(scope)
+        keys = _keys_from(raw)
         now = datetime.now(UTC)
         live = await sessions.find(keys, now) if keys else []
         for session in live:
             await sessions.touch(session, now)
         state = SessionState(self.keyring, keys, live, self.officer_hours)
+        if not live and raw:
+            member = await _legacy_member(self.legacy, raw)
+            if member is not None:
+                state.sign_in(SessionKind.MEMBER, member.id, member.session_epoch)
         scope[SCOPE_KEY] = state
 
         async def send_with_cookie(message: Message) -> None:

@@ -82,7 +82,12 @@ async def join(conn: Connection, token: str, i: int) -> tuple[str, str]:
     session = COOKIE.search(head) or session
     if status != 303:
         raise RuntimeError(f"POST /join {status}")
-    return session.group(1).decode(), csrf.group(1).decode()
+    # Signing in gave the phone a new CSRF token: read it from the member's own page.
+    status, _, page = await conn.request("GET", "/me", b"", {"cookie": session.group(1).decode()})
+    fresh = re.search(rb'name="csrf-token" content="([^"]+)"', page)
+    if status != 200 or not fresh:
+        raise RuntimeError(f"GET /me {status}")
+    return session.group(1).decode(), fresh.group(1).decode()
 
 
 def outbox_batch(size: int, i: int) -> bytes:

@@ -8,22 +8,43 @@ answered with 404, so their existence does not leak.
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from tortoise.expressions import Q, Subquery
 
-from server.models import Member, MemberStatus, Notice, Officer, Role, ServiceRequest, UnionNode
+from server.models import (
+    Member,
+    MemberStatus,
+    Notice,
+    Officer,
+    Role,
+    ServiceRequest,
+    SessionKind,
+    UnionNode,
+)
+from server.web.sessions import SessionState, state_of
 
-OFFICER_KEY = "officer"
-MEMBER_KEY = "member"
-# The signed-in officer, kept per process for a few seconds: officer pages poll (badges
-# every 30 s) and a queue is paged through quickly, and every one of those requests would
-# otherwise load the officer and their union again. Deactivating an officer or ending their
-# sessions (session epoch) takes effect within this many seconds.
-OFFICER_CACHE_SECONDS = 5.0
-_officers: dict[int, tuple[float, Officer]] = {}
+# The signed-in officer as pages see it: an Officer with its union, loaded once per process
+# and shared by that officer's requests until their row changes. The session lookup reads
+# the officer's `version` on every request (server.services.sessions.find), so a change made
+# by any process (deactivation, new role) is seen on the very next request everywhere. A
+# snapshot is never modified: handlers and services that change an officer load their own.
+# Snapshots also lapse after a few minutes, for what the version does not cover (the
+# union's name or place in the tree).
+SNAPSHOT_SECONDS = 300.0
+MAX_SNAPSHOTS = 10_000
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    version: int
+    loaded_at: float
+    officer: Officer
+
+
+_snapshots: dict[int, _Snapshot] = {}
 
 
 def login_redirect(request: Request) -> HTTPException:
@@ -37,47 +58,42 @@ async def current_officer(request: Request) -> Officer | None:
     if "officer" in request.scope:
         return request.scope["officer"]
     officer: Officer | None = None
-    data: Any = request.session.get(OFFICER_KEY)
-    max_age = request.app.state.settings.officer_session_hours * 3600
-    if isinstance(data, dict) and isinstance(data.get("id"), int):
-        if time.time() - float(data.get("at", 0)) < max_age:
-            officer = await _officer(data["id"])
-            if officer is not None and officer.session_epoch != data.get("epoch"):
-                officer = None
-        if officer is None:
-            request.session.pop(OFFICER_KEY, None)
+    state = state_of(request)
+    if state is not None:
+        state.used = True
+        if state.officer is not None:
+            officer = await _officer(state.officer.subject_id, state.officer.officer_version)
+            if officer is None:
+                state.sign_out(SessionKind.OFFICER)
     request.scope["officer"] = officer
     return officer
 
 
-async def _officer(officer_id: int) -> Officer | None:
+async def _officer(officer_id: int, version: int) -> Officer | None:
     now = time.monotonic()
-    cached = _officers.get(officer_id)
-    if cached is not None and cached[0] > now:
-        return cached[1]
+    cached = _snapshots.get(officer_id)
+    if cached is not None and cached.version == version and (
+            now - cached.loaded_at < SNAPSHOT_SECONDS):
+        return cached.officer
     officer = await Officer.get_or_none(id=officer_id, active=True).select_related("union")
     if officer is None:
-        _officers.pop(officer_id, None)
+        _snapshots.pop(officer_id, None)
         return None
-    if len(_officers) > 10_000:
-        _officers.clear()
-    _officers[officer_id] = (now + OFFICER_CACHE_SECONDS, officer)
+    if len(_snapshots) >= MAX_SNAPSHOTS:
+        _snapshots.clear()
+    _snapshots[officer_id] = _Snapshot(officer.version, now, officer)
     return officer
 
 
-def forget_officer(officer_id: int) -> None:
-    """Drop a cached officer at once (this process), e.g. after changing their account."""
-    _officers.pop(officer_id, None)
-
-
 def sign_in_officer(request: Request, officer: Officer) -> None:
-    request.session[OFFICER_KEY] = {"id": officer.id, "epoch": officer.session_epoch,
-                                    "at": int(time.time())}
+    """Sign the officer in: a new session (new cookie key, new CSRF token)."""
+    _state(request).sign_in(SessionKind.OFFICER, officer.id, officer.session_epoch)
     request.scope["officer"] = officer
 
 
 def sign_out_officer(request: Request) -> None:
-    request.session.pop(OFFICER_KEY, None)
+    """End the officer's session on the server; a copy of the cookie stops working too."""
+    _state(request).sign_out(SessionKind.OFFICER)
     request.scope["officer"] = None
 
 
@@ -94,22 +110,30 @@ async def current_member(request: Request) -> Member | None:
     if "member" in request.scope:
         return request.scope["member"]
     member: Member | None = None
-    data: Any = request.session.get(MEMBER_KEY)
-    if isinstance(data, dict) and isinstance(data.get("id"), int):
-        member = await Member.get_or_none(id=data["id"]).select_related("project", "team",
-                                                                         "liaison")
-        if member is None or member.session_epoch != data.get("epoch") or (
-            member.status == MemberStatus.LEFT
-        ):
-            member = None
-            request.session.pop(MEMBER_KEY, None)
+    state = state_of(request)
+    if state is not None:
+        state.used = True
+        if state.member is not None:
+            member = await Member.get_or_none(id=state.member.subject_id).select_related(
+                "project", "team", "liaison")
+            if member is None or member.status == MemberStatus.LEFT:
+                member = None
+                state.sign_out(SessionKind.MEMBER)
     request.scope["member"] = member
     return member
 
 
 def sign_in_member(request: Request, member: Member) -> None:
-    request.session[MEMBER_KEY] = {"id": member.id, "epoch": member.session_epoch}
+    """Sign the worker in on this phone: a new session (new cookie key, new CSRF token)."""
+    _state(request).sign_in(SessionKind.MEMBER, member.id, member.session_epoch)
     request.scope["member"] = member
+
+
+def _state(request: Request) -> SessionState:
+    state = state_of(request)
+    if state is None:
+        raise RuntimeError("sessions are not set up for " + request.url.path)
+    return state
 
 
 async def require_member(request: Request) -> Member:

@@ -12,7 +12,6 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.middleware.sessions import SessionMiddleware
 from tortoise.contrib.starlette import RegisterTortoise
 
 from server.crypto import Keyring
@@ -24,14 +23,11 @@ from server.services.escalation import deadline_loop
 from server.settings import Settings
 from server.web.errors import domain_error, http_exception, server_error
 from server.web.middleware import BodyLimitMiddleware, LocaleMiddleware, SecurityHeadersMiddleware
+from server.web.sessions import ServerSessionMiddleware
 from server.web.static import AssetStore
 from server.web.templating import make_templates
 
 ROOT = Path(__file__).resolve().parent.parent
-SESSION_COOKIE = "lx_session"
-# Workers have no password: their phone keeps a signed session for a year. Officer sign-ins
-# inside the same cookie expire much sooner (checked in server.access).
-SESSION_MAX_AGE = 365 * 24 * 3600
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -65,9 +61,9 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(SecurityHeadersMiddleware, hsts=settings.production),
             Middleware(GZipMiddleware, minimum_size=600),
             Middleware(LocaleMiddleware, default=settings.default_language),
-            Middleware(SessionMiddleware, secret_key=Keyring(settings.secret_key).session_key,
-                       session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE, same_site="lax",
-                       https_only=settings.secure_cookies),
+            Middleware(ServerSessionMiddleware, keyring=Keyring(settings.secret_key),
+                       officer_hours=settings.officer_session_hours,
+                       secure=settings.secure_cookies),
             Middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes,
                        upload_limit=settings.max_upload_bytes),
         ],

@@ -49,6 +49,7 @@ CARD_REASONS = {
     "bad_signature": N_("无法识别的会员卡"), "unknown": N_("找不到这位会员"),
     "replaced": N_("这张卡已作废（会员换了手机）"), "inactive": N_("不是有效会员"),
     "out_of_scope": N_("不是你所在工会的会员"),
+    "expired": N_("会员卡已过期：请会员在有网络时打开“会员卡”页面，自动换新卡"),
 }
 
 

@@ -138,6 +138,9 @@ OPTIONS: tuple[Option, ...] = (
            _parse_nonnegative_int),
     Option("LIANXIN_OFFICER_SESSION_HOURS", "officer_session_hours", "12",
            "How long an officer stays signed in.", _parse_positive_int),
+    Option("LIANXIN_MEMBER_CARD_DAYS", "member_card_days", "30",
+           "How long a member card stays valid; the phone renews it whenever it has signal.",
+           _parse_positive_int),
 )
 
 
@@ -165,6 +168,7 @@ class Settings:
     join_window_seconds: int
     requests_per_hour: int
     officer_session_hours: int
+    member_card_days: int
     deadline_job_seconds: int
     extra: Mapping[str, str] = field(default_factory=dict)
 

@@ -64,7 +64,9 @@ async function networkFirst(request) {
   const url = new URL(request.url);
   try {
     const response = await fetch(request);
-    if (response.ok && !neverCache(url) && request.headers.get("HX-Request") !== "true") {
+    // A redirect (a lapsed sign-in sent to the login page) is not the page asked for.
+    if (response.ok && !response.redirected && !neverCache(url) &&
+        request.headers.get("HX-Request") !== "true") {
       const cache = await caches.open(PAGE_CACHE);
       // Keyed by URL only: Vary: Cookie must not hide the copy from the offline visit.
       await cache.put(url.pathname + url.search, response.clone());

@@ -134,6 +134,8 @@ async def test_a_right_password_does_not_reset_the_failures(app: Any) -> None:
 
         assert [await attempt("nope") for _ in range(4)] == [401] * 4
         assert await attempt("right-pass-3") == 303
+    async with new_client(app) as c:  # another phone, or the same one signed out
+        token = csrf_of((await c.get("/officer/login")).text)
         # The four failures still count: one more is allowed, then the lock.
         assert [await attempt("nope"), await attempt("nope")] == [401, 429]
 
@@ -274,7 +276,9 @@ async def test_a_known_client_id_signs_nobody_else_in(app: Any) -> None:
         # The owner's own device replaying it (the outbox) is answered as the first time
         # (once the phone's join window, which the strangers used up, is over).
         await LimitCounter.filter(bucket=f"join.phone:{form['phone']}").delete()
-        again = await owner.post(path, data=form)
+        # The outbox sends the page's current token (rotated when the owner was signed in).
+        current = csrf_of((await owner.get("/me/rebind")).text)
+        again = await owner.post(path, data={**form, "csrf_token": current})
         assert again.status_code == 303 and again.headers["location"] == "/me"
 
 
@@ -295,7 +299,9 @@ async def test_the_sending_device_gets_its_lost_answer(app: Any) -> None:
         me = await device.get("/me")
         assert me.status_code == 200 and form["name"] in me.text
         # The same client_id with other answers is not the same form.
-        changed = await device.post(path, data={**form, "name": "改了名字"})
+        current = csrf_of((await device.get("/me/rebind")).text)
+        changed = await device.post(path, data={**form, "name": "改了名字",
+                                                "csrf_token": current})
         assert changed.status_code == 422 and "已经提交过了" in changed.text
     member = await Member.get(client_id=form["client_id"])
     assert member.name == form["name"]

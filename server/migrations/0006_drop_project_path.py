@@ -2,7 +2,7 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0004_limits')]
+    dependencies = [('models', '0005_sessions')]
 
     initial = False
 

@@ -17,13 +17,13 @@ from server.models.requests import (
     Status,
     Urgency,
 )
+from server.models.sessions import Session, SessionKind
 from server.models.unions import NodeKind, Team, UnionNode
 
 __models__ = [
     UnionNode, Team, Officer, Member, MemberClaim, Invite, RebindCode, AuditEntry,
-    LimitCounter,
-    ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline, Notice, NoticeRead,
-    NoticeAck, InboxItem,
+    LimitCounter, ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline, Notice,
+    NoticeRead, NoticeAck, InboxItem, Session,
 ]
 
 __all__ = [
@@ -51,6 +51,8 @@ __all__ = [
     "RequestPhoto",
     "Role",
     "ServiceRequest",
+    "Session",
+    "SessionKind",
     "Status",
     "Team",
     "UnionNode",

@@ -39,6 +39,9 @@ class Officer(Model):
     active = fields.BooleanField(default=True)
     # Bumped on logout-everywhere / password change: older signed sessions stop working.
     session_epoch = fields.IntField(default=0)
+    # Bumped by every change made through server.services.officers: each process compares
+    # it, read with the session on every request, against its cached snapshot.
+    version = fields.IntField(default=0, db_default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_login_at = fields.DatetimeField(null=True)
 

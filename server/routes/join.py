@@ -16,7 +16,7 @@ from server.routes.officer import client_ip
 from server.services import enrolment
 from server.services.invites import JoinTarget, join_target
 from server.validation import OTHER_TRADE, TRADES
-from server.web.forms import form_dict, read_form
+from server.web.forms import csrf_token, form_dict, read_form
 from server.web.templating import render, render_shared
 
 
@@ -65,7 +65,7 @@ async def join_submit(request: Request) -> Response:
         member = await enrolment.join(
             invite.project, data, request.app.state.keyring, ip=client_ip(request),
             session_member_id=session_member.id if session_member else None,
-            session_token=str(request.session.get("csrf", "")))
+            session_token=csrf_token(request))
     except DomainError as exc:
         values = {k: v for k, v in form_dict(form).items() if isinstance(v, str)}
         return render(request, "join/form.html",

@@ -25,10 +25,12 @@ async def card(request: Request) -> Response:
     if member.status != MemberStatus.ACTIVE:
         return RedirectResponse("/me", status_code=303)
     settings = request.app.state.settings
-    token = cards.card_token(request.app.state.keyring, member)
+    now = datetime.now(UTC)
+    expires_at = cards.card_expiry(settings.member_card_days, now)
+    token = cards.card_token(request.app.state.keyring, member, expires_at)
     qr = cards.qr_svg(cards.card_check_url(settings.base_url, token))
-    return render(request, "me/card.html", {"me": member, "qr_svg": qr,
-                                            "shown_at": datetime.now(UTC)})
+    return render(request, "me/card.html", {"me": member, "qr_svg": qr, "shown_at": now,
+                                            "expires_at": expires_at})
 
 
 async def rebind_form(request: Request) -> Response:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -55,12 +53,7 @@ async def login_submit(request: Request) -> Response:
         return render(request, "officer/login.html",
                       {"values": {"phone": phone}, "error": error, "next": next_url},
                       status_code=status_code, headers=NO_STORE)
-    # A fresh session on sign-in: nothing planted before the login survives it, except the
-    # worker's own membership and the CSRF token that forms queued offline still carry.
-    kept: dict[str, Any] = {k: request.session[k] for k in ("member", "csrf")
-                            if k in request.session}
-    request.session.clear()
-    request.session.update(kept)
+    # A new session and CSRF token: nothing planted or seen before the login works after it.
     sign_in_officer(request, officer)
     await audit.record(officer, "login", officer, ip=client_ip(request))
     return RedirectResponse(next_url, status_code=303)

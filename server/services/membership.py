@@ -62,6 +62,17 @@ async def choose_liaison_id(project_id: int, team_id: int | None) -> int | None:
     return int(str(chair[0])) if chair else None
 
 
+async def filing_assignee_id(member: Member) -> int | None:
+    """Whom a worker's new request goes to: their liaison while that officer is active;
+    otherwise a stand-in chosen as at approval (the least-loaded active cadre, own team
+    first; else the chair), so a request never waits on a deactivated account."""
+    liaison_id: int | None = member.liaison_id  # type: ignore[attr-defined]
+    if liaison_id is None or await Officer.exists(id=liaison_id, active=True):
+        return liaison_id
+    return await choose_liaison_id(member.project_id,  # type: ignore[attr-defined]
+                                   member.team_id)  # type: ignore[attr-defined]
+
+
 async def approve(member: Member, officer: Officer | None) -> Member:
     if member.status == MemberStatus.ACTIVE:
         return member

@@ -1,15 +1,23 @@
-"""Officer accounts and sign-in, rate limited (server.services.limits) across processes."""
+"""Officer accounts and sign-in, rate limited (server.services.limits) across processes.
+
+An officer's lifecycle goes through here: every change bumps `Officer.version` (each process
+compares it with its cached snapshot on the officer's next request, server.access), and
+deactivation or a new role ends all the officer's sessions at once, with an audit entry.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
 
-from server.errors import TooManyAttempts
+from tortoise.expressions import F
+
+from server.db import transaction
+from server.errors import DomainError, TooManyAttempts
 from server.i18n import gettext
 from server.models import Officer, Role, Team, UnionNode
 from server.passwords import MIN_LENGTH, hash_password, verify_password
-from server.services import limits
+from server.services import audit, limits, sessions
 from server.validation import PHONE_RE
 
 
@@ -44,6 +52,61 @@ async def add_officer(*, phone: str, name: str, role: Role | str, union_code: st
         raise OfficerError(gettext("手机号 %(phone)s 已经有账号") % {"phone": phone})
     return await Officer.create(phone=phone, name=name, role=role, union=union, team=team_obj,
                                 password_hash=hash_password(password))
+
+
+async def deactivate(officer: Officer, by: Officer | None, *, ip: str = "") -> Officer:
+    """Deactivate the account and end all its sessions: its next request, to any process,
+    is refused. Deactivating an inactive account changes nothing and records nothing."""
+    async with transaction():
+        changed = await Officer.filter(id=officer.id, active=True).update(
+            active=False, version=F("version") + 1)
+        if changed:
+            ended = await sessions.end_officer_sessions(officer.id)
+            await audit.record(by, "officer.deactivate", officer, ip=ip, sessions_ended=ended)
+    await officer.refresh_from_db()
+    return officer
+
+
+async def reactivate(officer: Officer, by: Officer | None, *, ip: str = "") -> Officer:
+    """Let the officer sign in again (their old sessions stay ended)."""
+    async with transaction():
+        changed = await Officer.filter(id=officer.id, active=False).update(
+            active=True, version=F("version") + 1)
+        if changed:
+            await audit.record(by, "officer.reactivate", officer, ip=ip)
+    await officer.refresh_from_db()
+    return officer
+
+
+async def change_role(officer: Officer, role: Role | str, by: Officer | None, *,
+                      ip: str = "") -> Officer:
+    """Give the officer a new role and end their sessions, so no page, cached snapshot or
+    open form keeps the old role's rights; they sign in again under the new one."""
+    try:
+        new_role = Role(role)
+    except ValueError:
+        raise DomainError(gettext("角色应为：") + ", ".join(r.value for r in Role),
+                          field="role") from None
+    union = await UnionNode.get(id=officer.union_id)  # type: ignore[attr-defined]
+    if new_role in {Role.CADRE, Role.MANAGER} and not union.is_project:
+        raise DomainError(gettext("工会干部和项目管理人员必须属于项目工会"), field="role")
+    async with transaction():
+        old = await Officer.filter(id=officer.id).values_list("role", flat=True)
+        changed = await Officer.filter(id=officer.id).exclude(role=new_role).update(
+            role=new_role, version=F("version") + 1)
+        if changed:
+            ended = await sessions.end_officer_sessions(officer.id)
+            await audit.record(by, "officer.role", officer, ip=ip, old=str(old[0]),
+                               new=new_role.value, sessions_ended=ended)
+    await officer.refresh_from_db()
+    return officer
+
+
+async def end_all_sessions(officer: Officer, by: Officer | None, *, ip: str = "") -> int:
+    """Sign the officer out everywhere (a lost phone), without changing the account."""
+    ended = await sessions.end_officer_sessions(officer.id)
+    await audit.record(by, "officer.sessions_ended", officer, ip=ip, sessions_ended=ended)
+    return ended
 
 
 async def authenticate(phone: str, password: str, ip: str) -> Officer | None:

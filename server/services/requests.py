@@ -28,7 +28,7 @@ from server.models import (
     ServiceRequest,
     Urgency,
 )
-from server.services import deadlines, lifecycle, limits
+from server.services import deadlines, lifecycle, limits, membership
 from server.services.photos import CleanedPhotos, CleanPhoto
 from server.validation import Cleaner
 
@@ -139,7 +139,7 @@ async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPh
                 client_id=new.client_id, member=member, project=project,
                 category=new.category,
                 description=new.description, urgency=new.urgency, anonymity=new.anonymity,
-                assignee_id=member.liaison_id,  # type: ignore[attr-defined]
+                assignee_id=await membership.filing_assignee_id(member),
                 created_at=now, ack_due_at=ack_due, resolve_due_at=resolve_due,
                 level_due_at=ack_due,
             )
@@ -233,7 +233,7 @@ async def _insert_new(conn: BaseDBAsyncClient, member: Member, fresh: Sequence[N
         client_id=first.client_id, member_id=member.id, project_id=project.id,
         category=first.category, description=first.description,
         urgency=first.urgency, anonymity=first.anonymity,
-        assignee_id=member.liaison_id,  # type: ignore[attr-defined]
+        assignee_id=await membership.filing_assignee_id(member),
         created_at=now, ack_due_at=now, level_due_at=now, resolve_due_at=now)
     rows = []
     for new in fresh:

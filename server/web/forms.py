@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hmac
 import json
-import secrets
 from dataclasses import dataclass
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+
+from server.web.sessions import state_of
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -18,19 +19,16 @@ MAX_FILES = 3
 
 
 def csrf_token(request: Request) -> str:
-    """The session's CSRF token, made on first use (the page that shows a form)."""
-    if "session" not in request.scope:
-        return ""
-    token = request.session.get("csrf")
-    if not isinstance(token, str):
-        token = secrets.token_urlsafe(24)
-        request.session["csrf"] = token
-    return token
+    """The session's CSRF token, made on first use (the page that shows a form). A new one
+    comes with every sign-in (server.web.sessions), so a token seen before it is refused."""
+    state = state_of(request)
+    return state.csrf() if state is not None else ""
 
 
 def check_csrf(request: Request, sent: object) -> None:
     """Refuse (403) unless `sent` is the session's CSRF token."""
-    expected = request.session.get("csrf")
+    state = state_of(request)
+    expected = state.expected_csrf() if state is not None else None
     if not isinstance(sent, str) or not isinstance(expected, str) or not hmac.compare_digest(
         sent.encode(), expected.encode()
     ):

@@ -12,12 +12,13 @@ points at the PostgreSQL server (default postgres://postgres@127.0.0.1:5432/test
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import random
 import re
 import secrets
-import shutil
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -94,7 +95,10 @@ async def clone_database(source_url: str, tmp_dir: Path, name: str) -> tuple[str
         await _pg_admin(f'CREATE DATABASE "{db_name}" TEMPLATE "{source}"')
         return _pg_url(db_name), _pg_drop(db_name)
     target = tmp_dir / (name + ".sqlite3")
-    shutil.copyfile(sqlite_path(source_url), target)
+    # The backup API, not a file copy: it also takes what still sits in a -wal file.
+    with (contextlib.closing(sqlite3.connect(sqlite_path(source_url))) as source,
+          contextlib.closing(sqlite3.connect(target)) as copy):
+        source.backup(copy)
     return f"sqlite://{target}", _nothing
 
 

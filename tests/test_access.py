@@ -231,11 +231,17 @@ async def test_reassign_by_chair_only(app: object,
 
 @pytest.mark.parametrize("path", [
     "/officer/login", "/officer/logout", "/officer/members/reassign", "/me/rebind",
-    "/officer/members/1/approve", "/officer/members/1/reject", "/officer/members/1/rebind",
+    "/officer/members/{id}/approve", "/officer/members/{id}/reject",
+    "/officer/members/{id}/rebind",
 ])
 async def test_post_without_csrf_is_refused(app: object, path: str) -> None:
-    async with visitor(app, XBL_CHAIR) as c:
-        response = await c.post(path, data={"phone": "13900000010"})
+    # A member of this test's own, in the chair's scope: a refusal for want of a token,
+    # not a 404 for want of a member.
+    async with new_client(app) as worker:
+        _, form = await enrol(worker, "chuangxingang")
+    member = await Member.get(client_id=form["client_id"])
+    async with visitor(app, CXG_CHAIR) as c:
+        response = await c.post(path.format(id=member.id), data={"phone": "13900000020"})
     assert response.status_code == 403
 
 

@@ -37,7 +37,8 @@ async def test_server_with_read_replica(live_server: LiveServer) -> None:
                    "副本里改过的名字", "两库都有的工友")
     live_server.start(LIANXIN_DB_READ_URL=replica_url)
     try:
-        async with await enrol(live_server, "只在主库的工友") as worker:
+        worker = await enrol(live_server, "只在主库的工友")
+        try:
             # The worker's own page reads the primary: they find themselves at once.
             assert "只在主库的工友" in (await worker.get("/me")).text
             page = await worker.get("/requests/new")
@@ -50,6 +51,8 @@ async def test_server_with_read_replica(live_server: LiveServer) -> None:
             batch = await worker.post("/requests/sync", headers={"X-CSRF-Token": csrf(page.text)},
                                       json={"items": [{"id": "a", "fields": fields}]})
             assert batch.json()["results"][0]["status"] == 201
+        finally:
+            await worker.aclose()
         async with httpx.AsyncClient(base_url=live_server.url) as c:
             page = await c.get("/officer/login")
             await c.post("/officer/login", data={

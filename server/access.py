@@ -47,6 +47,12 @@ class _Snapshot:
 _snapshots: dict[int, _Snapshot] = {}
 
 
+def forget_all_officers() -> None:
+    """Drop every cached snapshot in this process (tests switch databases between modules;
+    officer ids then name other people)."""
+    _snapshots.clear()
+
+
 def login_redirect(request: Request) -> HTTPException:
     target = request.url.path + ("?" + request.url.query if request.url.query else "")
     from urllib.parse import quote

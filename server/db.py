@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
 from tortoise import Model, Tortoise
-from tortoise import connections as open_connections
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
+from tortoise.connection import get_connections
 from tortoise.migrations.api.migrate import migrate
 from tortoise.transactions import in_transaction
 
@@ -39,13 +42,24 @@ class ReplicaRouter:
     Routing every read there would break read-your-writes (a worker who just joined would
     not find themselves) and reads inside transactions; so only officer pages that show
     figures, digests and searches opt in, where a second of replication lag does no harm.
+    Hand-written SQL (`fetch`) takes the same road: see `read_connection`.
     """
 
     def db_for_read(self, model: type) -> str | None:
-        return REPLICA if _replica_reads.get() else None
+        return REPLICA if _reads_go_to_replica() else None
 
     def db_for_write(self, model: type) -> str | None:
         return None
+
+
+def _in_transaction() -> bool:
+    # Inside `transaction()` Tortoise hands this task the transaction's own client under the
+    # primary's name; a read there must see the transaction's writes, not the replica's past.
+    return isinstance(get_connections().get(PRIMARY), TransactionalDBClient)
+
+
+def _reads_go_to_replica() -> bool:
+    return _replica_reads.get() and not _in_transaction()
 
 
 @contextlib.contextmanager
@@ -55,6 +69,15 @@ def reads_from_replica() -> Iterator[None]:
         yield
     finally:
         _replica_reads.reset(token)
+
+
+def read_connection() -> BaseDBAsyncClient:
+    """Where a read goes now, the same choice the ORM's router makes: the replica inside
+    `reads_from_replica()` (when one is configured), the transaction's connection inside a
+    transaction, the primary otherwise."""
+    if _reads_go_to_replica() and REPLICA in get_connections().db_config:
+        return get_connections().get(REPLICA)
+    return get_connections().get(PRIMARY)
 
 
 def tortoise_config(db_url: str, read_url: str = "") -> dict[str, Any]:
@@ -122,15 +145,33 @@ def transaction() -> Any:
     return in_transaction(PRIMARY)
 
 
+# A `?` is a placeholder only outside quoted strings, quoted names and comments.
+_PLACEHOLDER = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\?""", re.S)
+# Statements that only read; anything else (UPDATE … RETURNING, a locking SELECT) is a write.
+_READ_ONLY = re.compile(r"\s*SELECT\b(?!.*\bFOR\s+(?:UPDATE|SHARE|NO\s+KEY)\b)", re.I | re.S)
+
+
+@functools.lru_cache(maxsize=256)
+def numbered_placeholders(sql: str) -> str:
+    """`?` placeholders as PostgreSQL's `$1`, `$2` …, leaving a `?` in a string alone."""
+    n = itertools.count(1)
+    return _PLACEHOLDER.sub(lambda m: f"${next(n)}" if m.group() == "?" else m.group(), sql)
+
+
 async def fetch(sql: str, *params: Any, conn: BaseDBAsyncClient | None = None) -> list[Any]:
     """Rows of a hand-written statement on the hot paths, where building the query with the
     ORM costs more than running it. Write `?` placeholders; PostgreSQL gets `$n`. Name
     every computed column (AS …): rows come back as mappings, where two `count` columns
-    would be one."""
-    conn = conn or open_connections.get(PRIMARY)
+    would be one.
+
+    Without `conn`, the statement goes where the ORM would send it: a SELECT to
+    `read_connection()` (the replica inside `reads_from_replica()`, so a page that opted in
+    reads one snapshot whether its queries are hand-written or not), anything else to the
+    primary (the transaction's connection inside one)."""
+    if conn is None:
+        conn = read_connection() if _READ_ONLY.match(sql) else get_connections().get(PRIMARY)
     if conn.capabilities.dialect == "postgres":
-        parts = sql.split("?")
-        sql = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
+        sql = numbered_placeholders(sql)
     # execute_query_dict: asyncpg's execute_query drops the rows of UPDATE … RETURNING.
     rows = await conn.execute_query_dict(sql, list(params))
     return [tuple(row.values()) for row in rows]

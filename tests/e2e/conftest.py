@@ -1,7 +1,11 @@
-"""A real `lianxin serve` process (that tests can stop and restart) and Debian's Chromium."""
+"""A real `lianxin serve` process (that tests can stop and restart) and Debian's Chromium.
+
+Each module gets its own server on its own database (a copy of the suite's template, demo
+included), so what one module's tests file is never another module's business."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -14,7 +18,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.conftest import ARTIFACTS, make_database
+from tests.conftest import ARTIFACTS, clone_database, module_name, sqlite_path
 
 CHROMIUM = os.environ.get("LIANXIN_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -77,35 +81,39 @@ class LiveServer:
                 self.process.wait()
         self.process = None
 
-
     async def query(self, sql: str, *args: object) -> list[tuple[object, ...]]:
         """Read the server's database directly (placeholders: $1, $2 …)."""
-        if self.db_url.startswith("sqlite://"):
-            import re
-            import sqlite3
-
-            path = self.db_url.removeprefix("sqlite://").split("?")[0]
-            with sqlite3.connect(path) as conn:
-                return list(conn.execute(re.sub(r"\$\d+", "?", sql), args).fetchall())
-        import asyncpg
-
-        conn = await asyncpg.connect(self.db_url)
-        try:
-            return [tuple(r) for r in await conn.fetch(sql, *args)]
-        finally:
-            await conn.close()
+        return await query_db(self.db_url, sql, *args)
 
     async def count(self, sql: str, *args: object) -> int:
         rows = await self.query(sql, *args)
         return int(rows[0][0])  # type: ignore[call-overload]
 
 
-@pytest.fixture(scope="session")
-async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
-    workdir = tmp_path_factory.mktemp("live")
-    db_url, drop = await make_database(workdir, "live")
+async def query_db(db_url: str, sql: str, *args: object) -> list[tuple[object, ...]]:
+    """Run one statement on a database directly (placeholders: $1, $2 …) and commit it."""
+    if db_url.startswith("sqlite://"):
+        import re
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(sqlite_path(db_url))) as conn, conn:
+            return list(conn.execute(re.sub(r"\$\d+", "?", sql), args).fetchall())
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        return [tuple(r) for r in await conn.fetch(sql, *args)]
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+async def live_server(template_url: str, tmp_path_factory: pytest.TempPathFactory,
+                      request: pytest.FixtureRequest) -> AsyncIterator[LiveServer]:
+    name = module_name(request)
+    workdir = tmp_path_factory.mktemp("live_" + name)
+    db_url, drop = await clone_database(template_url, workdir, "live_" + name)
     server = LiveServer(db_url, workdir)
-    server.cli("demo")
     server.start()
     yield server
     server.stop()

@@ -264,6 +264,13 @@ class EventView:
     rating: int | None
 
 
+def worker_timeline(events: Iterable[RequestEvent]) -> list[RequestEvent]:
+    """The events of their own request a worker reads: the public ones (internal notes and
+    reassignments stay inside the union). Which of these show their note is the template's
+    `WORKER_READABLE_NOTES`."""
+    return [event for event in events if event.public]
+
+
 def timeline(viewer: Officer, events: Iterable[RequestEvent],
              filer: Identity | None) -> list[EventView]:
     """The events of one request as `viewer` may read them (events with `actor` fetched).

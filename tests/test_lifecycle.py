@@ -49,3 +49,10 @@ def test_services_do_not_speak_http() -> None:
     speaking = sorted(str(p.relative_to(SERVER)) for p in (SERVER / "services").glob("*.py")
                       if re.search(r"^from starlette|^import starlette", p.read_text(), re.M))
     assert speaking == []
+
+
+def test_no_route_reads_the_event_model() -> None:
+    """Routes get timelines through the lifecycle and privacy modules, never from the table."""
+    reading = sorted(p.name for p in (SERVER / "routes").glob("*.py")
+                     if "RequestEvent" in p.read_text())
+    assert reading == []

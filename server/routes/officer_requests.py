@@ -21,7 +21,6 @@ from server.models import (
     Category,
     Level,
     Officer,
-    RequestEvent,
     RequestPhoto,
     Role,
     ServiceRequest,
@@ -79,8 +78,7 @@ async def queue(request: Request) -> Response:
 
 async def _detail_context(officer: Officer, item: ServiceRequest,
                           error: str = "") -> dict[str, Any]:
-    events = await RequestEvent.filter(request_id=item.id).order_by("id").select_related(
-        "actor")
+    events = await lifecycle.events_of(item)
     view = privacy.request_view(officer, item)
     photo_ids: list[Any] = []
     if privacy.sees_photos(officer):

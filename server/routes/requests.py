@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from server import privacy
 from server.access import (
     current_officer,
     request_for_member,
@@ -19,7 +20,7 @@ from server.access import (
 )
 from server.errors import DomainError
 from server.i18n import N_
-from server.models import Category, MemberStatus, RequestEvent, RequestPhoto, ServiceRequest
+from server.models import Category, MemberStatus, RequestPhoto, ServiceRequest
 from server.services import inbox, lifecycle, notices
 from server.services import requests as svc
 from server.services.photos import MAX_PHOTOS, MAX_UPLOAD_BYTES, NO_PHOTOS, clean_photos
@@ -121,7 +122,7 @@ async def detail(request: Request) -> Response:
         return RedirectResponse(f"/officer/requests/{request_id}", status_code=303)
     member = await require_member(request)
     item = await request_for_member(member, request_id)
-    events = await RequestEvent.filter(request_id=item.id, public=True).order_by("id")
+    events = privacy.worker_timeline(await lifecycle.events_of(item))
     photos = await RequestPhoto.filter(request_id=item.id).order_by("id").values_list(
         "id", flat=True)
     unread_from = item.worker_seen_event_id
@@ -160,7 +161,7 @@ async def worker_action(request: Request) -> Response:
     if not error:
         return RedirectResponse(f"/requests/{item.id}", status_code=303)
     item = await request_for_member(member, item.id)
-    events = await RequestEvent.filter(request_id=item.id, public=True).order_by("id")
+    events = privacy.worker_timeline(await lifecycle.events_of(item))
     return render(request, "requests/detail.html", {
         "item": item, "events": events, "photo_ids": [], "labels": svc,
         "actions": lifecycle.worker_actions(item), "unread_from": item.worker_seen_event_id,

@@ -378,6 +378,13 @@ async def confirm_and_rate(member: Member, request: ServiceRequest, data: Action
     return event
 
 
+async def events_of(request: ServiceRequest) -> list[RequestEvent]:
+    """Every event of a request, oldest first, with its actor: what a timeline is made of.
+    Who may read which of them is `server.privacy`'s decision."""
+    return await RequestEvent.filter(request_id=request.id).order_by("id").select_related(
+        "actor")
+
+
 async def mark_seen_by_worker(request: ServiceRequest) -> None:
     await inbox.mark_request_read(request.id,
                                   member_id=request.member_id)  # type: ignore[attr-defined]

@@ -248,6 +248,12 @@ def anonymous_label() -> str:
 # Text outside readers may read: the worker's own words (they read the description too),
 # and what the union wrote for them or as the outcome. Not the union's replies to the worker
 # (written to someone the writer knows by name), nor internal notes.
+# Events whose text the worker who filed the request reads; other events show only their label.
+WORKER_READABLE_NOTES = frozenset({
+    EventKind.SUBMITTED, EventKind.REPLY, EventKind.WORKER_REPLY,
+    EventKind.MANAGEMENT_REPLY, EventKind.RESOLVED, EventKind.DECLINED,
+    EventKind.REOPENED, EventKind.RATED,
+})
 OUTSIDE_READABLE_NOTES = frozenset({
     EventKind.SUBMITTED, EventKind.WORKER_REPLY, EventKind.REOPENED, EventKind.RATED,
     EventKind.REFERRED, EventKind.MANAGEMENT_REPLY, EventKind.RESOLVED, EventKind.DECLINED,
@@ -266,8 +272,8 @@ class EventView:
 
 def worker_timeline(events: Iterable[RequestEvent]) -> list[RequestEvent]:
     """The events of their own request a worker reads: the public ones (internal notes and
-    reassignments stay inside the union). Which of these show their note is the template's
-    `WORKER_READABLE_NOTES`."""
+    reassignments stay inside the union); of these, only `WORKER_READABLE_NOTES` show their
+    note."""
     return [event for event in events if event.public]
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from server.errors import DomainError
 from server.models import (
+    Category,
     CategoryDeadline,
     EventKind,
     Level,
@@ -23,7 +24,6 @@ from server.models import (
     Status,
 )
 from server.services import deadlines
-from server.services import requests as svc
 from server.services.escalation import run_deadline_job
 from server.services.lifecycle import (
     TRANSITIONS,
@@ -401,7 +401,7 @@ async def test_chair_sets_deadlines(app: Any) -> None:
         assert page.status_code == 200
         token = csrf_of(page.text)
         data: dict[str, str] = {"csrf_token": token}
-        for category in svc.CATEGORY_LABELS:
+        for category in Category:
             data[f"ack_{category}"] = "12"
             data[f"days_{category}"] = "1" if category == "wages" else "3"
         bad = await c.post("/officer/deadlines", data={**data, "ack_other": "0"})

@@ -29,7 +29,6 @@ from server.models import (
 from server.models.requests import OPEN_STATUSES
 from server.routes.officer import NO_STORE, client_ip
 from server.services import audit, deadlines, digest, figures, inbox, lifecycle
-from server.services import requests as svc
 from server.validation import Cleaner, small_int
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
@@ -71,7 +70,7 @@ async def queue(request: Request) -> Response:
     views = {r["id"]: privacy.view_of_row(officer, r) for r in rows}
     return render(request, "officer/requests.html", {
         "rows": rows, "views": views, "total": total, "page": page, "page_size": PAGE_SIZE,
-        "params": request.query_params, "labels": svc, "now": now,
+        "params": request.query_params, "now": now,
         "anonymous": privacy.anonymous_label(), "categories": list(Category),
     }, fragment="officer/_request_table.html", headers=NO_STORE)
 
@@ -92,7 +91,7 @@ async def _detail_context(officer: Officer, item: ServiceRequest,
     return {
         "item": item, "view": view, "person": view.filer,
         "events": privacy.timeline(officer, events, view.filer),
-        "anonymous": privacy.anonymous_label(), "actions": actions, "labels": svc,
+        "anonymous": privacy.anonymous_label(), "actions": actions,
         "error": error, "photo_ids": photo_ids, "cadres": cadres, "now": datetime.now(UTC),
     }
 
@@ -163,7 +162,7 @@ async def figures_page(request: Request) -> Response:
     with reads_from_replica():
         result = await figures.for_viewer(officer, start, end, datetime.now(UTC))
     return render(request, "officer/figures.html", {
-        "f": result, "start": first, "end": last, "labels": svc,
+        "f": result, "start": first, "end": last,
         "categories": list(Category), "statuses": list(Status),
     }, headers=NO_STORE)
 
@@ -177,7 +176,7 @@ async def digest_page(request: Request) -> Response:
                        end=last)
     return render(request, "officer/digest.html", {
         "d": result, "rows": result.rows, "total": result.listed, "f": result.figures,
-        "start": first, "end": last, "labels": svc, "union": officer.union,
+        "start": first, "end": last, "union": officer.union,
         "limit": figures.DIGEST_PAGE_LIMIT,
     }, headers=NO_STORE)
 
@@ -211,7 +210,7 @@ async def deadline_settings(request: Request) -> Response:
             return RedirectResponse("/officer/deadlines?saved=1", status_code=303)
     targets = await deadlines.targets_for(officer.union)
     return render(request, "officer/deadlines.html", {
-        "targets": targets, "labels": svc, "errors": errors,
+        "targets": targets, "errors": errors,
         "saved": request.query_params.get("saved") == "1",
     }, status_code=422 if errors else 200, headers=NO_STORE)
 

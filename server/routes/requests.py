@@ -42,7 +42,7 @@ async def _uploads(form: FormData) -> list[tuple[bytes, str]]:
 
 def _form_context(values: Mapping[str, object], errors: dict[str, str]) -> dict[str, object]:
     return {"values": values, "errors": errors, "categories": list(Category),
-            "category_labels": svc.CATEGORY_LABELS, "max_photos": MAX_PHOTOS}
+            "max_photos": MAX_PHOTOS}
 
 
 async def new_form(request: Request) -> Response:
@@ -111,7 +111,7 @@ async def my_requests(request: Request) -> Response:
     rows = await query.order_by("-id").offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
     return render(request, "requests/list.html", {
         "rows": rows, "total": total, "page": page, "page_size": PAGE_SIZE,
-        "labels": svc, "params": request.query_params, "now": datetime.now(UTC),
+        "params": request.query_params, "now": datetime.now(UTC),
     }, fragment="requests/_list.html")
 
 
@@ -128,7 +128,7 @@ async def detail(request: Request) -> Response:
     unread_from = item.worker_seen_event_id
     await lifecycle.mark_seen_by_worker(item)
     return render(request, "requests/detail.html", {
-        "item": item, "events": events, "photo_ids": photos, "labels": svc,
+        "item": item, "events": events, "photo_ids": photos,
         "actions": lifecycle.worker_actions(item), "unread_from": unread_from, "error": "",
     }, fragment="requests/_timeline.html")
 
@@ -163,7 +163,7 @@ async def worker_action(request: Request) -> Response:
     item = await request_for_member(member, item.id)
     events = privacy.worker_timeline(await lifecycle.events_of(item))
     return render(request, "requests/detail.html", {
-        "item": item, "events": events, "photo_ids": [], "labels": svc,
+        "item": item, "events": events, "photo_ids": [],
         "actions": lifecycle.worker_actions(item), "unread_from": item.worker_seen_event_id,
         "error": error,
     }, status_code=422, fragment="requests/_timeline.html")

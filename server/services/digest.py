@@ -13,12 +13,11 @@ import xlsxwriter
 
 from server import privacy
 from server.i18n import gettext
-from server.labels import localtime
+from server.labels import CATEGORY_LABELS, LEVEL_LABELS, REQUEST_STATUS_LABELS, localtime
 from server.models import Category, Officer
 from server.privacy import Count
 from server.services import figures
 from server.services.offload import run_heavy
-from server.services.requests import CATEGORY_LABELS, LEVEL_LABELS, STATUS_LABELS
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -63,7 +62,7 @@ def digest_row(r: dict[str, Any]) -> list[object]:
     yes, no = gettext("是"), gettext("否")
     return [
         r["id"], gettext(CATEGORY_LABELS[r["category"]]), localtime(r["created_at"]),
-        gettext(STATUS_LABELS[r["status"]]), gettext(LEVEL_LABELS[r["level"]]),
+        gettext(REQUEST_STATUS_LABELS[r["status"]]), gettext(LEVEL_LABELS[r["level"]]),
         yes if r["referred"] else no, localtime(r["resolved_at"]) if r["resolved_at"] else "",
         "" if r["resolved_on_time"] is None else (yes if r["resolved_on_time"] else no),
         r["rating"] or "", r["description"], r["resolution"],

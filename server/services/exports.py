@@ -19,7 +19,14 @@ from xlsxwriter.worksheet import Worksheet
 
 from server import privacy
 from server.i18n import N_, gettext
-from server.labels import CHINA, localtime, status_label
+from server.labels import (
+    CATEGORY_LABELS,
+    CHINA,
+    LEVEL_LABELS,
+    REQUEST_STATUS_LABELS,
+    localtime,
+    status_label,
+)
 from server.models import Member, ServiceRequest
 from server.services.offload import run_heavy
 from server.validation import TRADES, mask_phone
@@ -176,12 +183,10 @@ REQUEST_WIDTHS = (8, 10, 10, 10, 16, 16, 10, 14, 28, 50, 50, 6)
 def request_row(request: ServiceRequest, viewer: privacy.Viewer) -> list[str]:
     """One request as `viewer` may read it (`member` and `project` fetched): the filer is
     named only where privacy allows it."""
-    from server.services.requests import CATEGORY_LABELS, LEVEL_LABELS, STATUS_LABELS
-
     view = privacy.request_view(viewer, request)
     return [
         str(request.id), gettext(CATEGORY_LABELS[request.category]),
-        gettext(STATUS_LABELS[request.status]), gettext(LEVEL_LABELS[request.level]),
+        gettext(REQUEST_STATUS_LABELS[request.status]), gettext(LEVEL_LABELS[request.level]),
         localtime(request.created_at), localtime(request.resolved_at) if request.resolved_at
         else "", view.who, view.filer.member_no if view.filer else "", request.project.name,
         view.description, view.resolution, str(request.rating) if request.rating else "",

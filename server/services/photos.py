@@ -69,7 +69,8 @@ def check_photo(raw: bytes, filename: str = "") -> None:
     """
     label = _label(filename)
     if len(raw) > MAX_UPLOAD_BYTES:
-        raise PhotoError(gettext("%(name)s 太大了（最大 1.5 MB），请重新拍一张") % {"name": label})
+        raise PhotoError(gettext("%(name)s 太大了（最大 %(mb)s MB），请重新拍一张") % {
+            "name": label, "mb": f"{MAX_UPLOAD_BYTES / 1_000_000:g}"})
     if not raw:
         raise PhotoError(gettext("%(name)s 是空文件") % {"name": label})
     try:

@@ -14,14 +14,12 @@ from datetime import UTC, datetime, timedelta
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
-from server import labels
 from server.db import insert_like, transaction
 from server.errors import DomainError, TooManyAttempts
 from server.i18n import N_, gettext
 from server.models import (
     Anonymity,
     Category,
-    EventKind,
     Member,
     MemberStatus,
     RequestPhoto,
@@ -33,17 +31,6 @@ from server.services.photos import CleanedPhotos, CleanPhoto
 from server.validation import Cleaner
 
 MAX_DESCRIPTION = 2000
-# Templates read the labels through this module (`labels.*`).
-CATEGORY_LABELS = labels.CATEGORY_LABELS
-STATUS_LABELS = labels.REQUEST_STATUS_LABELS
-LEVEL_LABELS = labels.LEVEL_LABELS
-EVENT_LABELS = labels.EVENT_LABELS
-# Events whose text the worker reads; other events show the worker only their label.
-WORKER_READABLE_NOTES = frozenset({
-    EventKind.SUBMITTED, EventKind.REPLY, EventKind.WORKER_REPLY,
-    EventKind.MANAGEMENT_REPLY, EventKind.RESOLVED, EventKind.DECLINED,
-    EventKind.REOPENED, EventKind.RATED,
-})
 # Items per outbox batch: one round trip and one transaction for a day's worth of filing.
 MAX_BATCH = 100
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.templating import Jinja2Templates
 
-from server import i18n, labels
+from server import i18n, labels, privacy
 from server.web.forms import csrf_token
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -39,6 +40,8 @@ def make_templates(asset_url: Any) -> Jinja2Templates:
     env.globals["static"] = asset_url
     env.globals["LANGUAGES"] = i18n.LANGUAGES
     env.globals["js_strings"] = js_strings
+    env.globals["labels"] = TEMPLATE_LABELS
+    env.globals["limits"] = text_limits()
     env.filters["t"] = i18n.gettext
     env.filters["role_label"] = labels.role_label
     env.filters["status_label"] = labels.status_label
@@ -60,6 +63,30 @@ def js_strings() -> dict[str, str]:
         "needsAttention": _("需要处理："), "willRetry": _("等网络好了会再发"),
         "sendNow": _("立即发送"), "edit": _("修改"), "resend": _("修改后重新发送"),
         "discard": _("删除"), "confirmDiscard": _("确定删除这一条吗？删除后不会发送。"),
+    }
+
+
+# The enumerations' display names, as templates read them (`labels.CATEGORY_LABELS[...]`).
+TEMPLATE_LABELS = SimpleNamespace(
+    CATEGORY_LABELS=labels.CATEGORY_LABELS, STATUS_LABELS=labels.REQUEST_STATUS_LABELS,
+    LEVEL_LABELS=labels.LEVEL_LABELS, EVENT_LABELS=labels.EVENT_LABELS,
+    WORKER_READABLE_NOTES=privacy.WORKER_READABLE_NOTES)
+
+
+def text_limits() -> dict[str, int | str]:
+    """Every limit a page states or enforces (`maxlength`, "24 小时内有效", "最大 1.5 MB"),
+    read from the constant the server checks, so changing one changes the words too."""
+    from server.services import lifecycle, membership, notices, photos, rebind
+    from server.services import requests as filing
+
+    return {
+        "description": filing.MAX_DESCRIPTION, "note": lifecycle.MAX_NOTE,
+        "rating_comment": lifecycle.MAX_RATING_COMMENT, "max_photos": photos.MAX_PHOTOS,
+        "photo_mb": f"{photos.MAX_UPLOAD_BYTES / 1_000_000:g}",
+        "rebind_digits": rebind.CODE_DIGITS,
+        "rebind_hours": int(rebind.CODE_LIFETIME.total_seconds() // 3600),
+        "liaison_load": membership.LIAISON_LIMIT,
+        "notice_title": notices.MAX_TITLE, "notice_body": notices.MAX_BODY,
     }
 
 

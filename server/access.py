@@ -189,18 +189,6 @@ async def member_for_officer(officer: Officer, member_id: int) -> Member:
     return member
 
 
-async def project_for_officer(officer: Officer, project_id: int | None = None) -> UnionNode:
-    """A project union the officer works in; 404 outside their subtree."""
-    if project_id is None:
-        if officer.union.is_project:
-            return officer.union
-        raise HTTPException(404)
-    project = await UnionNode.filter(union_scope(officer), id=project_id, kind="project").first()
-    if project is None:
-        raise HTTPException(404)
-    return project
-
-
 def request_scope(officer: Officer) -> Q:
     """Requests an officer may open: a cadre their own workers', a chair or the upper union
     their subtree, a manager only what was referred to management in their project."""

@@ -119,7 +119,7 @@ def cmd_invite(args: argparse.Namespace) -> None:
 
 
 def cmd_officer_add(args: argparse.Namespace) -> None:
-    from server.services.officers import OfficerError, add_officer
+    from server.services.officers import add_officer
 
     settings = load_settings()
     password = args.password
@@ -131,7 +131,7 @@ def cmd_officer_add(args: argparse.Namespace) -> None:
         return await add_officer(phone=args.phone, name=args.name, role=args.role,
                                  union_code=args.union, password=password, team=args.team)
 
-    officer = run_or_fail(settings, work, OfficerError)
+    officer = run_or_fail(settings, work)
     print(f"officer {officer.phone} ({officer.role.value}) added")
 
 

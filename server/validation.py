@@ -28,12 +28,6 @@ OTHER_TRADE = "other"
 MULTILINE_CONTROLS = frozenset("\n\t")
 
 
-class ValidationFailed(Exception):
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__(errors)
-        self.errors = errors
-
-
 @dataclass
 class Cleaner:
     """Collects field errors while cleaning a submitted form."""
@@ -118,10 +112,6 @@ class Cleaner:
                 "label": gettext(label)}
             return ""
         return value
-
-    def raise_if_errors(self) -> None:
-        if self.errors:
-            raise ValidationFailed(self.errors)
 
 
 class DatabaseIdConvertor(IntegerConvertor):

@@ -21,35 +21,31 @@ from server.services import audit, limits, sessions
 from server.validation import PHONE_RE
 
 
-class OfficerError(ValueError):
-    pass
-
-
 async def add_officer(*, phone: str, name: str, role: Role | str, union_code: str,
                       password: str, team: str | None = None) -> Officer:
     if not PHONE_RE.match(phone):
-        raise OfficerError(gettext("手机号应为 11 位数字，以 1 开头"))
+        raise DomainError(gettext("手机号应为 11 位数字，以 1 开头"))
     if len(password) < MIN_LENGTH:
-        raise OfficerError(gettext("密码至少 %(n)d 位") % {"n": MIN_LENGTH})
+        raise DomainError(gettext("密码至少 %(n)d 位") % {"n": MIN_LENGTH})
     name = name.strip()
     if not name or len(name) > 40:
-        raise OfficerError(gettext("请填写姓名（最多 40 个字）"))
+        raise DomainError(gettext("请填写姓名（最多 40 个字）"))
     try:
         role = Role(role)
     except ValueError as exc:
-        raise OfficerError(gettext("角色应为：") + ", ".join(r.value for r in Role)) from exc
+        raise DomainError(gettext("角色应为：") + ", ".join(r.value for r in Role)) from exc
     union = await UnionNode.get_or_none(code=union_code)
     if union is None:
-        raise OfficerError(gettext("找不到工会组织代码 %(code)s") % {"code": union_code})
+        raise DomainError(gettext("找不到工会组织代码 %(code)s") % {"code": union_code})
     if role in {Role.CADRE, Role.MANAGER} and not union.is_project:
-        raise OfficerError(gettext("工会干部和项目管理人员必须属于项目工会"))
+        raise DomainError(gettext("工会干部和项目管理人员必须属于项目工会"))
     team_obj = None
     if team:
         team_obj = await Team.get_or_none(project=union, name=team)
         if team_obj is None:
-            raise OfficerError(gettext("项目里没有班组 %(team)s") % {"team": team})
+            raise DomainError(gettext("项目里没有班组 %(team)s") % {"team": team})
     if await Officer.exists(phone=phone):
-        raise OfficerError(gettext("手机号 %(phone)s 已经有账号") % {"phone": phone})
+        raise DomainError(gettext("手机号 %(phone)s 已经有账号") % {"phone": phone})
     return await Officer.create(phone=phone, name=name, role=role, union=union, team=team_obj,
                                 password_hash=hash_password(password))
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from server.errors import DomainError
 from server.i18n import gettext
 from server.services.offload import run_heavy
 
@@ -28,8 +29,11 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
-class PhotoError(ValueError):
-    pass
+class PhotoError(DomainError):
+    """A photo refused, with the field it belongs to."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="photo")
 
 
 @dataclass(frozen=True)

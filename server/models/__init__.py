@@ -1,6 +1,13 @@
 """Lianxin's data model. Tortoise discovers the classes listed in `__models__`."""
 
 from server.models.audit import AuditEntry, LoginAttempt
+from server.models.delivery import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    FanoutJob,
+    PushSubscription,
+)
 from server.models.inbox import InboxItem
 from server.models.members import Invite, Member, MemberStatus, RebindCode
 from server.models.notices import Notice, NoticeAck, NoticeKind, NoticeRead, NoticeScope
@@ -22,7 +29,7 @@ from server.models.unions import NodeKind, Team, UnionNode
 __models__ = [
     UnionNode, Team, Officer, Member, Invite, RebindCode, AuditEntry, LoginAttempt,
     ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline, Notice, NoticeRead,
-    NoticeAck, InboxItem,
+    NoticeAck, InboxItem, PushSubscription, Delivery, FanoutJob,
 ]
 
 __all__ = [
@@ -30,7 +37,11 @@ __all__ = [
     "AuditEntry",
     "Category",
     "CategoryDeadline",
+    "Channel",
+    "Delivery",
+    "DeliveryStatus",
     "EventKind",
+    "FanoutJob",
     "InboxItem",
     "Invite",
     "Level",
@@ -44,6 +55,7 @@ __all__ = [
     "NoticeRead",
     "NoticeScope",
     "Officer",
+    "PushSubscription",
     "RebindCode",
     "RequestEvent",
     "RequestPhoto",

@@ -12,6 +12,7 @@ from server.routes import (
     officer_posters,
     officer_requests,
     public,
+    push,
     pwa,
     requests,
 )
@@ -19,5 +20,5 @@ from server.routes import (
 routes: list[BaseRoute] = [
     *public.routes, *pwa.routes, *join.routes, *me.routes, *requests.routes,
     *officer.routes, *officer_enrol.routes, *officer_members.routes, *officer_requests.routes,
-    *officer_posters.routes, *notices.routes,
+    *officer_posters.routes, *notices.routes, *push.routes,
 ]

@@ -34,7 +34,7 @@ from server.privacy import (
     visible_identity_of_row,
 )
 from server.routes.officer import NO_STORE, client_ip
-from server.services import audit, deadlines, digest, figures, lifecycle
+from server.services import audit, deadlines, digest, figures, inbox, lifecycle
 from server.services import requests as svc
 from server.validation import small_int
 from server.web.forms import form_dict, read_form

@@ -100,9 +100,10 @@ async def enqueue_for_requests(conn: BaseDBAsyncClient, request_ids: list[int]) 
         conn=conn)
 
 
-async def expand_one_fanout(now: datetime | None = None, batch: int = FANOUT_BATCH) -> int:
-    """Claims one unfinished fan-out job and expands one batch of it; the number of
-    deliveries queued (0 when there was nothing to do)."""
+async def expand_one_fanout(now: datetime | None = None,
+                            batch: int = FANOUT_BATCH) -> int | None:
+    """Claims one unfinished fan-out job and expands one batch of it: the number of
+    subscriptions expanded, None when no job was waiting."""
     now = now or datetime.now(UTC)
     conn = _primary()
     lock = " FOR UPDATE SKIP LOCKED" if _postgres(conn) else ""
@@ -111,7 +112,7 @@ async def expand_one_fanout(now: datetime | None = None, batch: int = FANOUT_BAT
         "WHERE done = ? AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY id LIMIT 1"
         f"{lock}) RETURNING id, notice_id, after_id", now + LEASE, False, now)
     if not rows:
-        return 0
+        return None
     job_id, notice_id, after_id = (int(v) for v in rows[0])
     notice = await Notice.get_or_none(id=notice_id).select_related("union")
     if notice is None or (notice.expires_at is not None and notice.expires_at <= now):
@@ -129,10 +130,11 @@ async def expand_one_fanout(now: datetime | None = None, batch: int = FANOUT_BAT
                 "SELECT 'push', s.member_id, NULL, NULL, ?, s.id, 'queued', 0, ?, '', ? "
                 f"FROM push_subscription s WHERE s.id IN ({listed}) ON CONFLICT DO NOTHING",
                 notice.id, now, now, conn=tx)
-        # Progress saved with the batch: a successor resumes after the last id queued.
+        # Progress saved with the batch, lease released: whoever claims it next (this
+        # worker or another) resumes after the last id queued.
         await FanoutJob.filter(id=job_id).using_db(tx).update(
             after_id=sub_ids[-1] if sub_ids else after_id, done=len(sub_ids) < batch,
-            claimed_until=None if len(sub_ids) < batch else now + LEASE)
+            claimed_until=None)
     return len(sub_ids)
 
 
@@ -208,8 +210,9 @@ class Worker:
     async def _details(self, ids: list[int]) -> list[tuple[Any, ...]]:
         listed = ",".join(str(i) for i in ids)
         return await fetch(
-            "SELECT d.id, d.attempts, s.id, s.endpoint, s.p256dh, s.auth, i.reason, "  # noqa: S608
-            "i.request_id, i.officer_id, n.id, n.title FROM delivery d "
+            "SELECT d.id AS did, d.attempts AS attempts, s.id AS sid, s.endpoint AS endpoint, "  # noqa: S608
+            "s.p256dh AS p256dh, s.auth AS auth, i.reason AS reason, i.request_id AS rid, "
+            "i.officer_id AS oid, n.id AS nid, n.title AS title FROM delivery d "
             "LEFT JOIN push_subscription s ON s.id = d.subscription_id "
             "LEFT JOIN inbox_item i ON i.id = d.inbox_item_id "
             "LEFT JOIN notice n ON n.id = d.notice_id "
@@ -341,19 +344,19 @@ class Worker:
         batches = 0
         while max_batches is None or batches < max_batches:
             queued = await expand_one_fanout(now)
-            total.queued += queued
+            total.queued += queued or 0
             stats = await self.run_batch(now)
             total.add(stats)
             batches += 1
-            if not queued and not stats.handled:
+            if queued is None and not stats.handled:
                 break
         return total
 
 
-async def delivery_loop(settings: Settings, interval_seconds: float) -> None:
+async def delivery_loop(settings: Settings, interval_seconds: float, batch: int = 100) -> None:
     """Runs in every server process (and in `lianxin worker`): claims make duplicates
-    harmless, an empty queue costs one statement per interval."""
-    async with Worker(settings) as worker:
+    harmless, an empty queue costs two statements per interval."""
+    async with Worker(settings, batch=batch) as worker:
         while True:
             try:
                 stats = await worker.drain()

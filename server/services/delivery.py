@@ -16,10 +16,13 @@ take turns. Claimed rows become `sending` with a lease (`claimed_until`, also wr
 
 The at-least-once window. A message is sent twice only when a worker is killed (or stalls
 past its lease) after the push service accepted a message and before the worker's mark was
-committed. The worker keeps that window to one batch: it sends the batch concurrently and
-marks every result in one transaction right after, and a worker whose lease was taken over
-cannot overwrite the new holder's marks (`claimed_by` is checked). Nothing is ever lost: a
-row leaves the claimable set only by being marked sent or dead.
+committed. The worker keeps that window small: it sends a batch concurrently and commits the
+results as they come in, `mark_every` (20) to a transaction, so a kill re-sends at most
+those since the last mark plus those completing during it; a worker whose lease was taken
+over cannot overwrite the new holder's marks (`claimed_by` is checked). The message carries
+a `Topic`, so a push service holding it for an offline phone replaces the first copy, and
+the same notification `tag`, so a phone shows it once. Nothing is ever lost: a row leaves
+the claimable set only by being marked sent or dead.
 """
 
 from __future__ import annotations
@@ -177,6 +180,7 @@ class Worker:
     settings: Settings
     batch: int = 100
     concurrency: int = 100
+    mark_every: int = 20
     name: str = field(default_factory=lambda: (
         f"{socket.gethostname()[:20]}:{os.getpid()}:{secrets.token_hex(3)}"))
     _session: aiohttp.ClientSession | None = None
@@ -243,9 +247,11 @@ class Worker:
             return Outcome(delivery_id, sub_id, "dead", "push service not allowed")
         if notice_id is not None:
             payload = push.notice_payload(int(notice_id), str(notice_title))
+            topic = f"notice-{notice_id}"
         elif request_id is not None:
             payload = push.request_payload(str(reason), int(request_id),
                                            officer=officer_id is not None)
+            topic = f"request-{request_id}"
         else:
             return Outcome(delivery_id, sub_id, "dead", "source removed")
         async with gate:
@@ -253,9 +259,12 @@ class Worker:
                 pusher = WebPusher({"endpoint": endpoint,
                                     "keys": {"p256dh": p256dh, "auth": auth}})
                 body = pusher.encode(payload, "aes128gcm")["body"]
+                # Topic: a push service keeps only the latest message per topic for a phone
+                # that is offline, so a message re-sent after a kill reaches it once.
                 headers = {"Authorization": self._vapid_header(push.origin_of(endpoint)),
                            "Content-Encoding": "aes128gcm", "TTL": str(TTL_SECONDS),
-                           "Urgency": "normal", "Content-Type": "application/octet-stream"}
+                           "Urgency": "normal", "Topic": topic,
+                           "Content-Type": "application/octet-stream"}
                 assert self._session is not None
                 # Never follow a redirect: it could lead anywhere the allow-list does not.
                 async with self._session.post(endpoint, data=body, headers=headers,
@@ -323,19 +332,30 @@ class Worker:
                             conn=tx)
 
     async def run_batch(self, now: datetime | None = None) -> Stats:
-        """Claim one batch, send it, mark it."""
-        now = now or datetime.now(UTC)
-        ids = await self.claim(now)
+        """Claim one batch, send it, and mark results as they come in, `mark_every` at a
+        time: what a kill can double is what was sent since the last mark."""
+        ids = await self.claim(now or datetime.now(UTC))
         if not ids:
             return Stats()
         rows = await self._details(ids)
+        attempts = {int(r[0]): int(r[1]) for r in rows}
         gate = asyncio.Semaphore(self.concurrency)
-        outcomes = await asyncio.gather(*(self._send_one(row, gate) for row in rows))
-        await self._mark(list(outcomes), {int(r[0]): int(r[1]) for r in rows},
-                         datetime.now(UTC) if now is None else now)
+        tasks = [asyncio.ensure_future(self._send_one(row, gate)) for row in rows]
         stats = Stats()
-        for o in outcomes:
-            setattr(stats, o.status, getattr(stats, o.status) + 1)
+        unmarked: list[Outcome] = []
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                outcome = await next_done
+                setattr(stats, outcome.status, getattr(stats, outcome.status) + 1)
+                unmarked.append(outcome)
+                if len(unmarked) >= self.mark_every:
+                    await self._mark(unmarked, attempts, now or datetime.now(UTC))
+                    unmarked = []
+            if unmarked:
+                await self._mark(unmarked, attempts, now or datetime.now(UTC))
+        finally:
+            for task in tasks:
+                task.cancel()
         return stats
 
     async def drain(self, now: datetime | None = None, max_batches: int | None = None) -> Stats:

@@ -458,6 +458,7 @@ async def test_worker_process_killed_mid_batch(app: Any, endpoint: PushEndpoint,
     in_flight_paths = {s.endpoint.removeprefix(endpoint.origin) for s in
                        await PushSubscription.filter(id__in=list(in_flight))}
     assert doubled <= in_flight_paths
+    assert len(doubled) <= Worker(push_settings).concurrency
     assert not await Delivery.filter(notice_id=notice.id).exclude(status="sent").exists()
 
 

@@ -16,9 +16,10 @@ take turns. Claimed rows become `sending` with a lease (`claimed_until`, also wr
 
 The at-least-once window. A message is sent twice only when a worker is killed (or stalls
 past its lease) after the push service accepted a message and before the worker's mark was
-committed. The worker keeps that window small: at most `concurrency` (50) messages are at
-the push service at once, and results are committed as they come in, `mark_every` (20) to
-a transaction, so a kill re-sends at most about `concurrency + mark_every` messages. A
+committed. The worker keeps that window small: results are committed as they come in,
+`mark_every` (20) to a transaction, and a message's sending slot is freed only once its
+result is committed, so what is at the push service plus what is sent but not yet marked
+never exceeds `concurrency` (50): a kill re-sends at most that many messages. A
 worker whose lease was taken over cannot overwrite the new holder's marks (`claimed_by` is
 checked). A message carries a `Topic`, so a push service holding it for an offline phone
 replaces the first copy, and a notification `tag`, so a phone shows it once. Nothing is
@@ -241,7 +242,14 @@ class Worker:
         self._vapid[origin] = (now + VAPID_REUSE_SECONDS, header)
         return header
 
-    async def _send_one(self, row: tuple[Any, ...], gate: asyncio.Semaphore) -> Outcome:
+    async def _send_holding(self, row: tuple[Any, ...], gate: asyncio.Semaphore) -> Outcome:
+        """Sends holding a permit that `run_batch` returns only once the outcome is marked:
+        what is at the push service plus what is sent but unmarked never exceeds
+        `concurrency`, which bounds what a kill can double."""
+        await gate.acquire()
+        return await self._send_one(row)
+
+    async def _send_one(self, row: tuple[Any, ...]) -> Outcome:
         (delivery_id, attempts, sub_id, endpoint, p256dh, auth, reason, request_id, officer_id,
          notice_id, notice_title) = row
         if sub_id is None:
@@ -257,30 +265,29 @@ class Worker:
             topic = f"request-{request_id}"
         else:
             return Outcome(delivery_id, sub_id, "dead", "source removed")
-        async with gate:
-            try:
-                pusher = WebPusher({"endpoint": endpoint,
-                                    "keys": {"p256dh": p256dh, "auth": auth}})
-                body = pusher.encode(payload, "aes128gcm")["body"]
-                # Topic: a push service keeps only the latest message per topic for a phone
-                # that is offline, so a message re-sent after a kill reaches it once.
-                headers = {"Authorization": self._vapid_header(push.origin_of(endpoint)),
-                           "Content-Encoding": "aes128gcm", "TTL": str(TTL_SECONDS),
-                           "Urgency": "normal", "Topic": topic,
-                           "Content-Type": "application/octet-stream"}
-                assert self._session is not None
-                # Never follow a redirect: it could lead anywhere the allow-list does not.
-                async with self._session.post(URL(endpoint, encoded=True), data=body,
-                                              headers=headers,
-                                              allow_redirects=False) as response:
-                    status = response.status
-                    answer = await response.read()
-                text = answer[:120].decode("utf-8", "replace") if status >= 300 else ""
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                return self._retry(delivery_id, sub_id, attempts,
-                                   f"network: {type(exc).__name__}")
-            except Exception as exc:  # a malformed key: retrying will not mend it
-                return Outcome(delivery_id, sub_id, "dead", f"encrypt: {type(exc).__name__}")
+        try:
+            pusher = WebPusher({"endpoint": endpoint,
+                                "keys": {"p256dh": p256dh, "auth": auth}})
+            body = pusher.encode(payload, "aes128gcm")["body"]
+            # Topic: a push service keeps only the latest message per topic for a phone
+            # that is offline, so a message re-sent after a kill reaches it once.
+            headers = {"Authorization": self._vapid_header(push.origin_of(endpoint)),
+                       "Content-Encoding": "aes128gcm", "TTL": str(TTL_SECONDS),
+                       "Urgency": "normal", "Topic": topic,
+                       "Content-Type": "application/octet-stream"}
+            assert self._session is not None
+            # Never follow a redirect: it could lead anywhere the allow-list does not.
+            async with self._session.post(URL(endpoint, encoded=True), data=body,
+                                          headers=headers,
+                                          allow_redirects=False) as response:
+                status = response.status
+                answer = await response.read()
+            text = answer[:120].decode("utf-8", "replace") if status >= 300 else ""
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return self._retry(delivery_id, sub_id, attempts,
+                               f"network: {type(exc).__name__}")
+        except Exception as exc:  # a malformed key: retrying will not mend it
+            return Outcome(delivery_id, sub_id, "dead", f"encrypt: {type(exc).__name__}")
         if 200 <= status < 300:
             return Outcome(delivery_id, sub_id, "sent")
         error = f"HTTP {status} {' '.join(text.split())}".strip()[:200]
@@ -345,16 +352,19 @@ class Worker:
         rows = await self._details(ids)
         attempts = {int(r[0]): int(r[1]) for r in rows}
         gate = asyncio.Semaphore(self.concurrency)
-        tasks = [asyncio.ensure_future(self._send_one(row, gate)) for row in rows]
+        tasks = [asyncio.ensure_future(self._send_holding(row, gate)) for row in rows]
         stats = Stats()
         unmarked: list[Outcome] = []
+        every = max(1, min(self.mark_every, self.concurrency))
         try:
             for next_done in asyncio.as_completed(tasks):
                 outcome = await next_done
                 setattr(stats, outcome.status, getattr(stats, outcome.status) + 1)
                 unmarked.append(outcome)
-                if len(unmarked) >= self.mark_every:
+                if len(unmarked) >= every:
                     await self._mark(unmarked, attempts, now or datetime.now(UTC))
+                    for _ in unmarked:
+                        gate.release()
                     unmarked = []
             if unmarked:
                 await self._mark(unmarked, attempts, now or datetime.now(UTC))

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from server.db import transaction
 from server.models import (
     Anonymity,
     Delivery,
@@ -309,6 +310,21 @@ async def test_reply_push_is_encrypted_signed_and_private(app: Any, endpoint: Pu
     sent = await Delivery.get(id=queued[0].id)
     assert sent.status == "sent" and sent.sent_at is not None and sent.attempts == 1
     assert (await PushSubscription.get(endpoint=endpoint.origin + phone)).last_success
+
+
+async def test_delivery_is_written_and_rolled_back_with_its_event(
+        app: Any, endpoint: PushEndpoint, push_settings: Any) -> None:
+    member = await make_member(app)
+    await subscribe(endpoint, push_settings, member=member)
+    item = await ServiceRequest.get(id=(await make_request(member)).id)
+    assignee = await Officer.get(id=item.assignee_id).select_related("union")  # type: ignore[attr-defined]
+    mine = Delivery.filter(inbox_item__request_id=item.id, member_id=member.id)
+    with pytest.raises(RuntimeError):
+        async with transaction():
+            await apply_officer_action(assignee, item, "reply", ActionInput(note="先回复"))
+            assert await mine.count() == 1  # in the event's transaction
+            raise RuntimeError("the event's transaction fails")
+    assert not await mine.exists()
 
 
 # --- notices: one job, expanded in batches, resumable ----------------------------------------

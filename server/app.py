@@ -19,6 +19,7 @@ from server.db import tortoise_config
 from server.errors import DomainError
 from server.routes import routes
 from server.services import limits, offload
+from server.services.delivery import delivery_loop
 from server.services.escalation import deadline_loop
 from server.settings import Settings
 from server.web.errors import domain_error, http_exception, server_error
@@ -41,13 +42,16 @@ def create_app(settings: Settings) -> Starlette:
             # process: keep the collector from scanning it again on every collection.
             gc.collect()
             gc.freeze()
-            job = None
+            jobs = []
             if settings.deadline_job_seconds:
-                job = asyncio.create_task(deadline_loop(settings.deadline_job_seconds))
+                jobs.append(asyncio.create_task(deadline_loop(settings.deadline_job_seconds)))
+            if settings.delivery_job_seconds:
+                jobs.append(asyncio.create_task(
+                    delivery_loop(settings, settings.delivery_job_seconds)))
             try:
                 yield
             finally:
-                if job is not None:
+                for job in jobs:
                     job.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await job

@@ -1,4 +1,5 @@
-"""The `lianxin` command: serve, migrate, demo, invite, officer add, export, backup, settings."""
+"""The `lianxin` command: serve, migrate, demo, invite, officer add, export, backup, worker,
+settings."""
 
 from __future__ import annotations
 
@@ -199,6 +200,24 @@ def cmd_deadlines(args: argparse.Namespace) -> None:
     print(f"{result.escalated} escalated, {result.closed} closed")
 
 
+def cmd_worker(args: argparse.Namespace) -> None:
+    from server.services.delivery import Worker, delivery_loop
+
+    settings = load_settings()
+
+    async def work() -> None:
+        if args.once:
+            async with Worker(settings, batch=args.batch) as worker:
+                stats = await worker.drain()
+            print(f"sent {stats.sent}, failed {stats.failed}, dead {stats.dead}", flush=True)
+            return
+        print(f"lianxin worker draining the delivery queue every {args.interval} s",
+              flush=True)
+        await delivery_loop(settings, args.interval, batch=args.batch)
+
+    run_db(settings, work)
+
+
 def cmd_settings(args: argparse.Namespace) -> None:
     print(settings_module.describe())
 
@@ -275,6 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("deadlines", help="run the deadline job once (escalate overdue requests)"
                    ).set_defaults(func=cmd_deadlines)
+    worker = sub.add_parser("worker", help="send queued pushes (also runs in every server "
+                            "process unless LIANXIN_DELIVERY_JOB_SECONDS=0)")
+    worker.add_argument("--once", action="store_true", help="drain the queue once and exit")
+    worker.add_argument("--interval", type=float, default=2.0,
+                        help="seconds to wait when the queue is empty")
+    worker.add_argument("--batch", type=int, default=100, help="deliveries claimed at a time")
+    worker.set_defaults(func=cmd_worker)
     sub.add_parser("settings", help="list settings and their defaults").set_defaults(
         func=cmd_settings)
     return parser

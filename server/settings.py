@@ -57,6 +57,35 @@ def _parse_base_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+DEFAULT_PUSH_HOSTS = ("fcm.googleapis.com,updates.push.services.mozilla.com,"
+                      "*.notify.windows.com,web.push.apple.com")
+
+
+def _parse_push_hosts(raw: str) -> tuple[str, ...]:
+    """Host names (https only, port 443; `*.` allows subdomains) or whole origins
+    (`http://127.0.0.1:8123`, `https://push.example:8443`) of the push services allowed."""
+    entries = []
+    for part in raw.split(","):
+        entry = part.strip().lower().rstrip("/")
+        if not entry:
+            continue
+        if "://" in entry:
+            parts = urlsplit(entry)
+            if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path \
+                    or parts.username or parts.query:
+                raise ValueError(f"{entry!r} is not an origin such as http://127.0.0.1:8123")
+        elif "/" in entry or ":" in entry or "@" in entry:
+            raise ValueError(f"{entry!r}: write a host name, or a whole origin with its scheme")
+        entries.append(entry)
+    return tuple(entries)
+
+
+def _parse_contact(raw: str) -> str:
+    if not raw.startswith(("mailto:", "https://")):
+        raise ValueError("must be a mailto: or https: URL push services can write to")
+    return raw
+
+
 def _parse_language(raw: str) -> str:
     if raw not in {"zh_Hans", "en"}:
         raise ValueError("must be zh_Hans or en")
@@ -141,6 +170,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("LIANXIN_MEMBER_CARD_DAYS", "member_card_days", "30",
            "How long a member card stays valid; the phone renews it whenever it has signal.",
            _parse_positive_int),
+    Option("LIANXIN_VAPID_PRIVATE_KEY", "vapid_private_key", "",
+           "Web Push signing key (VAPID, P-256), base64url of the raw 32-byte private key or "
+           "a PEM. Empty: one is generated on first use into .lianxin-vapid next to "
+           "LIANXIN_SECRET_FILE; set it when several hosts send pushes."),
+    Option("LIANXIN_PUSH_HOSTS", "push_hosts", DEFAULT_PUSH_HOSTS,
+           "Push services the server may send to (comma-separated host names over https, "
+           "`*.` for subdomains, or whole origins such as http://127.0.0.1:8123). Any other "
+           "subscription endpoint is refused: it would make the server call that address.",
+           _parse_push_hosts),
+    Option("LIANXIN_PUSH_CONTACT", "push_contact", "mailto:admin@lianxin.invalid",
+           "Contact the push services may write to about this sender (VAPID `sub` claim): "
+           "mailto: or https: URL.", _parse_contact),
+    Option("LIANXIN_DELIVERY_JOB_SECONDS", "delivery_job_seconds", "5",
+           "How often each server process drains the delivery queue (pushes) when it is "
+           "empty; 0 turns it off (run `lianxin worker` instead).", _parse_nonnegative_int),
 )
 
 
@@ -170,6 +214,10 @@ class Settings:
     officer_session_hours: int
     member_card_days: int
     deadline_job_seconds: int
+    vapid_private_key: str = ""
+    push_hosts: tuple[str, ...] = ()
+    push_contact: str = "mailto:admin@lianxin.invalid"
+    delivery_job_seconds: int = 0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

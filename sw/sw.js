@@ -100,3 +100,43 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(networkFirst(request));
   }
 });
+
+// --- Web Push -------------------------------------------------------------------------------
+// The server's payload is {title, body, url, tag}: lock-screen lines chosen by the server
+// (never a request's text or a filer's name) and the page to open.
+const ICON = PRECACHE.find((u) => u.includes("icon-192")) || "";
+
+function samePageUrl(raw) {
+  // Only a path on this site: a payload must not send the phone elsewhere.
+  return typeof raw === "string" && raw.startsWith("/") && !raw.startsWith("//") ? raw : "/inbox";
+}
+
+self.addEventListener("push", (event) => {
+  let data = {};
+  try { data = event.data ? event.data.json() : {}; } catch (err) { data = {}; }
+  const options = { body: data.body || "", icon: ICON, badge: ICON, data: { url: samePageUrl(data.url) } };
+  if (data.tag) { options.tag = String(data.tag); options.renotify = true; }
+  event.waitUntil(self.registration.showNotification(data.title || "连心桥", options));
+});
+
+// Focus a window of this site and show the page, or open one. Kept apart from the event so a
+// test can run it with a notification from getNotifications().
+async function openFromNotification(notification) {
+  const url = new URL(samePageUrl(notification.data && notification.data.url), self.location.origin);
+  notification.close();
+  const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  const client = windows.find((c) => new URL(c.url).origin === url.origin);
+  if (client) {
+    try { await client.focus(); } catch (err) { /* focusing needs the click's activation */ }
+    if ("navigate" in client) {
+      const moved = await client.navigate(url.href).catch(() => null);
+      if (moved) return moved;
+    }
+  }
+  return self.clients.openWindow(url.href);
+}
+self.openFromNotification = openFromNotification;
+
+self.addEventListener("notificationclick", (event) => {
+  event.waitUntil(openFromNotification(event.notification));
+});

@@ -110,6 +110,8 @@ def settings_for(db_url: str, tmp_root: Path, **extra: str) -> Any:
         "LIANXIN_SECRET_FILE": str(tmp_root / "secret"),
         # Tests run the deadline job themselves, with the time they choose.
         "LIANXIN_DEADLINE_JOB_SECONDS": "0",
+        # Tests drain the delivery queue themselves, against their own push endpoint.
+        "LIANXIN_DELIVERY_JOB_SECONDS": "0",
     }
     env.update(extra)
     return load(env)

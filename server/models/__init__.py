@@ -1,6 +1,13 @@
 """Lianxin's data model. Tortoise discovers the classes listed in `__models__`."""
 
 from server.models.audit import AuditEntry, LimitCounter
+from server.models.delivery import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    FanoutJob,
+    PushSubscription,
+)
 from server.models.inbox import InboxItem
 from server.models.members import Invite, Member, MemberClaim, MemberStatus, RebindCode
 from server.models.notices import Notice, NoticeAck, NoticeKind, NoticeRead, NoticeScope
@@ -23,7 +30,7 @@ from server.models.unions import NodeKind, Team, UnionNode
 __models__ = [
     UnionNode, Team, Officer, Member, MemberClaim, Invite, RebindCode, AuditEntry,
     LimitCounter, ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline, Notice,
-    NoticeRead, NoticeAck, InboxItem, Session,
+    NoticeRead, NoticeAck, InboxItem, Session, PushSubscription, Delivery, FanoutJob,
 ]
 
 __all__ = [
@@ -31,7 +38,11 @@ __all__ = [
     "AuditEntry",
     "Category",
     "CategoryDeadline",
+    "Channel",
+    "Delivery",
+    "DeliveryStatus",
     "EventKind",
+    "FanoutJob",
     "InboxItem",
     "Invite",
     "Level",
@@ -46,6 +57,7 @@ __all__ = [
     "NoticeRead",
     "NoticeScope",
     "Officer",
+    "PushSubscription",
     "RebindCode",
     "RequestEvent",
     "RequestPhoto",

@@ -13,6 +13,7 @@ from server.routes import (
     officer_posters,
     officer_requests,
     public,
+    push,
     pwa,
     requests,
 )
@@ -20,5 +21,5 @@ from server.routes import (
 routes: list[BaseRoute] = [
     *public.routes, *pwa.routes, *join.routes, *me.routes, *requests.routes,
     *officer.routes, *officer_enrol.routes, *officer_members.routes, *officer_requests.routes,
-    *officer_posters.routes, *notices.routes,
+    *officer_posters.routes, *notices.routes, *push.routes,
 ]

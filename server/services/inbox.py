@@ -1,8 +1,8 @@
 """Who an event on a request concerns, their inbox items, and the unread counts.
 
 Called by `server.services.lifecycle` inside the transaction that writes the event, so an
-item exists exactly when its event does. Push and SMS deliveries will be queued from the
-same place, one per (event, recipient, channel).
+item exists exactly when its event does. Pushes are queued from the same place, one per
+(event, recipient, subscription, channel) (see `server.services.delivery`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from server.db import PRIMARY
 from server.i18n import N_
 from server.models import (
     EventKind,
@@ -24,6 +26,7 @@ from server.models import (
     ServiceRequest,
     UnionNode,
 )
+from server.services import delivery
 
 # What the worker who filed the request hears about: answers, not internal moves (an
 # escalation alone gives them nothing new to read).
@@ -112,6 +115,7 @@ async def add_items(request: ServiceRequest, event: RequestEvent,
                               reason=who.officer_reason, created_at=event.created_at))
     if rows:
         await InboxItem.bulk_create(rows, using_db=conn)
+        await delivery.enqueue_for_event(conn or connections.get(PRIMARY), event.id)
 
 
 async def add_filed_items(conn: BaseDBAsyncClient, request_ids: Sequence[int]) -> None:
@@ -126,6 +130,7 @@ async def add_filed_items(conn: BaseDBAsyncClient, request_ids: Sequence[int]) -
         "FROM service_request r JOIN request_event e ON e.request_id = r.id "
         f"WHERE r.id IN ({ids}) AND e.kind = '{EventKind.SUBMITTED.value}' "
         "AND r.assignee_id IS NOT NULL ON CONFLICT DO NOTHING")
+    await delivery.enqueue_for_requests(conn, list(request_ids))
 
 
 async def mark_request_read(request_id: int, *, member_id: int | None = None,

@@ -20,6 +20,8 @@ from server.errors import DomainError
 from server.i18n import N_, gettext
 from server.labels import CHINA
 from server.models import (
+    Channel,
+    FanoutJob,
     Member,
     MemberStatus,
     Notice,
@@ -119,14 +121,17 @@ async def publish(officer: Officer, new: NewNotice,
     existing = await Notice.get_or_none(client_id=new.client_id)
     if existing is None:
         try:
-            async with transaction():
+            async with transaction() as tx:
                 notice = await Notice.create(
                     client_id=new.client_id, author=officer, union_id=officer.union.id,
                     scope=new.scope, team=new.team,
                     liaison=officer if new.scope == NoticeScope.MINE else None,
                     kind=new.kind, title=new.title, body=new.body, pinned=new.pinned,
                     needs_ack=new.needs_ack, expires_at=new.expires_at,
-                    created_at=now or datetime.now(UTC))
+                    created_at=now or datetime.now(UTC), using_db=tx)
+                # One row however many it reaches: workers expand it (server.services.delivery).
+                await FanoutJob.create(notice=notice, channel=Channel.PUSH,
+                                       created_at=notice.created_at, using_db=tx)
             return notice, True
         except IntegrityError:
             existing = await Notice.get_or_none(client_id=new.client_id)

@@ -175,3 +175,9 @@ async def fetch(sql: str, *params: Any, conn: BaseDBAsyncClient | None = None) -
     # execute_query_dict: asyncpg's execute_query drops the rows of UPDATE … RETURNING.
     rows = await conn.execute_query_dict(sql, list(params))
     return [tuple(row.values()) for row in rows]
+
+
+def id_list(ids: Sequence[int]) -> str:
+    """Integer ids written into a statement's IN (…): each forced through int(), so nothing
+    but digits and commas reaches the SQL text."""
+    return ",".join(str(int(i)) for i in ids)

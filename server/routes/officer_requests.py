@@ -15,7 +15,6 @@ from server import privacy
 from server.access import request_for_officer, request_scope, require_officer
 from server.db import reads_from_replica
 from server.errors import DomainError
-from server.i18n import N_
 from server.labels import CHINA
 from server.models import (
     Category,
@@ -29,7 +28,7 @@ from server.models import (
 from server.models.requests import OPEN_STATUSES
 from server.routes.officer import NO_STORE, client_ip
 from server.services import audit, deadlines, digest, figures, inbox, lifecycle
-from server.validation import Cleaner, small_int
+from server.validation import small_int
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
 
@@ -112,10 +111,7 @@ async def act(request: Request) -> Response:
     if action not in lifecycle.TRANSITIONS:
         raise HTTPException(404)
     data = form_dict(await read_form(request))
-    c = Cleaner(data)
-    note = c.text("note", required=False, max_length=lifecycle.MAX_NOTE, label=N_("说明"),
-                  multiline=True)
-    error = "; ".join(c.errors.values())
+    note, error = lifecycle.clean_note(data)
     if not error:
         try:
             await lifecycle.apply_officer_action(officer, item, action, lifecycle.ActionInput(

@@ -140,14 +140,13 @@ async def worker_action(request: Request) -> Response:
     if action not in lifecycle.WORKER_TRANSITIONS:
         raise HTTPException(404)
     data = form_dict(await read_form(request))
+    note, error = lifecycle.clean_note(data)
     c = Cleaner(data)
-    note = c.text("note", required=False, max_length=lifecycle.MAX_NOTE, label=N_("说明"),
-                  multiline=True)
     comment = c.text("rating_comment", required=False, max_length=lifecycle.MAX_RATING_COMMENT,
                      label=N_("评价"), multiline=True)
     client_id = c.client_id() if data.get("client_id") else None
     rating = small_int(data.get("rating"))
-    error = "; ".join(c.errors.values())
+    error = "; ".join(e for e in (error, *c.errors.values()) if e)
     if not error:
         data_in = lifecycle.ActionInput(note=note, rating=rating, client_id=client_id,
                                         rating_comment=comment)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from server.db import PRIMARY
+from server.db import PRIMARY, id_list
 from server.i18n import N_
 from server.models import (
     EventKind,
@@ -123,7 +123,7 @@ async def add_filed_items(conn: BaseDBAsyncClient, request_ids: Sequence[int]) -
     `add_items` writes for one); idempotent like the events they hang off."""
     if not request_ids:
         return
-    ids = ",".join(str(int(i)) for i in request_ids)
+    ids = id_list(request_ids)
     await conn.execute_query(
         "INSERT INTO inbox_item (officer_id, request_id, event_id, reason, created_at) "  # noqa: S608
         "SELECT r.assignee_id, r.id, e.id, 'assigned', e.created_at "

@@ -14,16 +14,16 @@ worker reads it and whether it needs a note.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
-from server.db import transaction
+from server.db import id_list, transaction
 from server.errors import DomainError
-from server.i18n import gettext
+from server.i18n import N_, gettext
 from server.models import (
     EventKind,
     Level,
@@ -36,6 +36,7 @@ from server.models import (
 )
 from server.models.requests import OPEN_STATUSES
 from server.services import deadlines, inbox
+from server.validation import Cleaner
 
 MAX_NOTE = 2000
 MAX_RATING_COMMENT = 300
@@ -132,7 +133,7 @@ async def record_submitted(conn: BaseDBAsyncClient, request_ids: Sequence[int],
     a concurrent flush that inserted the same rows cannot add a second one."""
     if not request_ids:
         return
-    ids = ",".join(str(int(i)) for i in request_ids)
+    ids = id_list(request_ids)
     await conn.execute_query(
         "INSERT INTO request_event (request_id, kind, actor_id, by_worker, public, "  # noqa: S608
         "note, detail, client_id, created_at) "
@@ -195,6 +196,15 @@ class ActionInput:
     rating: int | None = None
     rating_comment: str = ""
     client_id: uuid.UUID | None = None
+
+
+def clean_note(data: Mapping[str, object]) -> tuple[str, str]:
+    """The note of an officer's or a worker's action form, and the error to show ("" if
+    none): line breaks kept, other control characters refused, at most MAX_NOTE."""
+    c = Cleaner(data)
+    note = c.text("note", required=False, max_length=MAX_NOTE, label=N_("说明"),
+                  multiline=True)
+    return note, "; ".join(c.errors.values())
 
 
 def _seconds(since: datetime, now: datetime) -> int:

@@ -18,7 +18,7 @@ from server.crypto import Keyring
 from server.db import tortoise_config
 from server.errors import DomainError
 from server.routes import routes
-from server.services import limits, offload
+from server.services import limits, offload, sms
 from server.services.delivery import delivery_loop
 from server.services.escalation import deadline_loop
 from server.settings import Settings
@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def create_app(settings: Settings) -> Starlette:
     # Services read the rate limits from here (they are per process, like the settings).
     limits.configure(settings)
+    sms.configure(settings)
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with RegisterTortoise(

@@ -86,6 +86,25 @@ def _parse_contact(raw: str) -> str:
     return raw
 
 
+def _parse_sms_provider(raw: str) -> str:
+    if raw not in {"", "tencent"}:
+        raise ValueError("must be empty (SMS off) or tencent")
+    return raw
+
+
+def _parse_sms_templates(raw: str) -> Mapping[str, str]:
+    """`reason=template id` pairs, comma-separated: `reply=123456,resolved=123457`."""
+    out: dict[str, str] = {}
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        reason, sep, template = part.partition("=")
+        if not sep or not reason.strip() or not template.strip().isdigit():
+            raise ValueError(f"{part.strip()!r}: write reason=template id, e.g. reply=123456")
+        out[reason.strip()] = template.strip()
+    return out
+
+
 def _parse_language(raw: str) -> str:
     if raw not in {"zh_Hans", "en"}:
         raise ValueError("must be zh_Hans or en")
@@ -185,6 +204,33 @@ OPTIONS: tuple[Option, ...] = (
     Option("LIANXIN_DELIVERY_JOB_SECONDS", "delivery_job_seconds", "5",
            "How often each server process drains the delivery queue (pushes) when it is "
            "empty; 0 turns it off (run `lianxin worker` instead).", _parse_nonnegative_int),
+    Option("LIANXIN_SMS_PROVIDER", "sms_provider", "",
+           "SMS provider: empty (default) sends no SMS; `tencent` sends through Tencent "
+           "Cloud SMS's official SDK to members who turned SMS on.", _parse_sms_provider),
+    Option("LIANXIN_SMS_SECRET_ID", "sms_secret_id", "",
+           "The provider's API secret id (Tencent Cloud SecretId)."),
+    Option("LIANXIN_SMS_SECRET_KEY", "sms_secret_key", "",
+           "The provider's API secret key (Tencent Cloud SecretKey)."),
+    Option("LIANXIN_SMS_APP_ID", "sms_app_id", "",
+           "The SMS application id (Tencent Cloud SmsSdkAppId)."),
+    Option("LIANXIN_SMS_SIGN_NAME", "sms_sign_name", "",
+           "The approved signature the messages carry (签名), e.g. 连心桥."),
+    Option("LIANXIN_SMS_REGION", "sms_region", "ap-guangzhou",
+           "The provider's region for the SMS API."),
+    Option("LIANXIN_SMS_ENDPOINT", "sms_endpoint", "",
+           "Override of the provider's API address (host[:port], or http://host:port for a "
+           "local stand-in in tests); empty uses the SDK's default."),
+    Option("LIANXIN_SMS_TEMPLATES", "sms_templates", "",
+           "Approved template ids per inbox reason, e.g. reply=123456,resolved=123457; a "
+           "reason without a template is not sent by SMS. Each template takes one parameter, "
+           "the request number.", _parse_sms_templates),
+    Option("LIANXIN_SMS_DAILY_CAP", "sms_daily_cap", "3",
+           "SMS messages one member receives per day (Beijing time) at most; more are "
+           "recorded as not sent (the inbox and Web Push still carry them).",
+           _parse_positive_int),
+    Option("LIANXIN_SMS_PRICE_FEN", "sms_price_fen", "4",
+           "Price of one SMS in fen, for the monthly cost counter on the delivery log.",
+           _parse_nonnegative_int),
 )
 
 
@@ -218,6 +264,16 @@ class Settings:
     push_hosts: tuple[str, ...] = ()
     push_contact: str = "mailto:admin@lianxin.invalid"
     delivery_job_seconds: int = 0
+    sms_provider: str = ""
+    sms_secret_id: str = ""
+    sms_secret_key: str = ""
+    sms_app_id: str = ""
+    sms_sign_name: str = ""
+    sms_region: str = "ap-guangzhou"
+    sms_endpoint: str = ""
+    sms_templates: Mapping[str, str] = field(default_factory=dict)
+    sms_daily_cap: int = 3
+    sms_price_fen: int = 4
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

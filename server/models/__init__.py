@@ -7,6 +7,7 @@ from server.models.delivery import (
     DeliveryStatus,
     FanoutJob,
     PushSubscription,
+    SmsMonth,
 )
 from server.models.inbox import InboxItem
 from server.models.members import Invite, Member, MemberClaim, MemberStatus, RebindCode
@@ -31,6 +32,7 @@ __models__ = [
     UnionNode, Team, Officer, Member, MemberClaim, Invite, RebindCode, AuditEntry,
     LimitCounter, ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline, Notice,
     NoticeRead, NoticeAck, InboxItem, Session, PushSubscription, Delivery, FanoutJob,
+    SmsMonth,
 ]
 
 __all__ = [
@@ -65,6 +67,7 @@ __all__ = [
     "ServiceRequest",
     "Session",
     "SessionKind",
+    "SmsMonth",
     "Status",
     "Team",
     "UnionNode",

@@ -84,6 +84,9 @@ class Delivery(Model):
     last_error = fields.CharField(max_length=200, default="")
     created_at = fields.DatetimeField()
     sent_at = fields.DatetimeField(null=True)
+    # Exactly once for channels that have no subscription (NULLs never collide in the UNIQUE
+    # above): 'sms:<inbox item id>'; NULL for pushes.
+    once_key = fields.CharField(max_length=40, null=True, unique=True)
 
     class Meta:
         table = "delivery"
@@ -110,3 +113,15 @@ class FanoutJob(Model):
         table = "fanout_job"
         unique_together = (("notice", "channel"),)
         indexes = (("done", "claimed_until"),)
+
+
+class SmsMonth(Model):
+    """What SMS cost this month: bumped in the transaction that marks messages sent."""
+
+    id = fields.IntField(primary_key=True)
+    month = fields.CharField(max_length=7, unique=True)  # "2026-11", Beijing time
+    messages = fields.IntField(default=0)
+    fen = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "sms_month"

@@ -48,6 +48,9 @@ class Member(Model):
         "models.Officer", related_name="reviewed_members", null=True, on_delete=fields.SET_NULL
     )
     reject_reason = fields.CharField(max_length=200, default="")
+    # SMS is the worker's own choice (off until they turn it on under 我的); when they chose.
+    sms_opt_in = fields.BooleanField(default=False)
+    sms_opt_in_at = fields.DatetimeField(null=True)
     enrolled_by: fields.ForeignKeyNullableRelation[Officer] = fields.ForeignKeyField(
         "models.Officer", related_name="enrolled_members", null=True, on_delete=fields.SET_NULL
     )

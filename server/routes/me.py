@@ -10,14 +10,22 @@ from starlette.routing import Route
 
 from server.access import require_member, sign_in_member
 from server.models import MemberStatus
-from server.services import cards, rebind
+from server.services import cards, rebind, sms
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
 
 
 async def status(request: Request) -> Response:
     member = await require_member(request)
-    return render(request, "me/status.html", {"me": member})
+    return render(request, "me/status.html", {
+        "me": member, "sms_offered": sms.enabled(request.app.state.settings)})
+
+
+async def sms_choice(request: Request) -> Response:
+    member = await require_member(request)
+    form = await read_form(request)
+    await sms.set_opt_in(member, form.get("sms") == "on")
+    return RedirectResponse("/me#sms", status_code=303)
 
 
 async def card(request: Request) -> Response:
@@ -52,6 +60,7 @@ async def rebind_submit(request: Request) -> Response:
 routes = [
     Route("/me", status),
     Route("/me/card", card),
+    Route("/me/sms", sms_choice, methods=["POST"]),
     Route("/me/rebind", rebind_form, methods=["GET"]),
     Route("/me/rebind", rebind_submit, methods=["POST"]),
 ]

@@ -16,7 +16,7 @@ from server.errors import DomainError
 from server.i18n import gettext
 from server.models import Member, Officer, Role
 from server.routes.officer import NO_STORE
-from server.services import delivery, push
+from server.services import delivery, push, sms
 from server.web.forms import CSRF_HEADER, check_csrf
 from server.web.templating import render
 
@@ -74,6 +74,7 @@ async def delivery_log(request: Request) -> Response:
     return render(request, "officer/deliveries.html", {
         "counts": await delivery.counts(since, project_id),
         "rows": await delivery.latest(project_id),
+        "sms_month": await sms.this_month(),
         "status_labels": delivery.STATUS_LABELS}, headers=NO_STORE)
 
 

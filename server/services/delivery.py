@@ -49,7 +49,7 @@ from yarl import URL
 from server.db import PRIMARY, fetch, transaction
 from server.i18n import N_
 from server.models import FanoutJob, Member, Notice, PushSubscription
-from server.services import notices, push
+from server.services import notices, push, sms
 from server.settings import Settings
 
 log = logging.getLogger("lianxin.delivery")
@@ -90,6 +90,16 @@ async def enqueue_for_event(conn: BaseDBAsyncClient, event_id: int) -> None:
             "i.created_at, '', i.created_at FROM inbox_item i "
             f"JOIN push_subscription s ON s.{who} = i.{who} "
             "WHERE i.event_id = ? ON CONFLICT DO NOTHING", int(event_id), conn=conn)
+    reasons = sms.queued_reasons()
+    if reasons:
+        # One SMS per (event, member who turned SMS on): the once_key makes it exactly one.
+        listed = ",".join("'" + r.replace("'", "") + "'" for r in reasons)
+        await fetch(
+            f"INSERT INTO delivery ({_COLUMNS}, once_key) "  # noqa: S608
+            "SELECT 'sms', i.member_id, NULL, i.id, NULL, NULL, 'queued', 0, i.created_at, '', "
+            "i.created_at, 'sms:' || i.id FROM inbox_item i JOIN member m ON m.id = i.member_id "
+            f"WHERE i.event_id = ? AND m.sms_opt_in = ? AND i.reason IN ({listed}) "
+            "ON CONFLICT DO NOTHING", int(event_id), True, conn=conn)
 
 
 async def enqueue_for_requests(conn: BaseDBAsyncClient, request_ids: list[int]) -> None:
@@ -152,6 +162,7 @@ class Outcome:
     status: str  # sent / failed / dead
     error: str = ""
     gone: bool = False  # the push service says the subscription no longer exists
+    sms: bool = False  # an SMS: counted in the month's cost when sent
 
 
 @dataclass
@@ -220,10 +231,12 @@ class Worker:
         return await fetch(
             "SELECT d.id AS did, d.attempts AS attempts, s.id AS sid, s.endpoint AS endpoint, "  # noqa: S608
             "s.p256dh AS p256dh, s.auth AS auth, i.reason AS reason, i.request_id AS rid, "
-            "i.officer_id AS oid, n.id AS nid, n.title AS title FROM delivery d "
+            "i.officer_id AS oid, n.id AS nid, n.title AS title, d.channel AS channel, "
+            "m.id AS mid, m.phone AS phone, m.sms_opt_in AS opt_in FROM delivery d "
             "LEFT JOIN push_subscription s ON s.id = d.subscription_id "
             "LEFT JOIN inbox_item i ON i.id = d.inbox_item_id "
             "LEFT JOIN notice n ON n.id = d.notice_id "
+            "LEFT JOIN member m ON m.id = d.member_id "
             f"WHERE d.id IN ({listed}) AND d.claimed_by = ?", self.name)
 
     # -- sending --
@@ -249,9 +262,25 @@ class Worker:
         await gate.acquire()
         return await self._send_one(row)
 
+    async def _send_sms(self, row: tuple[Any, ...]) -> Outcome:
+        (delivery_id, attempts, _, _, _, _, reason, request_id, _, _, _, _, member_id, phone,
+         opt_in) = row
+        if member_id is None or request_id is None:
+            return Outcome(delivery_id, None, "dead", "source removed", sms=True)
+        if not opt_in:
+            return Outcome(delivery_id, None, "dead", "sms turned off", sms=True)
+        result = await sms.send(self.settings, int(member_id), str(phone), str(reason),
+                                int(request_id), datetime.now(UTC))
+        if result.status == "failed" and attempts >= MAX_ATTEMPTS:
+            return Outcome(delivery_id, None, "dead", f"{result.error} (gave up)"[:200],
+                           sms=True)
+        return Outcome(delivery_id, None, result.status, result.error, sms=True)
+
     async def _send_one(self, row: tuple[Any, ...]) -> Outcome:
+        if row[11] == "sms":
+            return await self._send_sms(row)
         (delivery_id, attempts, sub_id, endpoint, p256dh, auth, reason, request_id, officer_id,
-         notice_id, notice_title) = row
+         notice_id, notice_title) = row[:11]
         if sub_id is None:
             return Outcome(delivery_id, None, "dead", "subscription removed")
         if not push.endpoint_allowed(endpoint, self.settings.push_hosts):
@@ -317,9 +346,12 @@ class Worker:
                     "UPDATE delivery SET status = 'sent', sent_at = ?, claimed_by = NULL, "  # noqa: S608
                     f"claimed_until = NULL, last_error = '' WHERE id IN ({listed}) "
                     "AND claimed_by = ?", now, self.name, conn=tx)
-                subs = ",".join(sorted({str(o.subscription_id) for o in sent}))
-                await fetch(f"UPDATE push_subscription SET last_success = ?, failures = 0 "  # noqa: S608
-                            f"WHERE id IN ({subs})", now, conn=tx)
+                subs = ",".join(sorted({str(o.subscription_id) for o in sent
+                                        if o.subscription_id is not None}))
+                if subs:
+                    await fetch(f"UPDATE push_subscription SET last_success = ?, failures = 0 "  # noqa: S608
+                                f"WHERE id IN ({subs})", now, conn=tx)
+                await sms.add_cost(tx, self.settings, sum(1 for o in sent if o.sms), now)
             for o in others:
                 when = now + retry_delay(attempts.get(o.delivery_id, 1))
                 await fetch(

@@ -24,6 +24,7 @@ from server.models.requests import (
     Status,
     Urgency,
 )
+from server.models.rota import DutyDay
 from server.models.sessions import Session, SessionKind
 from server.models.unions import NodeKind, Team, UnionNode
 
@@ -31,6 +32,7 @@ __models__ = [
     UnionNode, Team, Officer, Member, MemberClaim, Invite, RebindCode, AuditEntry,
     LimitCounter, ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline, Notice,
     NoticeRead, NoticeAck, InboxItem, Session, PushSubscription, Delivery, FanoutJob,
+    DutyDay,
 ]
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "Channel",
     "Delivery",
     "DeliveryStatus",
+    "DutyDay",
     "EventKind",
     "FanoutJob",
     "InboxItem",

@@ -10,14 +10,16 @@ from starlette.routing import Route
 
 from server.access import require_member, sign_in_member
 from server.models import MemberStatus
-from server.services import cards, rebind
+from server.services import cards, rebind, rota
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
 
 
 async def status(request: Request) -> Response:
     member = await require_member(request)
-    return render(request, "me/status.html", {"me": member})
+    duty = await rota.today(member.project_id)  # type: ignore[attr-defined]
+    return render(request, "me/status.html", {
+        "me": member, "duty": duty, "duty_prompt": rota.invites_suggestions(duty)})
 
 
 async def card(request: Request) -> Response:

@@ -25,6 +25,7 @@ from server.models.requests import (
     Status,
     Urgency,
 )
+from server.models.rota import DutyDay
 from server.models.sessions import Session, SessionKind
 from server.models.unions import NodeKind, Team, UnionNode
 
@@ -33,6 +34,7 @@ __models__ = [
     LimitCounter, ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline, Notice,
     NoticeRead, NoticeAck, InboxItem, Session, PushSubscription, Delivery, FanoutJob,
     SmsMonth,
+    DutyDay,
 ]
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "Channel",
     "Delivery",
     "DeliveryStatus",
+    "DutyDay",
     "EventKind",
     "FanoutJob",
     "InboxItem",

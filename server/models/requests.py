@@ -118,6 +118,8 @@ class ServiceRequest(Model):
     rating = fields.SmallIntField(null=True)
     rating_comment = fields.CharField(max_length=300, default="")
     last_event_id = fields.BigIntField(default=0)
+    # The department on duty (值日) when the request was filed in that day's duty category.
+    duty = fields.CharField(max_length=30, null=True)
     # The newest worker-visible event the worker has opened: the rest are unread replies.
     worker_seen_event_id = fields.BigIntField(default=0)
     last_public_event_id = fields.BigIntField(default=0)

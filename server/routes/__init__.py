@@ -16,10 +16,11 @@ from server.routes import (
     push,
     pwa,
     requests,
+    rota,
 )
 
 routes: list[BaseRoute] = [
     *public.routes, *pwa.routes, *join.routes, *me.routes, *requests.routes,
     *officer.routes, *officer_enrol.routes, *officer_members.routes, *officer_requests.routes,
-    *officer_posters.routes, *notices.routes, *push.routes,
+    *officer_posters.routes, *notices.routes, *push.routes, *rota.routes,
 ]

@@ -10,15 +10,17 @@ from starlette.routing import Route
 
 from server.access import require_member, sign_in_member
 from server.models import MemberStatus
-from server.services import cards, rebind, sms
+from server.services import cards, rebind, rota, sms
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
 
 
 async def status(request: Request) -> Response:
     member = await require_member(request)
+    duty = await rota.today(member.project_id)  # type: ignore[attr-defined]
     return render(request, "me/status.html", {
-        "me": member, "sms_offered": sms.enabled(request.app.state.settings)})
+        "me": member, "duty": duty, "duty_prompt": rota.invites_suggestions(duty),
+        "sms_offered": sms.enabled(request.app.state.settings)})
 
 
 async def sms_choice(request: Request) -> Response:

@@ -14,7 +14,7 @@ from server.access import notice_for_officer, require_member, require_officer
 from server.errors import DomainError
 from server.models import Notice, Officer, Role, Team
 from server.routes.officer import NO_STORE, client_ip
-from server.services import audit, inbox, notices
+from server.services import audit, inbox, notices, rota
 from server.validation import Cleaner
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
@@ -134,9 +134,10 @@ async def member_inbox(request: Request) -> Response:
     items = await inbox.latest(member_id=member.id)
     rows = await notices.list_for_member(member, limit=20)
     read = await notices.read_ids(member, [n.id for n in rows])
+    duty = await rota.today(member.project_id)  # type: ignore[attr-defined]
     return render(request, "inbox.html", {
         "items": items, "notices": rows, "read": read, "reasons": inbox.REASON_LABELS,
-        "notice_labels": notices})
+        "notice_labels": notices, "duty": duty, "duty_prompt": rota.invites_suggestions(duty)})
 
 
 async def officer_inbox(request: Request) -> Response:

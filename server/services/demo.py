@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.models import NodeKind, Officer, Role, Team, UnionNode
+from server.models import Category, DutyDay, NodeKind, Officer, Role, Team, UnionNode
+from server.services import rota
 from server.services.officers import add_officer
 from server.services.unions import add_union
 
@@ -38,6 +39,18 @@ OFFICERS: tuple[tuple[str, str, Role, str, str | None], ...] = (
     ("13900000029", "创新港 项目经理 吴刚", Role.MANAGER, "chuangxingang", None),
 )
 
+# "周一益康医药值日，周二安全部值日，周三质量部值日，周四党群口值日，周五大家谈"
+ROTAS: dict[str, list[rota.DutyRow]] = {
+    "xibailiang": [
+        rota.DutyRow("医疗健康", "益康医药", None, Category.HEALTH, "身体不舒服，今天找益康医药"),
+        rota.DutyRow("安全", "安全部", None, Category.SAFETY, "看到安全隐患，今天直接报安全部"),
+        rota.DutyRow("质量", "质量部", None, None, "质量部今天在现场"),
+        rota.DutyRow("党群", "党群口", None, None, "工会、党群的事，今天找党群口"),
+        rota.DutyRow(rota.OPEN_FORUM, "", None, Category.SUGGESTION, "你有什么好点子？说出来"),
+        rota.DutyRow(), rota.DutyRow(),
+    ],
+}
+
 
 @dataclass
 class DemoLogin:
@@ -64,6 +77,11 @@ async def load_demo() -> list[DemoLogin]:
         project = await UnionNode.get(code=code)
         for team in teams:
             await Team.get_or_create(project=project, name=team)
+    for code, week in ROTAS.items():
+        project = await UnionNode.get(code=code)
+        # Once only: a chair who has edited the demo week keeps the edit.
+        if not await DutyDay.exists(project=project):
+            await rota.set_week(project, week)
     logins = []
     for phone, name, role, union, team_name in OFFICERS:
         created = not await Officer.exists(phone=phone)

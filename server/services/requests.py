@@ -26,7 +26,7 @@ from server.models import (
     ServiceRequest,
     Urgency,
 )
-from server.services import deadlines, lifecycle, limits, membership
+from server.services import deadlines, lifecycle, limits, membership, rota
 from server.services.photos import CleanedPhotos, CleanPhoto
 from server.validation import Cleaner
 
@@ -120,6 +120,7 @@ async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPh
     targets = (await deadlines.targets_for(project))[new.category]
     ack_due = now + timedelta(hours=targets.ack_hours)
     resolve_due = deadlines.add_workdays(now, targets.resolve_workdays)
+    duty = await rota.duty_for(project.id, new.category, now)
     try:
         async with transaction():
             request = await ServiceRequest.create(
@@ -129,6 +130,7 @@ async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPh
                 assignee_id=await membership.filing_assignee_id(member),
                 created_at=now, ack_due_at=ack_due, resolve_due_at=resolve_due,
                 level_due_at=ack_due,
+                duty=duty,
             )
             for photo in photos:
                 await RequestPhoto.create(request=request, data=photo.data,
@@ -215,18 +217,21 @@ async def _insert_new(conn: BaseDBAsyncClient, member: Member, fresh: Sequence[N
     targets = await deadlines.targets_for(project)
     resolve_due = {c: deadlines.add_workdays(now, targets[c].resolve_workdays)
                    for c in {new.category for new in fresh}}
+    duty = {c: await rota.duty_for(project.id, c, now) for c in {new.category for new in fresh}}
     first = fresh[0]
     template = ServiceRequest(
         client_id=first.client_id, member_id=member.id, project_id=project.id,
         category=first.category, description=first.description,
         urgency=first.urgency, anonymity=first.anonymity,
         assignee_id=await membership.filing_assignee_id(member),
-        created_at=now, ack_due_at=now, level_due_at=now, resolve_due_at=now)
+        created_at=now, ack_due_at=now, level_due_at=now, resolve_due_at=now,
+        duty=duty[first.category])
     rows = []
     for new in fresh:
         ack_due = now + timedelta(hours=targets[new.category].ack_hours)
         rows.append({"client_id": new.client_id, "category": new.category,
                      "description": new.description, "urgency": new.urgency,
                      "anonymity": new.anonymity, "created_at": now, "ack_due_at": ack_due,
-                     "level_due_at": ack_due, "resolve_due_at": resolve_due[new.category]})
+                     "level_due_at": ack_due, "resolve_due_at": resolve_due[new.category],
+                     "duty": duty[new.category]})
     await insert_like(conn, template, rows)

@@ -128,11 +128,11 @@ async def generate(name: str, projects: int, members: int, requests: int) -> Non
                 member_rows.append((
                     uuid.uuid4(), name, f"13{index % 10}{m:08d}"[:11], "木工", "某劳务公司",
                     "陕西", None, "", "active", f"LX{pid:04d}{m + 1:06d}", "", 0, joined, joined,
-                    cadres[pid][m % 8], pid, rng.choice(teams[pid])))
+                    cadres[pid][m % 8], pid, rng.choice(teams[pid]), ""))
         await conn.copy_records_to_table("member", records=member_rows, columns=[
             "client_id", "name", "phone", "trade", "employer", "hometown", "id_number_enc",
             "id_number_masked", "status", "member_no", "reject_reason", "session_epoch",
-            "created_at", "joined_at", "liaison_id", "project_id", "team_id"])
+            "created_at", "joined_at", "liaison_id", "project_id", "team_id", "enrol_proof"])
         del member_rows
         member_ids = await conn.fetch("SELECT id, project_id, liaison_id FROM member")
         batch: list[tuple[object, ...]] = []

@@ -8,6 +8,12 @@ const PAGE_CACHE = "lx-pages-" + VERSION;
 // Pages with other people's data never go into a cache.
 const NEVER_CACHE = [/^\/officer(?!\/enrol$)(\/|$)/, /^\/healthz$/, /^\/lang$/];
 const OFFLINE_URL = "/offline";
+// A worker's notices stay readable with no signal, but only the latest ones they opened.
+const NOTICE_PAGE = /^\/notices\/\d+$/;
+const KEEP_NOTICES = 20;
+// A form that signs a (possibly different) member in on this phone: the pages cached for the
+// previous one must not be shown to the next, so the page cache is emptied when it is sent.
+const MEMBER_CHANGES = [/^\/join\/[^/]+$/, /^\/me\/rebind$/];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(SHELL_CACHE).then((cache) => cache.addAll(PRECACHE)));
@@ -70,6 +76,7 @@ async function networkFirst(request) {
       const cache = await caches.open(PAGE_CACHE);
       // Keyed by URL only: Vary: Cookie must not hide the copy from the offline visit.
       await cache.put(url.pathname + url.search, response.clone());
+      if (NOTICE_PAGE.test(url.pathname)) await trimNotices(cache, url.pathname);
     }
     return response;
   } catch (err) {
@@ -78,6 +85,16 @@ async function networkFirst(request) {
     if (cached) return cached;
     throw err;
   }
+}
+
+// Only the notice pages opened last are kept (the cache API lists keys in insertion order).
+// Pages are not fetched ahead from the inbox: opening a notice records a read receipt, and a
+// worker who never opened one must not be counted as having read it.
+async function trimNotices(cache, justOpened) {
+  const notices = (await cache.keys()).map((r) => new URL(r.url).pathname)
+    .filter((p) => NOTICE_PAGE.test(p) && p !== justOpened);
+  const extra = notices.length + 1 - KEEP_NOTICES;
+  for (const path of notices.slice(0, Math.max(extra, 0))) await cache.delete(path);
 }
 
 async function cacheFirst(request) {
@@ -90,9 +107,13 @@ async function cacheFirst(request) {
 
 self.addEventListener("fetch", (event) => {
   const request = event.request;
-  if (request.method !== "GET") return;
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
+  if (request.method === "POST" && MEMBER_CHANGES.some((re) => re.test(url.pathname))) {
+    event.waitUntil(caches.delete(PAGE_CACHE));
+    return;
+  }
+  if (request.method !== "GET") return;
   if (url.pathname.startsWith("/static/") || url.pathname.startsWith("/pwa/")) {
     event.respondWith(cacheFirst(request));
   } else if (request.mode === "navigate" || request.headers.get("Accept")?.includes("text/html")) {

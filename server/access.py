@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from tortoise.expressions import Q, Subquery
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
 
 from server.models import (
     Member,
@@ -25,6 +28,8 @@ from server.models import (
     UnionNode,
 )
 from server.web.sessions import SessionState, state_of
+
+T = TypeVar("T", bound=Model)
 
 # The signed-in officer as pages see it: an Officer with its union, loaded once per process
 # and shared by that officer's requests until their row changes. The session lookup reads
@@ -179,14 +184,20 @@ def member_scope(officer: Officer) -> Q:
     return Q(project_id__in=projects_under(officer.union.path))
 
 
+async def _one_in_scope(query: QuerySet[T], object_id: int, *related: str) -> T:
+    """The object with this id inside `query` (a viewer's scope), or 404: an id outside the
+    scope is answered exactly like one that does not exist, so existence does not leak."""
+    if not 0 < object_id < 2**31:
+        raise HTTPException(404)
+    found = await query.filter(id=object_id).select_related(*related).first()
+    if found is None:
+        raise HTTPException(404)
+    return found
+
+
 async def member_for_officer(officer: Officer, member_id: int) -> Member:
-    if not 0 < member_id < 2**31:
-        raise HTTPException(404)
-    member = await Member.filter(member_scope(officer), id=member_id).select_related(
-        "project", "team", "liaison").first()
-    if member is None:
-        raise HTTPException(404)
-    return member
+    return await _one_in_scope(Member.filter(member_scope(officer)), member_id,
+                               "project", "team", "liaison")
 
 
 def request_scope(officer: Officer) -> Q:
@@ -202,23 +213,13 @@ def request_scope(officer: Officer) -> Q:
 
 
 async def request_for_officer(officer: Officer, request_id: int) -> ServiceRequest:
-    if not 0 < request_id < 2**31:
-        raise HTTPException(404)
-    found = await ServiceRequest.filter(request_scope(officer), id=request_id).select_related(
-        "member", "member__team", "project", "assignee").first()
-    if found is None:
-        raise HTTPException(404)
-    return found
+    return await _one_in_scope(ServiceRequest.filter(request_scope(officer)), request_id,
+                               "member", "member__team", "project", "assignee")
 
 
 async def request_for_member(member: Member, request_id: int) -> ServiceRequest:
-    if not 0 < request_id < 2**31:
-        raise HTTPException(404)
-    found = await ServiceRequest.filter(member_id=member.id, id=request_id).select_related(
-        "member", "project", "assignee").first()
-    if found is None:
-        raise HTTPException(404)
-    return found
+    return await _one_in_scope(ServiceRequest.filter(member_id=member.id), request_id,
+                               "member", "project", "assignee")
 
 
 def can_review_members(officer: Officer) -> bool:
@@ -234,10 +235,5 @@ async def notice_for_officer(officer: Officer, notice_id: int) -> Notice:
     project); 404 otherwise."""
     from server.services.notices import for_officer
 
-    if not 0 < notice_id < 2**31:
-        raise HTTPException(404)
-    found = await Notice.filter(for_officer(officer), id=notice_id).select_related(
-        "union", "author", "team").first()
-    if found is None:
-        raise HTTPException(404)
-    return found
+    return await _one_in_scope(Notice.filter(for_officer(officer)), notice_id,
+                               "union", "author", "team")

@@ -179,6 +179,9 @@ async def test_a_project_left_without_anyone_waits_for_the_next_chair(app: Any) 
     members = await members_of(app, project, chair, 2, TEAMS[1])
     request = await make_request(members[0])
     async with officer_client(app, UPPER) as upper:
+        # Outside the union's casework, a count under 5 people is not shown as such.
+        listing = await upper.get("/officer/officers", params={"union": project.code})
+        assert "原主席" in listing.text and "联系工友 &lt; 5 人" in listing.text
         page = await post(upper, f"/officer/officers/{chair.id}/deactivate", confirm="on")
         assert page.status_code == 200 and "没有人可以接手" in page.text
         assert await liaisons(members) == {None}

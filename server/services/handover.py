@@ -117,6 +117,9 @@ async def _move_members(project: UnionNode, rows: list[tuple[int, int | None, in
                         exclude: int | None, result: HandOver) -> None:
     """Place members given as (id, team id, current liaison id); a member is moved only if
     their liaison has not changed meanwhile (the chair reassigning them at that moment)."""
+    # Members of a team first, so those of no team fill whatever gaps are left (and the
+    # order is the same on both databases, which sort NULL differently).
+    rows = sorted(rows, key=lambda r: (r[1] is None, r[1] or 0, r[0]))
     placement = await _placement(project, [(m, t) for m, t, _ in rows], exclude)
     names = await _names(placement)
     old_of = {m: old for m, _, old in rows}
@@ -190,7 +193,7 @@ async def hand_over(officer: Officer, by: Officer | None,
     project = await UnionNode.get(id=officer.union_id)  # type: ignore[attr-defined]
     if project.is_project:
         rows = await Member.filter(liaison_id=officer.id, status=MemberStatus.ACTIVE,
-                                   project_id=project.id).order_by("team_id", "id").values_list(
+                                   project_id=project.id).values_list(
             "id", "team_id", "liaison_id")
         await _move_members(project, [(int(m), t, o) for m, t, o in rows],
                             officer.id, result)
@@ -211,8 +214,8 @@ async def adopt_orphans(project: UnionNode, by: Officer | None,
         return result
     inactive = Subquery(Officer.filter(active=False).values("id"))
     rows = await Member.filter(project_id=project.id, status=MemberStatus.ACTIVE).filter(
-        Q(liaison_id__isnull=True) | Q(liaison_id__in=inactive)).order_by(
-        "team_id", "id").values_list("id", "team_id", "liaison_id")
+        Q(liaison_id__isnull=True) | Q(liaison_id__in=inactive)).values_list(
+        "id", "team_id", "liaison_id")
     if rows:
         await _move_members(project, [(int(m), t, o) for m, t, o in rows],
                             None, result)

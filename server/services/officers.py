@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from tortoise.expressions import F, Q
+from tortoise.expressions import F, Q, Subquery
 from tortoise.functions import Count
 
 from server.crypto import Keyring
@@ -419,8 +419,6 @@ async def roster(scope: Q, *, term: str = "", under: UnionNode | None = None,
 
 async def projects_without_chair(nodes: Q, limit: int = 50) -> tuple[list[UnionNode], int]:
     """Project unions in `nodes` with no active chair: an upper union appoints one."""
-    from tortoise.expressions import Subquery
-
     chaired = Subquery(Officer.filter(role=Role.CHAIR, active=True).values("union_id"))
     query = UnionNode.filter(nodes, kind=NodeKind.PROJECT).exclude(id__in=chaired)
     return await query.order_by("path").limit(limit), await query.count()

@@ -16,6 +16,7 @@ from server.access import (
     can_manage_officers,
     managed_roles,
     may_appoint,
+    may_promote_to_chair,
     nodes_managed_by,
     officer_for_manager,
     officers_managed_by,
@@ -104,6 +105,13 @@ async def account_add(request: Request) -> Response:
         errors["role"] = gettext("请选择你可以任命的角色")
     if errors or node is None or role is None:
         return await _render(request, officer, values=values, errors=errors, status_code=422)
+    # An upper union naming as chair someone who is already an officer of that project
+    # (by phone) promotes them: their account, password and history stay theirs.
+    existing = await officers.officer_at(values["phone"], node) if role == Role.CHAIR else None
+    if existing is not None and may_promote_to_chair(officer, existing):
+        await officers.change_role(existing, Role.CHAIR, officer, ip=client_ip(request))
+        return await _render(request, officer, result={"kind": "promoted",
+                                                       "officer": existing})
     try:
         new, outcome = await officers.appoint(
             officer, phone=values["phone"], name=values["name"], role=role,
@@ -113,8 +121,7 @@ async def account_add(request: Request) -> Response:
         return await _render(request, officer, values=values, errors=exc.as_errors(),
                              status_code=exc.status)
     return await _render(request, officer, result={
-        "kind": "promoted" if outcome.promoted else "added", "officer": new,
-        "code": officers.format_code(outcome.code) if outcome.code else "",
+        "kind": "added", "officer": new, "code": officers.format_code(outcome.code),
         "moved": outcome.handed_over})
 
 

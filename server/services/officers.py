@@ -115,7 +115,6 @@ class Outcome:
     sessions_ended: int = 0
     handed_over: handover.HandOver = field(default_factory=handover.HandOver)
     code: str = ""  # a one-time password code, shown once
-    promoted: bool = False
 
 
 async def deactivate(officer: Officer, by: Officer | None, *, ip: str = "") -> Outcome:
@@ -257,21 +256,18 @@ async def _new_code(officer_id: int, by: Officer | None, keyring: Keyring,
     return code
 
 
+async def officer_at(phone: str, node: UnionNode) -> Officer | None:
+    """The active account with this phone at this union node, if there is one."""
+    return await Officer.get_or_none(phone=phone.strip(), union_id=node.id,
+                                     active=True).select_related("union")
+
+
 async def appoint(by: Officer, *, phone: str, name: str, role: Role | str, union_code: str,
                   team_id: int | None, keyring: Keyring, ip: str = "") -> tuple[Officer,
                                                                                Outcome]:
     """A new account made on the web (the caller has checked `by` may appoint `role` at
-    that union): no password, a one-time code to set one. An upper union naming as chair
-    a cadre or manager of that project (by phone) promotes them instead: their account,
-    password and history stay theirs."""
-    from server.access import may_promote_to_chair
-
-    phone = phone.strip()
-    existing = await Officer.get_or_none(phone=phone).select_related("union")
-    if existing is not None and Role(role) == Role.CHAIR and existing.active and (
-            existing.union.code == union_code and may_promote_to_chair(by, existing)):
-        await change_role(existing, Role.CHAIR, by, ip=ip)
-        return existing, Outcome(True, promoted=True)
+    that union): no password, a one-time code to set one. Members and requests of the
+    project that wait for nobody come to a new cadre or chair."""
     now = datetime.now(UTC)
     async with transaction():
         officer = await add_officer(phone=phone, name=name, role=role, union_code=union_code,

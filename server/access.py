@@ -237,3 +237,77 @@ async def notice_for_officer(officer: Officer, notice_id: int) -> Notice:
 
     return await _one_in_scope(Notice.filter(for_officer(officer)), notice_id,
                                "union", "author", "team")
+
+
+# --- managing officers' accounts ----------------------------------------------------------
+# A project's chair manages the cadres and managers of that project; an upper union the
+# chairs of the projects below it and the upper-union officers of the nodes below it; the
+# admin everyone. Nobody manages their own account, nor anyone at their own node or above
+# it: no account can lock out the one that manages it.
+
+MANAGED_ROLES: dict[Role, tuple[Role, ...]] = {
+    Role.CHAIR: (Role.CADRE, Role.MANAGER),
+    Role.UPPER: (Role.CHAIR, Role.UPPER),
+    Role.ADMIN: tuple(Role),
+}
+
+
+def can_manage_officers(officer: Officer) -> bool:
+    if officer.role == Role.CHAIR:
+        return officer.union.is_project
+    if officer.role == Role.UPPER:
+        return not officer.union.is_project
+    return officer.role == Role.ADMIN
+
+
+def managed_roles(officer: Officer) -> tuple[Role, ...]:
+    return MANAGED_ROLES.get(officer.role, ()) if can_manage_officers(officer) else ()
+
+
+def nodes_managed_by(officer: Officer) -> Q:
+    """Union nodes where `officer` may place accounts (as UnionNode filter); 403 if none."""
+    if not can_manage_officers(officer):
+        raise HTTPException(403)
+    if officer.role == Role.ADMIN:
+        return Q()
+    if officer.role == Role.CHAIR:
+        return Q(id=officer.union.id)
+    return Q(path__startswith=officer.union.path) & ~Q(id=officer.union.id)
+
+
+def officers_managed_by(officer: Officer) -> Q:
+    """The accounts `officer` may manage (as Officer filter); 403 for roles that manage none."""
+    if not can_manage_officers(officer):
+        raise HTTPException(403)
+    mine = ~Q(id=officer.id)
+    if officer.role == Role.ADMIN:
+        return mine
+    roles = list(managed_roles(officer))
+    if officer.role == Role.CHAIR:
+        return mine & Q(union_id=officer.union.id, role__in=roles)
+    return mine & Q(union__path__startswith=officer.union.path, role__in=roles) & ~Q(
+        union_id=officer.union.id)
+
+
+def may_appoint(officer: Officer, role: Role, node: UnionNode) -> bool:
+    """Whether `officer` may give an account of `role` at `node` (a new one, or a new role)."""
+    if role not in managed_roles(officer):
+        return False
+    if officer.role == Role.ADMIN:
+        return True
+    if officer.role == Role.CHAIR:
+        return node.id == officer.union.id
+    return officer.union.contains(node) and node.id != officer.union.id
+
+
+def may_promote_to_chair(officer: Officer, target: Officer) -> bool:
+    """An upper union names a project's cadre or manager its chair (their account, unseen
+    in its list otherwise, keeps its password and history)."""
+    return (target.id != officer.id and target.role in {Role.CADRE, Role.MANAGER}
+            and target.union.is_project and may_appoint(officer, Role.CHAIR, target.union))
+
+
+async def officer_for_manager(officer: Officer, officer_id: int) -> Officer:
+    """An account `officer` manages, or 404 (one outside is answered as one that is not)."""
+    return await _one_in_scope(Officer.filter(officers_managed_by(officer)), officer_id,
+                               "union", "team")

@@ -1,5 +1,5 @@
-"""The `lianxin` command: serve, migrate, demo, invite, officer add, export, backup, worker,
-settings."""
+"""The `lianxin` command: serve, migrate, demo, invite, officer (add, list, deactivate,
+reactivate, reset-password), export, backup, worker, settings."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from tortoise import Tortoise
+from tortoise.expressions import Q
 
 from server import settings as settings_module
+from server.crypto import Keyring
 from server.db import apply_migrations, tortoise_config
 from server.errors import DomainError
 from server.settings import Settings, SettingsError
@@ -134,6 +136,54 @@ def cmd_officer_add(args: argparse.Namespace) -> None:
 
     officer = run_or_fail(settings, work)
     print(f"officer {officer.phone} ({officer.role.value}) added")
+
+
+def cmd_officer_list(args: argparse.Namespace) -> None:
+    """Every account (in a union's subtree with --union), active first, tab-separated."""
+    from server.services.officers import listing_lines, roster
+    from server.services.unions import node_by_code
+
+    async def work() -> list[str]:
+        under = await node_by_code(args.union) if args.union else None
+        rows, _ = await roster(Q(), under=under, page_size=1_000_000)
+        return listing_lines(rows)
+
+    for line in run_or_fail(load_settings(), work):
+        print(line)
+
+
+def cmd_officer_state(args: argparse.Namespace) -> None:
+    """deactivate (with hand-over), reactivate, reset-password: on nobody's behalf but the
+    shell's, so the audit entries name no officer."""
+    from server.services import officers
+
+    settings = load_settings()
+
+    async def work() -> list[str]:
+        officer = await officers.by_phone(args.phone)
+        if args.officer_command == "reset-password":
+            outcome = await officers.reset_password(officer, None, Keyring(settings.secret_key))
+            return [f"officer {officer.phone}: password reset, {outcome.sessions_ended} "
+                    f"sessions ended; one-time code (valid {officers.CODE_LIFETIME}): "
+                    f"{outcome.code}"]
+        if args.officer_command == "deactivate":
+            outcome = await officers.deactivate(officer, None)
+            verb = "deactivated" if outcome.changed else "was already inactive"
+        else:
+            outcome = await officers.reactivate(officer, None)
+            verb = "reactivated" if outcome.changed else "was already active"
+        moved = outcome.handed_over
+        lines = [f"officer {officer.phone} {verb}"]
+        if outcome.changed and args.officer_command == "deactivate":
+            lines[0] += (f": {outcome.sessions_ended} sessions ended, {moved.members} members "
+                         f"and {moved.requests} open requests handed over")
+        for r in moved.receivers.values():
+            lines.append(f"  {r.members} members, {r.requests} requests -> "
+                         + (r.name if r.id is not None else "nobody (no active cadre or chair)"))
+        return lines
+
+    for line in run_or_fail(settings, work):
+        print(line)
 
 
 def cmd_union_add(args: argparse.Namespace) -> None:
@@ -258,6 +308,19 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--team", help="cadre's own team (same-team members go to them first)")
     add.add_argument("--password", help="password (default: read from stdin)")
     add.set_defaults(func=cmd_officer_add)
+    listing = officer_sub.add_parser(
+        "list", help="list accounts, tab-separated: phone, role, status, union, team, "
+        "members, open_requests, name")
+    listing.add_argument("--union", help="only this union node and the nodes below it")
+    listing.set_defaults(func=cmd_officer_list)
+    for name, text in (("deactivate", "deactivate an account: its sessions end, its members "
+                        "and open requests go to other officers of the project"),
+                       ("reactivate", "let a deactivated account sign in again"),
+                       ("reset-password", "void the password, end the sessions and print a "
+                        "one-time code to set a new one at /officer/password")):
+        change = officer_sub.add_parser(name, help=text)
+        change.add_argument("--phone", required=True)
+        change.set_defaults(func=cmd_officer_state)
 
     union = sub.add_parser("union", help="the union tree: add a node, list the tree")
     union_sub = union.add_subparsers(dest="union_command", required=True)

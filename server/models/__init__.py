@@ -12,7 +12,7 @@ from server.models.delivery import (
 from server.models.inbox import InboxItem
 from server.models.members import Invite, Member, MemberClaim, MemberStatus, RebindCode
 from server.models.notices import Notice, NoticeAck, NoticeKind, NoticeRead, NoticeScope
-from server.models.officers import Officer, Role
+from server.models.officers import Officer, PasswordCode, Role
 from server.models.requests import (
     Anonymity,
     Category,
@@ -34,7 +34,7 @@ __models__ = [
     LimitCounter, ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline, Notice,
     NoticeRead, NoticeAck, InboxItem, Session, PushSubscription, Delivery, FanoutJob,
     SmsMonth,
-    DutyDay,
+    DutyDay, PasswordCode,
 ]
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "NoticeRead",
     "NoticeScope",
     "Officer",
+    "PasswordCode",
     "PushSubscription",
     "RebindCode",
     "RequestEvent",

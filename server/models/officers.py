@@ -54,3 +54,29 @@ class Officer(Model):
     @property
     def sees_identities(self) -> bool:
         return self.role in IDENTITY_ROLES
+
+
+class PasswordCode(Model):
+    # A one-time code with which an officer sets their own password: given when the account
+    # is made on the web and when a password is reset. Shown once to the officer who issued
+    # it; the table keeps only its keyed hash (server.services.officers). (A comment, not a
+    # docstring: Tortoise copies docstrings into SQL comments.)
+
+    id = fields.IntField(primary_key=True)
+    officer: fields.ForeignKeyRelation[Officer] = fields.ForeignKeyField(
+        "models.Officer", related_name="password_codes", on_delete=fields.CASCADE
+    )
+    code_hash = fields.CharField(max_length=64, unique=True)
+    created_by: fields.ForeignKeyNullableRelation[Officer] = fields.ForeignKeyField(
+        "models.Officer", related_name="issued_password_codes", null=True,
+        on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+    # Set when the code is used, replaced by a newer one, tried too often or its officer
+    # is deactivated: a code is good only while this is empty.
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "password_code"
+        indexes = (("officer_id", "used_at"),)

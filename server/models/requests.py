@@ -76,6 +76,8 @@ class EventKind(StrEnum):
     REOPENED = "reopened"
     RATED = "rated"
     REASSIGNED = "reassigned"
+    # The officer holding it was deactivated: it went to the worker's new liaison.
+    HANDED_OVER = "handed_over"
 
 
 class ServiceRequest(Model):

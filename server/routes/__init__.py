@@ -8,6 +8,7 @@ from server.routes import (
     me,
     notices,
     officer,
+    officer_accounts,
     officer_enrol,
     officer_members,
     officer_posters,
@@ -22,5 +23,5 @@ from server.routes import (
 routes: list[BaseRoute] = [
     *public.routes, *pwa.routes, *join.routes, *me.routes, *requests.routes,
     *officer.routes, *officer_enrol.routes, *officer_members.routes, *officer_requests.routes,
-    *officer_posters.routes, *notices.routes, *push.routes, *rota.routes,
+    *officer_posters.routes, *officer_accounts.routes, *notices.routes, *push.routes, *rota.routes,
 ]

@@ -27,7 +27,7 @@ async def _json_body(request: Request) -> object:
         raise HTTPException(415)
     try:
         return json.loads(await request.body())
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
         raise HTTPException(400) from None
 
 

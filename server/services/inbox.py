@@ -38,7 +38,7 @@ WORKER_REASONS: dict[str, str] = {
 ASSIGNEE_REASONS: dict[str, str] = {
     EventKind.SUBMITTED: "assigned", EventKind.REASSIGNED: "assigned",
     EventKind.REOPENED: "reopened", EventKind.WORKER_REPLY: "follow_up",
-    EventKind.AUTO_ESCALATED: "overdue",
+    EventKind.AUTO_ESCALATED: "overdue", EventKind.HANDED_OVER: "handed_over",
 }
 ESCALATIONS = {EventKind.ESCALATED, EventKind.AUTO_ESCALATED}
 REASON_LABELS: dict[str, str] = {
@@ -48,6 +48,7 @@ REASON_LABELS: dict[str, str] = {
     "assigned": N_("新诉求交给你办理"), "reopened": N_("工友说问题没有解决"),
     "follow_up": N_("工友补充了情况"), "overdue": N_("诉求超时，已自动上报"),
     "escalated_to_me": N_("有诉求上报给你"),
+    "handed_over": N_("停用账号的干部手上的诉求交给你办理"),
 }
 
 

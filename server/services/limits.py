@@ -35,6 +35,8 @@ SWEEP = "DELETE FROM limit_counter WHERE expires < ?"
 SWEEP_EVERY_SECONDS = 600.0
 # A re-bind code's lifetime: its tries are counted in one window that long (server.services.rebind).
 REBIND_CODE_SECONDS = 24 * 3600
+# An officer's password code's lifetime (server.services.officers), counted the same way.
+PASSWORD_CODE_SECONDS = 24 * 3600
 _last_sweep = 0.0
 
 
@@ -107,6 +109,11 @@ class Limits:
     join_phone: Limit
     join_ip: Limit
     requests: Limit
+    # Setting a password with a one-time code: the login's numbers, in buckets of their own
+    # (a mistyped password must not use up the code's tries, nor the other way round).
+    password_phone: Limit
+    password_ip: Limit
+    password_code: Limit  # window: the code's lifetime (anchored by the caller)
 
     @classmethod
     def from_settings(cls, s: Settings) -> Limits:
@@ -120,6 +127,11 @@ class Limits:
             join_phone=Limit("join.phone", s.join_max_per_phone, s.join_window_seconds),
             join_ip=Limit("join.ip", s.join_max_per_ip, s.join_window_seconds),
             requests=Limit("requests.member", s.requests_per_hour, 3600),
+            password_phone=Limit("password.phone", s.login_max_failures,
+                                 s.login_window_seconds),
+            password_ip=Limit("password.ip", s.login_max_failures_per_ip,
+                              s.login_window_seconds),
+            password_code=Limit("password.code", s.login_max_failures, PASSWORD_CODE_SECONDS),
         )
 
 

@@ -42,6 +42,10 @@ def make_templates(asset_url: Any) -> Jinja2Templates:
     env.globals["js_strings"] = js_strings
     env.globals["labels"] = TEMPLATE_LABELS
     env.globals["limits"] = text_limits()
+    # The nav shows "干部账号" to whoever may manage accounts: server.access decides who.
+    from server.access import can_manage_officers
+
+    env.globals["can_manage_officers"] = can_manage_officers
     env.filters["t"] = i18n.gettext
     env.filters["role_label"] = labels.role_label
     env.filters["status_label"] = labels.status_label
@@ -76,7 +80,8 @@ TEMPLATE_LABELS = SimpleNamespace(
 def text_limits() -> dict[str, int | str]:
     """Every limit a page states or enforces (`maxlength`, "24 小时内有效", "最大 1.5 MB"),
     read from the constant the server checks, so changing one changes the words too."""
-    from server.services import lifecycle, membership, notices, photos, rebind
+    from server.passwords import MIN_LENGTH
+    from server.services import lifecycle, membership, notices, officers, photos, rebind
     from server.services import requests as filing
 
     return {
@@ -87,6 +92,8 @@ def text_limits() -> dict[str, int | str]:
         "rebind_hours": int(rebind.CODE_LIFETIME.total_seconds() // 3600),
         "liaison_load": membership.LIAISON_LIMIT,
         "notice_title": notices.MAX_TITLE, "notice_body": notices.MAX_BODY,
+        "password_min": MIN_LENGTH, "password_code_hours": int(
+            officers.CODE_LIFETIME.total_seconds() // 3600),
     }
 
 

@@ -9,7 +9,7 @@ from server.models.delivery import (
     PushSubscription,
     SmsMonth,
 )
-from server.models.inbox import InboxItem
+from server.models.inbox import DailySummary, InboxItem
 from server.models.members import Invite, Member, MemberClaim, MemberStatus, RebindCode
 from server.models.notices import Notice, NoticeAck, NoticeKind, NoticeRead, NoticeScope
 from server.models.officers import Officer, Role
@@ -34,7 +34,7 @@ __models__ = [
     LimitCounter, ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline, Notice,
     NoticeRead, NoticeAck, InboxItem, Session, PushSubscription, Delivery, FanoutJob,
     SmsMonth,
-    DutyDay,
+    DutyDay, DailySummary,
 ]
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "Category",
     "CategoryDeadline",
     "Channel",
+    "DailySummary",
     "Delivery",
     "DeliveryStatus",
     "DutyDay",

@@ -76,6 +76,8 @@ class EventKind(StrEnum):
     REOPENED = "reopened"
     RATED = "rated"
     REASSIGNED = "reassigned"
+    # The deadline job reminding the assignee that the current deadline is near (internal).
+    DUE_SOON = "due_soon"
 
 
 class ServiceRequest(Model):

@@ -4,6 +4,7 @@ see everything that concerns them in one list."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -14,7 +15,7 @@ from server.access import notice_for_officer, require_member, require_officer
 from server.errors import DomainError
 from server.models import Notice, Officer, Role, Team
 from server.routes.officer import NO_STORE, client_ip
-from server.services import audit, inbox, notices, rota
+from server.services import audit, inbox, notices, rota, summary
 from server.validation import Cleaner
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
@@ -147,12 +148,32 @@ async def officer_inbox(request: Request) -> Response:
         "items": items, "reasons": inbox.REASON_LABELS}, headers=NO_STORE)
 
 
+async def officer_summary(request: Request) -> Response:
+    """每日汇总 of the chair's own project: the latest (what the push opens) or one day's."""
+    officer = await require_officer(request, Role.CHAIR)
+    raw = request.path_params.get("day")
+    try:
+        day = date.fromisoformat(raw) if raw is not None else None
+    except ValueError:
+        raise HTTPException(404) from None
+    made = await summary.for_officer(officer, day)
+    if made is None:
+        if day is not None:
+            raise HTTPException(404)
+        return render(request, "officer/summary.html", {"made": None}, headers=NO_STORE)
+    await summary.mark_read(officer, made)
+    return render(request, "officer/summary.html", {
+        "made": made, "f": made.figures, "notice_labels": notices}, headers=NO_STORE)
+
+
 routes = [
     Route("/officer/notices", officer_list),
     Route("/officer/notices/new", new_form, methods=["GET"]),
     Route("/officer/notices/new", publish, methods=["POST"]),
     Route("/officer/notices/{notice_id:int}", officer_detail),
     Route("/officer/inbox", officer_inbox),
+    Route("/officer/summary", officer_summary),
+    Route("/officer/summary/{day}", officer_summary),
     Route("/notices", member_list),
     Route("/notices/{notice_id:int}", member_detail),
     Route("/notices/{notice_id:int}/ack", acknowledge, methods=["POST"]),

@@ -38,7 +38,7 @@ WORKER_REASONS: dict[str, str] = {
 ASSIGNEE_REASONS: dict[str, str] = {
     EventKind.SUBMITTED: "assigned", EventKind.REASSIGNED: "assigned",
     EventKind.REOPENED: "reopened", EventKind.WORKER_REPLY: "follow_up",
-    EventKind.AUTO_ESCALATED: "overdue",
+    EventKind.AUTO_ESCALATED: "overdue", EventKind.DUE_SOON: "due_soon",
 }
 ESCALATIONS = {EventKind.ESCALATED, EventKind.AUTO_ESCALATED}
 REASON_LABELS: dict[str, str] = {
@@ -47,7 +47,8 @@ REASON_LABELS: dict[str, str] = {
     "management_reply": N_("项目管理人员答复了你的诉求"),
     "assigned": N_("新诉求交给你办理"), "reopened": N_("工友说问题没有解决"),
     "follow_up": N_("工友补充了情况"), "overdue": N_("诉求超时，已自动上报"),
-    "escalated_to_me": N_("有诉求上报给你"),
+    "escalated_to_me": N_("有诉求上报给你"), "due_soon": N_("有诉求快到办理期限了"),
+    "daily_summary": N_("今日汇总"),
 }
 
 
@@ -156,4 +157,4 @@ async def latest(*, member_id: int | None = None, officer_id: int | None = None,
                  limit: int = 50) -> list[InboxItem]:
     query = (InboxItem.filter(member_id=member_id) if member_id is not None
              else InboxItem.filter(officer_id=officer_id))
-    return await query.order_by("-id").limit(limit).select_related("request")
+    return await query.order_by("-id").limit(limit).select_related("request", "summary")

@@ -11,7 +11,14 @@ from server.models.delivery import (
 )
 from server.models.inbox import DailySummary, InboxItem
 from server.models.members import Invite, Member, MemberClaim, MemberStatus, RebindCode
-from server.models.notices import Notice, NoticeAck, NoticeKind, NoticeRead, NoticeScope
+from server.models.notices import (
+    Notice,
+    NoticeAck,
+    NoticeKind,
+    NoticePhoto,
+    NoticeRead,
+    NoticeScope,
+)
 from server.models.officers import Officer, Role
 from server.models.requests import (
     Anonymity,
@@ -34,7 +41,7 @@ __models__ = [
     LimitCounter, ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline, Notice,
     NoticeRead, NoticeAck, InboxItem, Session, PushSubscription, Delivery, FanoutJob,
     SmsMonth,
-    DutyDay, DailySummary,
+    DutyDay, DailySummary, NoticePhoto,
 ]
 
 __all__ = [
@@ -60,6 +67,7 @@ __all__ = [
     "Notice",
     "NoticeAck",
     "NoticeKind",
+    "NoticePhoto",
     "NoticeRead",
     "NoticeScope",
     "Officer",

@@ -235,6 +235,9 @@ async def test_daily_summary_once_per_chair_and_day(app: Any, endpoint: Any,  # 
         assert latest.status_code == 200 and day.isoformat() in latest.text
         assert (await c.get("/officer/summary/2026-12-03")).status_code == 404
         assert (await c.get("/officer/summary/not-a-day")).status_code == 404
+        # The chair's delivery log lists the summary's push.
+        log = await c.get("/officer/deliveries")
+        assert 'href="/officer/summary">每日汇总</a>' in log.text
     assert (await InboxItem.get(id=items[0].id)).read_at is not None
     assert (await InboxItem.get(id=items[1].id)).read_at is None
     # The page is the chair's: a cadre is refused, another project's chair sees only their

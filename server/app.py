@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -45,7 +46,10 @@ def create_app(settings: Settings) -> Starlette:
             gc.freeze()
             jobs = []
             if settings.deadline_job_seconds:
-                jobs.append(asyncio.create_task(deadline_loop(settings.deadline_job_seconds)))
+                jobs.append(asyncio.create_task(deadline_loop(
+                    settings.deadline_job_seconds,
+                    due_soon=timedelta(hours=settings.due_soon_hours),
+                    summary_hour=settings.summary_hour)))
             if settings.delivery_job_seconds:
                 jobs.append(asyncio.create_task(
                     delivery_loop(settings, settings.delivery_job_seconds)))

@@ -8,6 +8,7 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -246,8 +247,10 @@ def cmd_deadlines(args: argparse.Namespace) -> None:
     from server.services.escalation import run_deadline_job
 
     settings = load_settings()
-    result = run_db(settings, run_deadline_job)
-    print(f"{result.escalated} escalated, {result.closed} closed")
+    result = run_db(settings, lambda: run_deadline_job(
+        due_soon=timedelta(hours=settings.due_soon_hours), summary_hour=settings.summary_hour))
+    print(f"{result.escalated} escalated, {result.closed} closed, "
+          f"{result.reminded} reminded, {result.summaries} daily summaries")
 
 
 def cmd_worker(args: argparse.Namespace) -> None:

@@ -92,6 +92,13 @@ def _parse_sms_provider(raw: str) -> str:
     return raw
 
 
+def _parse_hour(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 23:
+        raise ValueError("must be an hour of the day, 0 to 23")
+    return value
+
+
 def _parse_sms_templates(raw: str) -> Mapping[str, str]:
     """`reason=template id` pairs, comma-separated: `reply=123456,resolved=123457`."""
     out: dict[str, str] = {}
@@ -184,6 +191,12 @@ OPTIONS: tuple[Option, ...] = (
            "How often each server process runs the deadline job (escalation, auto-close); "
            "0 turns it off (run `lianxin deadlines` from cron instead).",
            _parse_nonnegative_int),
+    Option("LIANXIN_DUE_SOON_HOURS", "due_soon_hours", "24",
+           "How long before a request's deadline the cadre holding it gets one 快到期 "
+           "reminder in their inbox (once per request and deadline).", _parse_positive_int),
+    Option("LIANXIN_SUMMARY_HOUR", "summary_hour", "7",
+           "Hour of the day (Beijing time, 0-23) from which each project chair gets the "
+           "day's summary (每日汇总) in their inbox, made by the deadline job.", _parse_hour),
     Option("LIANXIN_OFFICER_SESSION_HOURS", "officer_session_hours", "12",
            "How long an officer stays signed in.", _parse_positive_int),
     Option("LIANXIN_MEMBER_CARD_DAYS", "member_card_days", "30",
@@ -274,6 +287,8 @@ class Settings:
     sms_templates: Mapping[str, str] = field(default_factory=dict)
     sms_daily_cap: int = 3
     sms_price_fen: int = 4
+    due_soon_hours: int = 24
+    summary_hour: int = 7
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

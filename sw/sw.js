@@ -10,6 +10,8 @@ const NEVER_CACHE = [/^\/officer(?!\/enrol$)(\/|$)/, /^\/healthz$/, /^\/lang$/];
 const OFFLINE_URL = "/offline";
 // A worker's notices stay readable with no signal, but only the latest ones they opened.
 const NOTICE_PAGE = /^\/notices\/\d+$/;
+// …with their photo, kept and dropped together with the page.
+const NOTICE_PHOTO = /^\/notices\/\d+\/photo$/;
 const KEEP_NOTICES = 20;
 // A form that signs a (possibly different) member in on this phone: the pages cached for the
 // previous one must not be shown to the next, so the page cache is emptied when it is sent.
@@ -66,7 +68,7 @@ function neverCache(url) {
   return NEVER_CACHE.some((re) => re.test(url.pathname));
 }
 
-async function networkFirst(request) {
+async function networkFirst(request, fallback = OFFLINE_URL) {
   const url = new URL(request.url);
   try {
     const response = await fetch(request);
@@ -81,7 +83,7 @@ async function networkFirst(request) {
     return response;
   } catch (err) {
     const cached = (await caches.match(url.pathname + url.search, { ignoreVary: true })) ||
-      (await caches.match(OFFLINE_URL, { ignoreVary: true }));
+      (fallback && (await caches.match(fallback, { ignoreVary: true })));
     if (cached) return cached;
     throw err;
   }
@@ -94,7 +96,10 @@ async function trimNotices(cache, justOpened) {
   const notices = (await cache.keys()).map((r) => new URL(r.url).pathname)
     .filter((p) => NOTICE_PAGE.test(p) && p !== justOpened);
   const extra = notices.length + 1 - KEEP_NOTICES;
-  for (const path of notices.slice(0, Math.max(extra, 0))) await cache.delete(path);
+  for (const path of notices.slice(0, Math.max(extra, 0))) {
+    await cache.delete(path);
+    await cache.delete(path + "/photo");
+  }
 }
 
 async function cacheFirst(request) {
@@ -116,6 +121,8 @@ self.addEventListener("fetch", (event) => {
   if (request.method !== "GET") return;
   if (url.pathname.startsWith("/static/") || url.pathname.startsWith("/pwa/")) {
     event.respondWith(cacheFirst(request));
+  } else if (NOTICE_PHOTO.test(url.pathname)) {
+    event.respondWith(networkFirst(request, null));
   } else if (request.mode === "navigate" || request.headers.get("Accept")?.includes("text/html")) {
     if (neverCache(url)) return;
     event.respondWith(networkFirst(request));

@@ -9,9 +9,16 @@ from server.models.delivery import (
     PushSubscription,
     SmsMonth,
 )
-from server.models.inbox import InboxItem
+from server.models.inbox import DailySummary, InboxItem
 from server.models.members import Invite, Member, MemberClaim, MemberStatus, RebindCode
-from server.models.notices import Notice, NoticeAck, NoticeKind, NoticeRead, NoticeScope
+from server.models.notices import (
+    Notice,
+    NoticeAck,
+    NoticeKind,
+    NoticePhoto,
+    NoticeRead,
+    NoticeScope,
+)
 from server.models.officers import Officer, PasswordCode, Role
 from server.models.requests import (
     Anonymity,
@@ -34,7 +41,7 @@ __models__ = [
     LimitCounter, ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline, Notice,
     NoticeRead, NoticeAck, InboxItem, Session, PushSubscription, Delivery, FanoutJob,
     SmsMonth,
-    DutyDay, PasswordCode,
+    DutyDay, PasswordCode, DailySummary, NoticePhoto,
 ]
 
 __all__ = [
@@ -43,6 +50,7 @@ __all__ = [
     "Category",
     "CategoryDeadline",
     "Channel",
+    "DailySummary",
     "Delivery",
     "DeliveryStatus",
     "DutyDay",
@@ -59,6 +67,7 @@ __all__ = [
     "Notice",
     "NoticeAck",
     "NoticeKind",
+    "NoticePhoto",
     "NoticeRead",
     "NoticeScope",
     "Officer",

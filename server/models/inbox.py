@@ -1,8 +1,9 @@
-"""The inbox (消息): one row per (event, person it concerns), written with the event.
+"""The inbox (消息): one row per (event, person it concerns), written with the event, and
+one per (daily summary, chair), written with the summary.
 
 Notices are not copied here (they reach their readers through their scope, see
 `server.models.notices`); everything that happens on a request and concerns a worker or an
-officer is.
+officer is, and so is each project chair's morning summary.
 """
 
 from __future__ import annotations
@@ -16,6 +17,24 @@ if TYPE_CHECKING:
     from server.models.members import Member
     from server.models.officers import Officer
     from server.models.requests import RequestEvent, ServiceRequest
+    from server.models.unions import UnionNode
+
+
+class DailySummary(Model):
+    """每日汇总: a project's figures as they stood on the morning of `day` (Beijing time),
+    kept rather than recomputed, so the page a chair opens later reads as it did that
+    morning. UNIQUE (project, day): several processes making it at once make one."""
+
+    id = fields.IntField(primary_key=True)
+    project: fields.ForeignKeyRelation[UnionNode] = fields.ForeignKeyField(
+        "models.UnionNode", related_name="daily_summaries", on_delete=fields.CASCADE)
+    day = fields.DateField()
+    figures: fields.JSONField[dict[str, object]] = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "daily_summary"
+        unique_together = (("project", "day"),)
 
 
 class InboxItem(Model):
@@ -25,10 +44,16 @@ class InboxItem(Model):
         "models.Member", related_name="inbox", null=True, on_delete=fields.CASCADE)
     officer: fields.ForeignKeyNullableRelation[Officer] = fields.ForeignKeyField(
         "models.Officer", related_name="inbox", null=True, on_delete=fields.CASCADE)
-    request: fields.ForeignKeyRelation[ServiceRequest] = fields.ForeignKeyField(
-        "models.ServiceRequest", related_name="inbox_items", on_delete=fields.CASCADE)
-    event: fields.ForeignKeyRelation[RequestEvent] = fields.ForeignKeyField(
-        "models.RequestEvent", related_name="inbox_items", on_delete=fields.CASCADE)
+    # The source (exactly one): an event on a request, or a daily summary.
+    request: fields.ForeignKeyNullableRelation[ServiceRequest] = fields.ForeignKeyField(
+        "models.ServiceRequest", related_name="inbox_items", null=True,
+        on_delete=fields.CASCADE)
+    event: fields.ForeignKeyNullableRelation[RequestEvent] = fields.ForeignKeyField(
+        "models.RequestEvent", related_name="inbox_items", null=True,
+        on_delete=fields.CASCADE)
+    summary: fields.ForeignKeyNullableRelation[DailySummary] = fields.ForeignKeyField(
+        "models.DailySummary", related_name="inbox_items", null=True,
+        on_delete=fields.CASCADE)
     # Why it is in this inbox ("reply", "assigned", "escalated_to_me", …): the line shown.
     reason = fields.CharField(max_length=24)
     created_at = fields.DatetimeField()
@@ -36,6 +61,6 @@ class InboxItem(Model):
 
     class Meta:
         table = "inbox_item"
-        unique_together = (("event", "member"), ("event", "officer"))
+        unique_together = (("event", "member"), ("event", "officer"), ("summary", "officer"))
         indexes = (("member_id", "read_at"), ("officer_id", "read_at"),
                    ("request_id", "member_id"))

@@ -66,6 +66,27 @@ class Notice(Model):
         return self.title
 
 
+class NoticePhoto(Model):
+    """A notice's optional photo (a site map, the pay slip's layout, the typhoon shelter):
+    checked and re-encoded like a request's (`server.services.photos`), kept in the database
+    like them, in a table of its own so notice lists never read the bytes."""
+
+    id = fields.IntField(primary_key=True)
+    notice: fields.OneToOneRelation[Notice] = fields.OneToOneField(
+        "models.Notice", related_name="photo", on_delete=fields.CASCADE)
+    data = fields.BinaryField()
+    content_type = fields.CharField(max_length=20)
+    size = fields.IntField()
+    width = fields.IntField()
+    height = fields.IntField()
+    sha256 = fields.CharField(max_length=64)
+    # Hash of the bytes as uploaded: a replay from the outbox carries the same photo.
+    upload_sha256 = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "notice_photo"
+
+
 class NoticeRead(Model):
     id = fields.BigIntField(primary_key=True)
     notice: fields.ForeignKeyRelation[Notice] = fields.ForeignKeyField(

@@ -78,6 +78,8 @@ class EventKind(StrEnum):
     REASSIGNED = "reassigned"
     # The officer holding it was deactivated: it went to the worker's new liaison.
     HANDED_OVER = "handed_over"
+    # The deadline job reminding the assignee that the current deadline is near (internal).
+    DUE_SOON = "due_soon"
 
 
 class ServiceRequest(Model):

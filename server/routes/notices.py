@@ -4,6 +4,7 @@ see everything that concerns them in one list."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -12,11 +13,12 @@ from starlette.routing import Route
 
 from server.access import notice_for_officer, require_member, require_officer
 from server.errors import DomainError
-from server.models import Notice, Officer, Role, Team
+from server.models import Notice, NoticePhoto, Officer, Role, Team
 from server.routes.officer import NO_STORE, client_ip
-from server.services import audit, inbox, notices, rota
+from server.services import audit, inbox, notices, rota, summary
+from server.services.photos import MAX_UPLOAD_BYTES, clean_photos
 from server.validation import Cleaner
-from server.web.forms import form_dict, read_form
+from server.web.forms import form_dict, read_form, uploads
 from server.web.templating import render
 
 PUBLISHERS = (Role.CHAIR, Role.CADRE, Role.UPPER)
@@ -60,8 +62,11 @@ async def new_form(request: Request) -> Response:
 async def publish(request: Request) -> Response:
     officer = await require_officer(request, *PUBLISHERS)
     teams = await _teams(officer)
-    data = form_dict(await read_form(request))
-    new, errors = notices.clean(data, officer, teams)
+    form = await read_form(request)
+    data = form_dict(form)
+    photos = await clean_photos(await uploads(form, "photo", MAX_UPLOAD_BYTES),
+                                limit=notices.MAX_PHOTOS)
+    new, errors = notices.clean(data, officer, teams, photos=photos)
     if new is not None:
         try:
             notice, created = await notices.publish(officer, new)
@@ -84,6 +89,7 @@ async def officer_detail(request: Request) -> Response:
     unread = await notices.not_read_by_my_members(notice, officer)
     return render(request, "officer/notice.html", {
         "notice": notice, "receipts": await notices.receipts(notice), "unread": unread,
+        "photo": await notices.has_photo(notice),
         "follow_up": notice.kind in notices.FOLLOW_UP_KINDS and officer.sees_identities,
         "notice_labels": notices}, headers=NO_STORE)
 
@@ -105,7 +111,29 @@ async def member_detail(request: Request) -> Response:
         raise HTTPException(404)
     return render(request, "notices/detail.html", {
         "notice": notice, "acknowledged": await notices.acknowledged(member, notice),
-        "notice_labels": notices, "error": ""}, fragment="notices/_ack.html")
+        "photo": await notices.has_photo(notice), "notice_labels": notices, "error": ""},
+        fragment="notices/_ack.html")
+
+
+def _photo_response(found: NoticePhoto | None) -> Response:
+    if found is None:
+        raise HTTPException(404)
+    # Private: kept by this phone's browser (and its service worker) for reading offline.
+    return Response(found.data, media_type=found.content_type,
+                    headers={"Cache-Control": "private, max-age=86400"})
+
+
+async def member_photo(request: Request) -> Response:
+    """A notice's photo, for a member it reaches; 404 for anyone else."""
+    member = await require_member(request)
+    return _photo_response(await notices.photo_for_member(
+        member, int(request.path_params["notice_id"])))
+
+
+async def officer_photo(request: Request) -> Response:
+    officer = await require_officer(request)
+    notice = await notice_for_officer(officer, int(request.path_params["notice_id"]))
+    return _photo_response(await NoticePhoto.get_or_none(notice_id=notice.id))
 
 
 async def acknowledge(request: Request) -> Response:
@@ -125,6 +153,7 @@ async def acknowledge(request: Request) -> Response:
         return RedirectResponse(f"/notices/{notice.id}", status_code=303)
     return render(request, "notices/detail.html", {
         "notice": notice, "acknowledged": await notices.acknowledged(member, notice),
+        "photo": await notices.has_photo(notice),
         "notice_labels": notices, "error": error}, status_code=422 if error else 200,
         fragment="notices/_ack.html")
 
@@ -147,14 +176,36 @@ async def officer_inbox(request: Request) -> Response:
         "items": items, "reasons": inbox.REASON_LABELS}, headers=NO_STORE)
 
 
+async def officer_summary(request: Request) -> Response:
+    """每日汇总 of the chair's own project: the latest (what the push opens) or one day's."""
+    officer = await require_officer(request, Role.CHAIR)
+    raw = request.path_params.get("day")
+    try:
+        day = date.fromisoformat(raw) if raw is not None else None
+    except ValueError:
+        raise HTTPException(404) from None
+    made = await summary.for_officer(officer, day)
+    if made is None:
+        if day is not None:
+            raise HTTPException(404)
+        return render(request, "officer/summary.html", {"made": None}, headers=NO_STORE)
+    await summary.mark_read(officer, made)
+    return render(request, "officer/summary.html", {
+        "made": made, "f": made.figures, "notice_labels": notices}, headers=NO_STORE)
+
+
 routes = [
     Route("/officer/notices", officer_list),
     Route("/officer/notices/new", new_form, methods=["GET"]),
     Route("/officer/notices/new", publish, methods=["POST"]),
     Route("/officer/notices/{notice_id:int}", officer_detail),
+    Route("/officer/notices/{notice_id:int}/photo", officer_photo),
     Route("/officer/inbox", officer_inbox),
+    Route("/officer/summary", officer_summary),
+    Route("/officer/summary/{day}", officer_summary),
     Route("/notices", member_list),
     Route("/notices/{notice_id:int}", member_detail),
+    Route("/notices/{notice_id:int}/photo", member_photo),
     Route("/notices/{notice_id:int}/ack", acknowledge, methods=["POST"]),
     Route("/inbox", member_inbox),
 ]

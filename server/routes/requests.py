@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -26,18 +25,10 @@ from server.services import requests as svc
 from server.services.photos import MAX_PHOTOS, MAX_UPLOAD_BYTES, NO_PHOTOS, clean_photos
 from server.validation import Cleaner, small_int
 from server.web.forms import form_dict, read_batch, read_form
+from server.web.forms import uploads as form_uploads
 from server.web.templating import render
 
 PAGE_SIZE = 30
-
-
-async def _uploads(form: FormData) -> list[tuple[bytes, str]]:
-    files: list[tuple[bytes, str]] = []
-    for value in form.getlist("photo"):
-        if isinstance(value, UploadFile) and (value.filename or value.size):
-            # Read one byte past the limit: enough to know it is too big, no more.
-            files.append((await value.read(MAX_UPLOAD_BYTES + 1), value.filename or ""))
-    return files
 
 
 def _form_context(values: Mapping[str, object], errors: dict[str, str]) -> dict[str, object]:
@@ -58,7 +49,7 @@ async def new_submit(request: Request) -> Response:
     form = await read_form(request)
     data = form_dict(form)
     # Decoding is the costly part: none for a member who may not file yet (refused below).
-    uploads = await _uploads(form)
+    uploads = await form_uploads(form, "photo", MAX_UPLOAD_BYTES)
     cleaned = (await clean_photos(uploads) if member.status == MemberStatus.ACTIVE
                else NO_PHOTOS)
     new, errors, photos = svc.clean_new_request(data, cleaned)

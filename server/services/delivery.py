@@ -115,6 +115,15 @@ async def enqueue_for_requests(conn: BaseDBAsyncClient, request_ids: list[int]) 
         conn=conn)
 
 
+async def enqueue_for_summary(conn: BaseDBAsyncClient, summary_id: int) -> None:
+    """One push per (chair's daily-summary item, subscription), in the summary's transaction."""
+    await fetch(
+        f"INSERT INTO delivery ({_COLUMNS}) "  # noqa: S608
+        "SELECT 'push', NULL, i.officer_id, i.id, NULL, s.id, 'queued', 0, i.created_at, '', "
+        "i.created_at FROM inbox_item i JOIN push_subscription s ON s.officer_id = i.officer_id "
+        "WHERE i.summary_id = ? ON CONFLICT DO NOTHING", int(summary_id), conn=conn)
+
+
 async def expand_one_fanout(now: datetime | None = None,
                             batch: int = FANOUT_BATCH) -> int | None:
     """Claims one unfinished fan-out job and expands one batch of it: the number of
@@ -292,6 +301,9 @@ class Worker:
             payload = push.request_payload(str(reason), int(request_id),
                                            officer=officer_id is not None)
             topic = f"request-{request_id}"
+        elif reason == push.SUMMARY_REASON:
+            payload = push.summary_payload()
+            topic = "daily-summary"
         else:
             return Outcome(delivery_id, sub_id, "dead", "source removed")
         try:
@@ -462,8 +474,11 @@ def _scope(project_id: int | None) -> tuple[str, tuple[int, ...]]:
     if project_id is None:
         return "", ()
     return (" AND (d.inbox_item_id IN (SELECT i2.id FROM inbox_item i2 JOIN service_request r "
-            "ON r.id = i2.request_id WHERE r.project_id = ?) OR d.notice_id IN "
-            "(SELECT n.id FROM notice n WHERE n.union_id = ?))", (project_id, project_id))
+            "ON r.id = i2.request_id WHERE r.project_id = ?) OR d.inbox_item_id IN "
+            "(SELECT i3.id FROM inbox_item i3 JOIN daily_summary ds ON ds.id = i3.summary_id "
+            "WHERE ds.project_id = ?) OR d.notice_id IN "
+            "(SELECT n.id FROM notice n WHERE n.union_id = ?))",
+            (project_id, project_id, project_id))
 
 
 async def counts(since: datetime, project_id: int | None = None) -> dict[str, int]:
@@ -480,16 +495,19 @@ async def latest(project_id: int | None = None, limit: int = 100) -> list[LogRow
     where, params = _scope(project_id)
     rows = await fetch(
         "SELECT d.id, d.channel, d.status, d.attempts, d.last_error, d.created_at, d.sent_at, "  # noqa: S608
-        "i.request_id, d.notice_id FROM delivery d LEFT JOIN inbox_item i "
+        "i.request_id, d.notice_id, i.summary_id FROM delivery d LEFT JOIN inbox_item i "
         f"ON i.id = d.inbox_item_id WHERE 1 = 1{where} ORDER BY d.id DESC LIMIT ?",
         *params, limit)
     out = []
-    for (did, channel, status, attempts, error, created, sent, request_id, notice_id) in rows:
+    for (did, channel, status, attempts, error, created, sent, request_id, notice_id,
+         summary_id) in rows:
         if notice_id is not None:
             source, source_id, url = "notice", int(notice_id), f"/officer/notices/{notice_id}"
         elif request_id is not None:
             source, source_id = "request", int(request_id)
             url = f"/officer/requests/{request_id}"
+        elif summary_id is not None:
+            source, source_id, url = "summary", int(summary_id), "/officer/summary"
         else:
             source, source_id, url = "", None, ""
         out.append(LogRow(int(did), str(channel), str(status), int(attempts), str(error or ""),

@@ -39,6 +39,7 @@ ASSIGNEE_REASONS: dict[str, str] = {
     EventKind.SUBMITTED: "assigned", EventKind.REASSIGNED: "assigned",
     EventKind.REOPENED: "reopened", EventKind.WORKER_REPLY: "follow_up",
     EventKind.AUTO_ESCALATED: "overdue", EventKind.HANDED_OVER: "handed_over",
+    EventKind.DUE_SOON: "due_soon",
 }
 ESCALATIONS = {EventKind.ESCALATED, EventKind.AUTO_ESCALATED}
 REASON_LABELS: dict[str, str] = {
@@ -49,6 +50,8 @@ REASON_LABELS: dict[str, str] = {
     "follow_up": N_("工友补充了情况"), "overdue": N_("诉求超时，已自动上报"),
     "escalated_to_me": N_("有诉求上报给你"),
     "handed_over": N_("停用账号的干部手上的诉求交给你办理"),
+    "due_soon": N_("有诉求快到办理期限了"),
+    "daily_summary": N_("今日汇总"),
 }
 
 
@@ -157,4 +160,4 @@ async def latest(*, member_id: int | None = None, officer_id: int | None = None,
                  limit: int = 50) -> list[InboxItem]:
     query = (InboxItem.filter(member_id=member_id) if member_id is not None
              else InboxItem.filter(officer_id=officer_id))
-    return await query.order_by("-id").limit(limit).select_related("request")
+    return await query.order_by("-id").limit(limit).select_related("request", "summary")

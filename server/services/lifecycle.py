@@ -91,7 +91,11 @@ SYSTEM_TRANSITIONS: dict[str, Transition] = {
     "auto_escalate": Transition(EventKind.AUTO_ESCALATED, OPEN, _NOBODY),
     "auto_close": Transition(EventKind.AUTO_CLOSED, frozenset({Status.RESOLVED}), _NOBODY,
                              Status.CLOSED),
+    # Moves nothing: an internal event whose inbox item reminds the assignee.
+    "due_soon": Transition(EventKind.DUE_SOON, OPEN, _NOBODY, public=False),
 }
+# Namespace of the due-soon reminders' keys (see `due_soon_key`).
+_DUE_SOON_KEYS = uuid.uuid5(uuid.NAMESPACE_URL, "https://lianxin.invalid/due-soon")
 SUBMITTED = Transition(EventKind.SUBMITTED, frozenset(), _NOBODY, Status.SUBMITTED)
 
 
@@ -414,6 +418,8 @@ async def apply_system_transition(request: ServiceRequest, action: str,
     state that was read, so of two runs racing for one row exactly one writes the event.
     """
     rule = SYSTEM_TRANSITIONS[action]
+    if action == "due_soon":
+        return await _remind_due_soon(request, rule, now)
     async with transaction():
         query = ServiceRequest.filter(id=request.id, status__in=list(rule.sources))
         detail: dict[str, object] = {}
@@ -430,4 +436,29 @@ async def apply_system_transition(request: ServiceRequest, action: str,
         if not claimed:
             return False  # another process (or an officer) moved it first
         await record_event(request, rule.kind, public=rule.public, detail=detail, now=now)
+    return True
+
+
+def due_soon_key(request: ServiceRequest) -> uuid.UUID:
+    """The reminder's idempotency key: one per request and deadline. It is the event's
+    client_id, UNIQUE in the table, so two job runs racing cannot both remind."""
+    due = int(request.level_due_at.timestamp())
+    return uuid.uuid5(_DUE_SOON_KEYS, f"{request.id}:{due}")
+
+
+async def _remind_due_soon(request: ServiceRequest, rule: Transition, now: datetime) -> bool:
+    try:
+        async with transaction():
+            # Only while the request still waits on the same deadline at the same level.
+            still = await ServiceRequest.filter(
+                id=request.id, status__in=list(rule.sources), level=request.level,
+                level_due_at=request.level_due_at, assignee_id=request.assignee_id,  # type: ignore[attr-defined]
+            ).exists()
+            if not still:
+                return False
+            await record_event(request, rule.kind, public=rule.public,
+                               detail={"due": request.level_due_at.isoformat()},
+                               client_id=due_soon_key(request), now=now)
+    except IntegrityError:
+        return False  # another run reminded first: the key is taken
     return True

@@ -27,6 +27,7 @@ from server.models import (
     Notice,
     NoticeAck,
     NoticeKind,
+    NoticePhoto,
     NoticeRead,
     NoticeScope,
     Officer,
@@ -34,11 +35,13 @@ from server.models import (
     Team,
     UnionNode,
 )
+from server.services.photos import NO_PHOTOS, CleanedPhotos, CleanPhoto
 from server.validation import Cleaner
 
 MAX_TITLE = 60
 MAX_BODY = 2000
 MAX_DAYS = 366
+MAX_PHOTOS = 1
 # Kinds whose unread readers a chair or cadre is shown by name, to go and tell in person.
 FOLLOW_UP_KINDS = frozenset({NoticeKind.SAFETY, NoticeKind.WAGES})
 
@@ -75,16 +78,22 @@ class NewNotice:
     pinned: bool
     needs_ack: bool
     expires_at: datetime | None
+    photo: CleanPhoto | None = None
 
-    def same_as(self, notice: Notice) -> bool:
+    def same_as(self, notice: Notice, photo: NoticePhoto | None) -> bool:
         return (notice.title, notice.body, str(notice.scope), str(notice.kind),
-                notice.team_id, notice.pinned, notice.needs_ack) == (  # type: ignore[attr-defined]
+                notice.team_id, notice.pinned, notice.needs_ack,  # type: ignore[attr-defined]
+                photo.upload_sha256 if photo else None) == (
             self.title, self.body, self.scope.value, self.kind.value,
-            self.team.id if self.team else None, self.pinned, self.needs_ack)
+            self.team.id if self.team else None, self.pinned, self.needs_ack,
+            self.photo.upload_sha256 if self.photo else None)
 
 
 def clean(data: Mapping[str, object], officer: Officer, teams: list[Team],
-          today: date | None = None) -> tuple[NewNotice | None, dict[str, str]]:
+          today: date | None = None, photos: CleanedPhotos = NO_PHOTOS,
+          ) -> tuple[NewNotice | None, dict[str, str]]:
+    """The publishing form, checked; `photos` were cleaned by `photos.clean_photos` (off the
+    event loop) before, and their refusal is one more field error."""
     c = Cleaner(data)
     client_id = c.client_id()
     title = c.text("title", required=True, max_length=MAX_TITLE, label=N_("标题"))
@@ -106,10 +115,14 @@ def clean(data: Mapping[str, object], officer: Officer, teams: list[Team],
             # Valid to the end of the last day, China time: "3 天" means through that evening.
             last = (today or datetime.now(CHINA).date()) + timedelta(days=int(raw_days) - 1)
             expires_at = datetime.combine(last, time(23, 59, 59), CHINA).astimezone(UTC)
+    if photos.error:
+        # The browser cannot put the file back in the form: say so, the text stays.
+        c.errors["photo"] = photos.error + gettext("（请重新选择照片）")
     if c.errors:
         return None, c.errors
     return NewNotice(client_id, title, body, NoticeScope(scope), team, NoticeKind(kind),
-                     bool(data.get("pinned")), bool(data.get("needs_ack")), expires_at), {}
+                     bool(data.get("pinned")), bool(data.get("needs_ack")), expires_at,
+                     photos.photos[0] if photos.photos else None), {}
 
 
 async def publish(officer: Officer, new: NewNotice,
@@ -129,6 +142,12 @@ async def publish(officer: Officer, new: NewNotice,
                     kind=new.kind, title=new.title, body=new.body, pinned=new.pinned,
                     needs_ack=new.needs_ack, expires_at=new.expires_at,
                     created_at=now or datetime.now(UTC), using_db=tx)
+                if new.photo is not None:
+                    photo = new.photo
+                    await NoticePhoto.create(
+                        notice=notice, data=photo.data, content_type=photo.content_type,
+                        size=len(photo.data), width=photo.width, height=photo.height,
+                        sha256=photo.sha256, upload_sha256=photo.upload_sha256, using_db=tx)
                 # One row however many it reaches: workers expand it (server.services.delivery).
                 await FanoutJob.create(notice=notice, channel=Channel.PUSH,
                                        created_at=notice.created_at, using_db=tx)
@@ -137,7 +156,8 @@ async def publish(officer: Officer, new: NewNotice,
             existing = await Notice.get_or_none(client_id=new.client_id)
             if existing is None:
                 raise
-    if existing.author_id != officer.id or not new.same_as(existing):  # type: ignore[attr-defined]
+    stored = await NoticePhoto.get_or_none(notice_id=existing.id)
+    if existing.author_id != officer.id or not new.same_as(existing, stored):  # type: ignore[attr-defined]
         raise DomainError(gettext("表单编号无效，请刷新页面后重新提交"), status=409)
     return existing, False
 
@@ -216,6 +236,19 @@ async def open_for_member(member: Member, notice_id: int) -> Notice | None:
         except IntegrityError:
             pass  # opened twice at once (two tabs): one receipt is the point
     return notice
+
+
+async def has_photo(notice: Notice) -> bool:
+    return await NoticePhoto.exists(notice_id=notice.id)
+
+
+async def photo_for_member(member: Member, notice_id: int) -> NoticePhoto | None:
+    """A notice's photo, for a member the notice reaches (fetching it is not a read)."""
+    if member.status != MemberStatus.ACTIVE or not 0 < notice_id < 2**31:
+        return None
+    if not await Notice.filter(for_member(member), id=notice_id).exists():
+        return None
+    return await NoticePhoto.get_or_none(notice_id=notice_id)
 
 
 async def acknowledge(member: Member, notice: Notice, client_id: uuid.UUID) -> bool:

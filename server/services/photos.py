@@ -1,4 +1,4 @@
-"""Photos attached to requests: checked, stripped of metadata (GPS!) and re-encoded.
+"""Photos attached to requests and notices: checked, stripped of metadata (GPS!) and re-encoded.
 
 Everything that costs little is checked first, on the event loop: how many photos, how many
 bytes, and what the file's header says (format and width × height). Only a photo that passes
@@ -148,13 +148,14 @@ def clean_photo(raw: bytes, filename: str = "") -> CleanPhoto:
                       hashlib.sha256(data).hexdigest(), hashlib.sha256(raw).hexdigest())
 
 
-async def clean_photos(uploads: Sequence[tuple[bytes, str]]) -> CleanedPhotos:
+async def clean_photos(uploads: Sequence[tuple[bytes, str]],
+                       limit: int = MAX_PHOTOS) -> CleanedPhotos:
     """A form's uploads, cleaned off the event loop; the first refusal stops the rest.
 
     Count, sizes and headers of all of them are checked before any is decoded.
     """
-    if len(uploads) > MAX_PHOTOS:
-        return CleanedPhotos(error=gettext("最多上传 %(n)d 张照片") % {"n": MAX_PHOTOS})
+    if len(uploads) > limit:
+        return CleanedPhotos(error=gettext("最多上传 %(n)d 张照片") % {"n": limit})
     try:
         for raw, name in uploads:
             check_photo(raw, name)

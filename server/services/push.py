@@ -214,6 +214,15 @@ def request_payload(reason: str, request_id: int, *, officer: bool) -> bytes:
     return _payload(title, f"{APP_NAME} · {OPEN_LINE}", url, f"request-{request_id}")
 
 
+SUMMARY_REASON = "daily_summary"
+
+
+def summary_payload() -> bytes:
+    """The chair's morning summary: a fixed line, the figures stay behind the sign-in."""
+    return _payload("今日汇总", f"{APP_NAME} · {OPEN_LINE}", "/officer/summary",
+                    "daily-summary")
+
+
 def notice_payload(notice_id: int, title: str) -> bytes:
     """Notices are public to everyone they reach: their title may show."""
     return _payload(title, f"{APP_NAME} · 新通知", f"/notices/{notice_id}",

@@ -6,7 +6,7 @@ import hmac
 import json
 from dataclasses import dataclass
 
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
@@ -40,6 +40,16 @@ async def read_form(request: Request) -> FormData:
     form = await request.form(max_files=MAX_FILES, max_fields=MAX_FIELDS)
     check_csrf(request, form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or "")
     return form
+
+
+async def uploads(form: FormData, name: str, max_bytes: int) -> list[tuple[bytes, str]]:
+    """The files sent under `name` (bytes, file name), each read to one byte past
+    `max_bytes`: enough to know it is too big, no more. An empty file input sends nothing."""
+    files: list[tuple[bytes, str]] = []
+    for value in form.getlist(name):
+        if isinstance(value, UploadFile) and (value.filename or value.size):
+            files.append((await value.read(max_bytes + 1), value.filename or ""))
+    return files
 
 
 @dataclass(frozen=True)

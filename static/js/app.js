@@ -91,7 +91,7 @@
   function labelFor(form) {
     var prefix = form.dataset.outboxLabel || "";
     var field = form.querySelector("[name=name]") || form.querySelector("[name=description]") ||
-      form.querySelector("[name=note]");
+      form.querySelector("[name=title]") || form.querySelector("[name=note]");
     var text = field && field.value ? field.value.slice(0, 24) : "";
     return (prefix + " " + text).trim();
   }

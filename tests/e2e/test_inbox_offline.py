@@ -1,9 +1,11 @@
-"""A worker's inbox and notices open with no signal: the service worker keeps the copies it
-fetched while there was one (the server is really stopped)."""
+"""A worker's inbox and notices (with their photos) open with no signal: the service worker
+keeps the copies it fetched while there was one (the server is really stopped); a notice
+with a photo written with no signal is published once when it returns."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -13,8 +15,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.conftest import PHONE, LiveServer
-from tests.e2e.test_offline import file_request, join
+from tests.conftest import XBL_CHAIR
+from tests.e2e.conftest import PHONE, LiveServer, officer_login
+from tests.e2e.test_offline import file_request, join, wait_empty
+from tests.factories import jpeg_bytes
 
 pytestmark = pytest.mark.e2e
 
@@ -56,6 +60,12 @@ async def reply_and_notice(server: LiveServer, member_id: int) -> int:
         " needs_ack, created_at) VALUES ($1, $2, $3, 'project', 'wages', $4, $5, FALSE, FALSE,"
         " $6) RETURNING id", uid(), officer_id, project_id, "本月工资15日发放",
         "本月工资于15日前发到工资卡，请留意短信。", when(server))
+    # With a photo (the pay slip's layout), as publishing with one leaves it.
+    photo = jpeg_bytes(320, 200)
+    await server.query(
+        "INSERT INTO notice_photo (notice_id, data, content_type, size, width, height, sha256,"
+        " upload_sha256) VALUES ($1, $2, 'image/jpeg', $3, 320, 200, $4, $5)",
+        notice_id, photo, len(photo), *[hashlib.sha256(photo).hexdigest()] * 2)
     return int(notice_id)  # type: ignore[call-overload]
 
 
@@ -84,7 +94,8 @@ async def test_inbox_and_notices_open_offline(server: LiveServer, browser: Brows
     await expect(page.locator("#main")).to_contain_text("请留意短信")
     assert await server.count(
         "SELECT COUNT(*) FROM notice_read WHERE member_id = $1", member_id) == 1
-    for path in ("/inbox", "/notices", f"/notices/{notice_id}"):
+    photo = f"/notices/{notice_id}/photo"
+    for path in ("/inbox", "/notices", f"/notices/{notice_id}", photo):
         for _ in range(40):
             if await cached(page, path):
                 break
@@ -99,6 +110,10 @@ async def test_inbox_and_notices_open_offline(server: LiveServer, browser: Brows
         await page.goto(server.url + path)
         await expect(page.locator("#main")).to_contain_text(text)
         await page.screenshot(path=shots / f"offline{path.replace('/', '-')}.png", full_page=True)
+    # The notice's photo shows offline too, from the copy kept with the page.
+    assert await page.evaluate(
+        "() => { const i = document.querySelector('.notice-photo img');"
+        " return i && i.complete && i.naturalWidth; }") == 320
     server.start()
     # Read offline from the cache: the server heard of one opening, the one made online.
     assert await server.count(
@@ -108,6 +123,34 @@ async def test_inbox_and_notices_open_offline(server: LiveServer, browser: Brows
     # leave the cache (the service worker and its caches outlive the cookie).
     await context.clear_cookies()
     other = await join(context, server.url, server)
-    for path in ("/inbox", "/notices", f"/notices/{notice_id}"):
+    for path in ("/inbox", "/notices", f"/notices/{notice_id}", photo):
         assert not await cached(other, path), path
+    await context.close()
+
+
+async def test_notice_with_photo_published_offline_arrives_once(
+        server: LiveServer, browser: Browser, tmp_path: Path) -> None:
+    """The chair writes a notice with a photo on a site with no signal: the outbox keeps both
+    and publishes them once when the server is back."""
+    context = await browser.new_context(**PHONE)
+    page = await context.new_page()
+    await officer_login(page, server.url, XBL_CHAIR)
+    await page.goto(server.url + "/officer/notices/new")
+    photo = tmp_path / "route.jpg"
+    photo.write_bytes(jpeg_bytes(400, 300, "teal"))
+    sha = hashlib.sha256(photo.read_bytes()).hexdigest()
+    title = f"台风避险路线 {uuid.uuid4().hex[:6]}"
+    server.stop()
+    await page.locator("label.choice", has_text="安全提醒").click()
+    await page.fill("#f-title", title)
+    await page.fill("#f-body", "按图上的路线到二号楼地下室集合。")
+    await page.set_input_files("#f-photo", str(photo))
+    await page.click("#notice-form button[type=submit]")
+    await expect(page.locator(".saved-note")).to_contain_text("已保存")
+    server.start()
+    await wait_empty(page, within=40)
+    rows = await server.query(
+        "SELECT n.id, p.upload_sha256 FROM notice n LEFT JOIN notice_photo p "
+        "ON p.notice_id = n.id WHERE n.title = $1", title)
+    assert len(rows) == 1 and rows[0][1] == sha, rows
     await context.close()

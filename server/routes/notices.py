@@ -100,19 +100,20 @@ async def member_list(request: Request) -> Response:
 
 async def member_detail(request: Request) -> Response:
     member = await require_member(request)
-    notice = await notices.open_for_member(member, int(request.path_params["notice_id"]))
-    if notice is None:
+    opened = await notices.open_for_member(member, int(request.path_params["notice_id"]))
+    if opened is None:
         raise HTTPException(404)
     return render(request, "notices/detail.html", {
-        "notice": notice, "acknowledged": await notices.acknowledged(member, notice),
+        "notice": opened.notice, "acknowledged": opened.acknowledged,
         "notice_labels": notices, "error": ""}, fragment="notices/_ack.html")
 
 
 async def acknowledge(request: Request) -> Response:
     member = await require_member(request)
-    notice = await notices.open_for_member(member, int(request.path_params["notice_id"]))
-    if notice is None:
+    opened = await notices.open_for_member(member, int(request.path_params["notice_id"]))
+    if opened is None:
         raise HTTPException(404)
+    notice = opened.notice
     c = Cleaner(form_dict(await read_form(request)))
     client_id = c.client_id()
     error = "；".join(c.errors.values())

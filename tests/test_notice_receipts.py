@@ -154,7 +154,7 @@ async def test_cancelled_callers_do_not_stall_the_others(app: Any) -> None:
     cancelled = tasks[1:12:2]
     for task in cancelled:
         task.cancel()
-    done, pending = await asyncio.wait(tasks, timeout=10)
+    _, pending = await asyncio.wait(tasks, timeout=10)
     assert not pending
     kept = [m.id for m, t in zip(members, tasks, strict=True) if t not in cancelled]
     assert all(not t.cancelled() and t.exception() is None

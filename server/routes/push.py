@@ -32,13 +32,13 @@ async def _json_body(request: Request) -> object:
 
 
 async def _owner(request: Request) -> tuple[Member | None, Officer | None]:
+    """Everyone signed in on this browser: a cadre who is also a member on their own phone
+    gets both their pushes there, whichever inbox page they turned pushes on from."""
     member = await current_member(request)
-    if member is not None:
-        return member, None
     officer = await current_officer(request)
-    if officer is None:
+    if member is None and officer is None:
         raise HTTPException(403, detail=gettext("请先登录"))
-    return None, officer
+    return member, officer
 
 
 async def key(request: Request) -> Response:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 
 from server.db import transaction
 from server.errors import DomainError
@@ -173,7 +174,8 @@ def clean(data: object, settings: Settings) -> NewSubscription:
 async def subscribe(new: NewSubscription, *, member: Member | None = None,
                     officer: Officer | None = None) -> PushSubscription:
     """Idempotent by endpoint: the same browser subscribing again (or twice at once) keeps one
-    row, now belonging to whoever is signed in on it."""
+    row, now belonging to whoever is signed in on it (a member, an officer, or both when one
+    person is signed in as both on their phone)."""
     owner: dict[str, Any] = {"member_id": member.id if member else None,
              "officer_id": officer.id if officer else None}
     values: dict[str, Any] = {**owner, "p256dh": new.p256dh, "auth": new.auth, "failures": 0}
@@ -193,10 +195,11 @@ async def subscribe(new: NewSubscription, *, member: Member | None = None,
 
 async def unsubscribe(endpoint: str, *, member: Member | None = None,
                       officer: Officer | None = None) -> bool:
-    query = PushSubscription.filter(endpoint=endpoint)
-    query = (query.filter(member_id=member.id) if member is not None
-             else query.filter(officer_id=officer.id if officer else -1))
-    return await query.delete() > 0
+    """Drop the browser's subscription if it belongs to someone signed in on it."""
+    mine = Q(member_id=member.id) if member is not None else Q(id=-1)
+    if officer is not None:
+        mine |= Q(officer_id=officer.id)
+    return await PushSubscription.filter(mine, endpoint=endpoint).delete() > 0
 
 
 # --- what the lock screen shows --------------------------------------------------------------

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
-from server.db import transaction
+from server.db import fetch, transaction
 from server.errors import DomainError
 from server.i18n import gettext
 from server.models import Member, Officer, PushSubscription
@@ -193,13 +193,42 @@ async def subscribe(new: NewSubscription, *, member: Member | None = None,
     raise DomainError(gettext("请稍后再试"), status=409)
 
 
-async def unsubscribe(endpoint: str, *, member: Member | None = None,
-                      officer: Officer | None = None) -> bool:
-    """Drop the browser's subscription if it belongs to someone signed in on it."""
+def _owned_by(member: Member | None, officer: Officer | None) -> Q:
     mine = Q(member_id=member.id) if member is not None else Q(id=-1)
     if officer is not None:
         mine |= Q(officer_id=officer.id)
-    return await PushSubscription.filter(mine, endpoint=endpoint).delete() > 0
+    return mine
+
+
+async def unsubscribe(endpoint: str, *, member: Member | None = None,
+                      officer: Officer | None = None) -> bool:
+    """Drop the browser's subscription if it belongs to someone signed in on it."""
+    return await PushSubscription.filter(_owned_by(member, officer),
+                                         endpoint=endpoint).delete() > 0
+
+
+# Messages still waiting for the old endpoint go to the new one (a renewal is the same
+# phone), unless the new one already has that message.
+_MOVE_WAITING = (
+    "UPDATE delivery SET subscription_id = ? WHERE subscription_id = ? "
+    "AND status IN ('queued', 'failed') AND NOT EXISTS (SELECT 1 FROM delivery o "
+    "WHERE o.subscription_id = ? AND o.channel = delivery.channel "
+    "AND (o.inbox_item_id = delivery.inbox_item_id OR o.notice_id = delivery.notice_id))")
+
+
+async def replace(old_endpoint: str, new: PushSubscription, *, member: Member | None = None,
+                  officer: Officer | None = None) -> bool:
+    """The browser renewed its subscription (`pushsubscriptionchange`): drop the old one, if
+    it belongs to someone signed in here (nobody unsubscribes another person's phone by
+    naming its endpoint), moving what was still waiting to be sent to the new one."""
+    old = await PushSubscription.filter(_owned_by(member, officer),
+                                        endpoint=old_endpoint).first()
+    if old is None or old.id == new.id:
+        return False
+    async with transaction() as tx:
+        await fetch(_MOVE_WAITING, new.id, old.id, new.id, conn=tx)
+        await PushSubscription.filter(id=old.id).using_db(tx).delete()
+    return True
 
 
 # --- what the lock screen shows --------------------------------------------------------------

@@ -422,7 +422,11 @@ class Worker:
 
 async def delivery_loop(settings: Settings, interval_seconds: float, batch: int = 100) -> None:
     """Runs in every server process (and in `lianxin worker`): claims make duplicates
-    harmless, an empty queue costs two statements per interval."""
+    harmless, an empty queue costs two statements per interval. Also prunes old rows when
+    it starts and once a day after (server.services.prune)."""
+    from server.services.prune import EVERY, prune
+
+    next_prune = time.monotonic()
     async with Worker(settings, batch=batch) as worker:
         while True:
             try:
@@ -432,6 +436,12 @@ async def delivery_loop(settings: Settings, interval_seconds: float, batch: int 
                              stats.failed, stats.dead)
             except Exception:  # the loop must outlive a database hiccup; the next run retries
                 log.exception("delivery job failed")
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + EVERY.total_seconds()
+                try:
+                    log.info("pruned %s", await prune(settings))
+                except Exception:  # tomorrow's run tries again
+                    log.exception("prune failed")
             await asyncio.sleep(interval_seconds)
 
 

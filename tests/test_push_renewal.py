@@ -118,3 +118,29 @@ async def test_an_officer_renews_too(app: Any, endpoint: PushEndpoint,
         assert again.status_code == 201 and again.json()["replaced"] is False
     assert not await PushSubscription.exists(endpoint=old["endpoint"])
     assert (await PushSubscription.get(endpoint=new["endpoint"])).officer_id == cadre.id  # type: ignore[attr-defined]
+
+
+def test_encryption_is_what_http_ece_decrypts() -> None:
+    """server.services.push.encrypt (RFC 8291, aes128gcm) against the library pywebpush
+    builds on: a phone's browser decrypts what http_ece does."""
+    import os
+
+    import http_ece
+    import pytest
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from server.services import push
+
+    phone = ec.generate_private_key(ec.SECP256R1())
+    point = phone.public_key().public_bytes(serialization.Encoding.X962,
+                                            serialization.PublicFormat.UncompressedPoint)
+    auth = os.urandom(16)
+    payload = push.notice_payload(7, "本周六发放工资")
+    bodies = {push.encrypt(push.b64url(point), push.b64url(auth), payload) for _ in range(3)}
+    assert len(bodies) == 3  # a new key pair and salt every time
+    for body in bodies:
+        assert http_ece.decrypt(body, private_key=phone, auth_secret=auth,
+                                version="aes128gcm") == payload
+    with pytest.raises(ValueError):
+        push.encrypt(push.b64url(point), push.b64url(auth), b"x" * (push.MAX_PAYLOAD + 1))

@@ -40,7 +40,6 @@ from typing import Any
 
 import aiohttp
 from py_vapid import Vapid02
-from pywebpush import WebPusher
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Subquery
@@ -295,9 +294,7 @@ class Worker:
         else:
             return Outcome(delivery_id, sub_id, "dead", "source removed")
         try:
-            pusher = WebPusher({"endpoint": endpoint,
-                                "keys": {"p256dh": p256dh, "auth": auth}})
-            body = pusher.encode(payload, "aes128gcm")["body"]
+            body = push.encrypt(str(p256dh), str(auth), payload)
             # Topic: a push service keeps only the latest message per topic for a phone
             # that is offline, so a message re-sent after a kill reaches it once.
             headers = {"Authorization": self._vapid_header(push.origin_of(endpoint)),

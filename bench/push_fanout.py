@@ -195,8 +195,18 @@ def start_worker(env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
                             stderr=open(workdir / "worker.log", "ab"))
 
 
+def start_profiler(pid: int, out: str) -> subprocess.Popen[bytes]:
+    """py-spy on a worker until it is killed (raw collapsed stacks, idle samples too)."""
+    return subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+                             str(pid), "--format", "raw", "--idle", "--rate", "200",
+                             "--output", out, "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 async def run(n: int, backend: str, workers: int, kill_at: float,
-              verify_every: int) -> dict[str, Any]:
+              verify_every: int, profile: str | None = None) -> dict[str, Any]:
+    import httpx
+
     from server.settings import load
 
     os.environ["LIANXIN_TEST_DB"] = backend
@@ -222,16 +232,17 @@ async def run(n: int, backend: str, workers: int, kill_at: float,
         daemon=True)
     endpoint.start()
     db = Db(db_url)
-    for _ in range(100):
+    for _ in range(300):
         try:
             await asyncio.to_thread(get_json, origin + "/stats")
             break
-        except OSError:
+        except (OSError, httpx.TransportError):  # not listening yet
             await asyncio.sleep(0.1)
     procs: list[subprocess.Popen[bytes]] = []
     try:
         start = time.perf_counter()
         procs = [start_worker(env, workdir) for _ in range(workers)]
+        spy = start_profiler(procs[0].pid, profile) if profile else None
         sent_at_kill = 0
         while True:
             await asyncio.sleep(0.25)
@@ -239,6 +250,9 @@ async def run(n: int, backend: str, workers: int, kill_at: float,
             if sent_at_kill >= kill_at * n:
                 break
         cpu_before = sum(cpu_seconds(p.pid) for p in procs)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait()
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait()
         killed_at = time.perf_counter()
@@ -259,6 +273,7 @@ async def run(n: int, backend: str, workers: int, kill_at: float,
             if time.perf_counter() - restarted > 3600:
                 raise RuntimeError("not finished after an hour")
         finished = time.perf_counter()
+        endpoint_cpu = cpu_seconds(endpoint.pid or 0)
         stats = await asyncio.to_thread(get_json, origin + "/stats")
         deliveries = int((await db.query(
             f"SELECT COUNT(*) FROM delivery WHERE notice_id = {int(notice_id)}"  # noqa: S608
@@ -270,7 +285,7 @@ async def run(n: int, backend: str, workers: int, kill_at: float,
             "overall_rate": n / (finished - start) / workers, "sent_at_kill": sent_at_kill,
             "in_flight_at_kill": in_flight, "cpu_seconds": cpu_before + cpu_after,
             "per_cpu_second": n / (cpu_before + cpu_after), "deliveries": deliveries, **stats,
-            "seconds": finished - start,
+            "seconds": finished - start, "endpoint_cpu_seconds": endpoint_cpu,
         }
     finally:
         for p in procs:
@@ -288,8 +303,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--kill-at", type=float, default=0.3)
     parser.add_argument("--verify-every", type=int, default=500)
+    parser.add_argument("--profile",
+                        help="py-spy's raw stacks of the first worker, until the kill")
     args = parser.parse_args()
-    r = asyncio.run(run(args.subs, args.db, args.workers, args.kill_at, args.verify_every))
+    r = asyncio.run(run(args.subs, args.db, args.workers, args.kill_at, args.verify_every,
+                        args.profile))
     print("| db | subscriptions | worker processes | msg/s per process before kill | "
           "after restart | overall | per worker CPU-second | lost | doubled | "
           "in flight at kill | verified sample | refused |")
@@ -300,7 +318,8 @@ def main() -> None:
           f"{r['doubled']} | {r['in_flight_at_kill']} | {r['verified']} | {r['refused']} |")
     print(f"{r['received']} messages received for {r['deliveries']} deliveries in "
           f"{r['seconds']:.1f} s; exactly once: "
-          f"{'yes' if r['lost'] == 0 and r['doubled'] == 0 else 'no'}")
+          f"{'yes' if r['lost'] == 0 and r['doubled'] == 0 else 'no'}; worker CPU "
+          f"{r['cpu_seconds']:.1f} s, endpoint CPU {r['endpoint_cpu_seconds']:.1f} s")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
+from server.db import get_with_related
 from server.models import (
     Member,
     MemberStatus,
@@ -125,8 +126,8 @@ async def current_member(request: Request) -> Member | None:
     if state is not None:
         state.used = True
         if state.member is not None:
-            member = await Member.get_or_none(id=state.member.subject_id).select_related(
-                "project", "team", "liaison")
+            member = await get_with_related(Member, state.member.subject_id,
+                                            "project", "team", "liaison")
             if member is None or member.status == MemberStatus.LEFT:
                 member = None
                 state.sign_out(SessionKind.MEMBER)

@@ -271,6 +271,13 @@ def cmd_worker(args: argparse.Namespace) -> None:
     run_db(settings, work)
 
 
+def cmd_prune(args: argparse.Namespace) -> None:
+    from server.services.prune import prune
+
+    settings = load_settings()
+    print(f"pruned {run_db(settings, lambda: prune(settings))}")
+
+
 def cmd_settings(args: argparse.Namespace) -> None:
     print(settings_module.describe())
 
@@ -367,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds to wait when the queue is empty")
     worker.add_argument("--batch", type=int, default=100, help="deliveries claimed at a time")
     worker.set_defaults(func=cmd_worker)
+    sub.add_parser("prune", help="delete finished deliveries, read inbox items and ended "
+                   "sessions past their LIANXIN_KEEP_* days (every delivery loop also does, "
+                   "daily)").set_defaults(func=cmd_prune)
     sub.add_parser("settings", help="list settings and their defaults").set_defaults(
         func=cmd_settings)
     return parser

@@ -217,6 +217,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("LIANXIN_DELIVERY_JOB_SECONDS", "delivery_job_seconds", "5",
            "How often each server process drains the delivery queue (pushes) when it is "
            "empty; 0 turns it off (run `lianxin worker` instead).", _parse_nonnegative_int),
+    Option("LIANXIN_KEEP_DELIVERIES_DAYS", "keep_deliveries_days", "90",
+           "Days a finished delivery (sent, given up or failed) stays in the delivery log "
+           "before the daily prune deletes it.", _parse_positive_int),
+    Option("LIANXIN_KEEP_READ_INBOX_DAYS", "keep_read_inbox_days", "180",
+           "Days a read inbox item is kept (counted from its arrival); unread ones stay.",
+           _parse_positive_int),
+    Option("LIANXIN_KEEP_ENDED_SESSIONS_DAYS", "keep_ended_sessions_days", "30",
+           "Days an expired or signed-out session row is kept before the daily prune "
+           "deletes it (it no longer signs anyone in either way).", _parse_positive_int),
     Option("LIANXIN_SMS_PROVIDER", "sms_provider", "",
            "SMS provider: empty (default) sends no SMS; `tencent` sends through Tencent "
            "Cloud SMS's official SDK to members who turned SMS on.", _parse_sms_provider),
@@ -277,6 +286,9 @@ class Settings:
     push_hosts: tuple[str, ...] = ()
     push_contact: str = "mailto:admin@lianxin.invalid"
     delivery_job_seconds: int = 0
+    keep_deliveries_days: int = 90
+    keep_read_inbox_days: int = 180
+    keep_ended_sessions_days: int = 30
     sms_provider: str = ""
     sms_secret_id: str = ""
     sms_secret_key: str = ""

@@ -168,3 +168,37 @@ self.openFromNotification = openFromNotification;
 self.addEventListener("notificationclick", (event) => {
   event.waitUntil(openFromNotification(event.notification));
 });
+
+// The push service replaced this browser's subscription (it expired, or the keys rotated):
+// subscribe again with the server's key and hand the new one over, naming the old endpoint
+// so the server drops it (only if it was this person's) and moves what was waiting for it.
+// A service worker has no page to read the CSRF token from, and a token kept from an old
+// page is stale after any sign-in: it asks GET /push/csrf, which answers the session's token
+// to a signed-in browser only, and only to this origin's script (see server/routes/push.py).
+function keyBytes(text) {
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
+  const raw = atob(b64);
+  const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+  return out;
+}
+
+async function renewSubscription(oldSubscription, newSubscription) {
+  const key = (await (await fetch("/push/key", { credentials: "same-origin" })).text()).trim();
+  const subscription = newSubscription || await self.registration.pushManager.getSubscription() ||
+    await self.registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
+  const answer = await fetch("/push/csrf", { credentials: "same-origin", cache: "no-store" });
+  if (!answer.ok) return null;  // signed out on this phone: nobody to deliver to
+  const { csrf } = await answer.json();
+  const body = subscription.toJSON();
+  if (oldSubscription && oldSubscription.endpoint !== subscription.endpoint) body.old_endpoint = oldSubscription.endpoint;
+  return fetch("/push/subscriptions", {
+    method: "POST", credentials: "same-origin", body: JSON.stringify(body),
+    headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrf }
+  });
+}
+self.renewSubscription = renewSubscription;
+
+self.addEventListener("pushsubscriptionchange", (event) => {
+  event.waitUntil(renewSubscription(event.oldSubscription, event.newSubscription));
+});

@@ -30,6 +30,7 @@ from server.db import (
     numbered_placeholders,
     read_connection,
     reads_from_replica,
+    skip_reset_query,
     tortoise_config,
     transaction,
 )
@@ -60,7 +61,11 @@ def test_config_adds_replica_only_when_asked() -> None:
     plain = tortoise_config("postgres://a@db/x")
     assert set(plain["connections"]) == {"default"} and "routers" not in plain
     both = tortoise_config("postgres://a@db/x", "postgres://a@replica/x")
-    assert both["connections"][REPLICA] == "postgres://a@replica/x"
+    assert both["connections"][REPLICA]["credentials"]["host"] == "replica"
+    # Both pools skip asyncpg's reset query (server.db.skip_reset_query says why).
+    assert {c["credentials"]["reset"] for c in both["connections"].values()} == {
+        skip_reset_query}
+    assert tortoise_config("sqlite://x.db")["connections"]["default"].startswith("sqlite://")
     assert both["routers"] == ["server.db.ReplicaRouter"]
 
 

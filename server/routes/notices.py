@@ -106,13 +106,12 @@ async def member_list(request: Request) -> Response:
 
 async def member_detail(request: Request) -> Response:
     member = await require_member(request)
-    notice = await notices.open_for_member(member, int(request.path_params["notice_id"]))
-    if notice is None:
+    opened = await notices.open_for_member(member, int(request.path_params["notice_id"]))
+    if opened is None:
         raise HTTPException(404)
     return render(request, "notices/detail.html", {
-        "notice": notice, "acknowledged": await notices.acknowledged(member, notice),
-        "photo": await notices.has_photo(notice), "notice_labels": notices, "error": ""},
-        fragment="notices/_ack.html")
+        "notice": opened.notice, "acknowledged": opened.acknowledged, "photo": opened.photo,
+        "notice_labels": notices, "error": ""}, fragment="notices/_ack.html")
 
 
 def _photo_response(found: NoticePhoto | None) -> Response:
@@ -138,9 +137,10 @@ async def officer_photo(request: Request) -> Response:
 
 async def acknowledge(request: Request) -> Response:
     member = await require_member(request)
-    notice = await notices.open_for_member(member, int(request.path_params["notice_id"]))
-    if notice is None:
+    opened = await notices.open_for_member(member, int(request.path_params["notice_id"]))
+    if opened is None:
         raise HTTPException(404)
+    notice = opened.notice
     c = Cleaner(form_dict(await read_form(request)))
     client_id = c.client_id()
     error = "；".join(c.errors.values())
@@ -153,9 +153,8 @@ async def acknowledge(request: Request) -> Response:
         return RedirectResponse(f"/notices/{notice.id}", status_code=303)
     return render(request, "notices/detail.html", {
         "notice": notice, "acknowledged": await notices.acknowledged(member, notice),
-        "photo": await notices.has_photo(notice),
-        "notice_labels": notices, "error": error}, status_code=422 if error else 200,
-        fragment="notices/_ack.html")
+        "photo": opened.photo, "notice_labels": notices, "error": error},
+        status_code=422 if error else 200, fragment="notices/_ack.html")
 
 
 async def member_inbox(request: Request) -> Response:

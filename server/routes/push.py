@@ -18,6 +18,7 @@ from server.models import Member, Officer, Role
 from server.routes.officer import NO_STORE
 from server.services import delivery, push, sms
 from server.web.forms import CSRF_HEADER, check_csrf
+from server.web.sessions import state_of
 from server.web.templating import render
 
 
@@ -32,13 +33,13 @@ async def _json_body(request: Request) -> object:
 
 
 async def _owner(request: Request) -> tuple[Member | None, Officer | None]:
+    """Everyone signed in on this browser: a cadre who is also a member on their own phone
+    gets both their pushes there, whichever inbox page they turned pushes on from."""
     member = await current_member(request)
-    if member is not None:
-        return member, None
     officer = await current_officer(request)
-    if officer is None:
+    if member is None and officer is None:
         raise HTTPException(403, detail=gettext("请先登录"))
-    return None, officer
+    return member, officer
 
 
 async def key(request: Request) -> Response:
@@ -46,7 +47,27 @@ async def key(request: Request) -> Response:
                     headers={"Cache-Control": "no-cache"})
 
 
+async def csrf(request: Request) -> Response:
+    """The session's CSRF token, for the service worker: when the browser renews a push
+    subscription (`pushsubscriptionchange`, sw/sw.js) there is no page to read the token
+    from, and a token the worker kept from an old page goes stale at every sign-in.
+
+    Why this is sound: it is the same token every page of this site carries in its HTML,
+    and the same thing protects it here as there: only script of this origin can read a
+    response (no CORS headers, JSON object, nosniff), while a forged cross-site request
+    carries the cookie but never learns the token. Only for a browser already signed in:
+    a visitor without a session gets 403, not a token made for the occasion."""
+    state = state_of(request)
+    token = state.expected_csrf() if state is not None and state.live() else None
+    if token is None:
+        raise HTTPException(403)
+    return JSONResponse({"csrf": token}, headers=NO_STORE)
+
+
 async def subscribe(request: Request) -> Response:
+    """Subscribe this browser; with `old_endpoint` (a renewed subscription, sent by the
+    service worker) the old one is dropped, but only if it belongs to whoever is signed in
+    here: nobody can unsubscribe another person's phone by naming its endpoint."""
     member, officer = await _owner(request)
     data = await _json_body(request)
     try:
@@ -54,7 +75,12 @@ async def subscribe(request: Request) -> Response:
     except DomainError as exc:
         return JSONResponse({"error": exc.message, "field": exc.field}, status_code=exc.status)
     row = await push.subscribe(new, member=member, officer=officer)
-    return JSONResponse({"ok": True, "id": row.id}, status_code=201, headers=NO_STORE)
+    old = data.get("old_endpoint") if isinstance(data, dict) else None
+    replaced = False
+    if isinstance(old, str) and old and old != new.endpoint:
+        replaced = await push.replace(old, row, member=member, officer=officer)
+    return JSONResponse({"ok": True, "id": row.id, "replaced": replaced}, status_code=201,
+                        headers=NO_STORE)
 
 
 async def unsubscribe(request: Request) -> Response:
@@ -80,6 +106,7 @@ async def delivery_log(request: Request) -> Response:
 
 routes = [
     Route("/push/key", key),
+    Route("/push/csrf", csrf),
     Route("/push/subscriptions", subscribe, methods=["POST"]),
     Route("/push/subscriptions/delete", unsubscribe, methods=["POST"]),
     Route("/officer/deliveries", delivery_log),

@@ -40,7 +40,6 @@ from typing import Any
 
 import aiohttp
 from py_vapid import Vapid02
-from pywebpush import WebPusher
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Subquery
@@ -307,9 +306,7 @@ class Worker:
         else:
             return Outcome(delivery_id, sub_id, "dead", "source removed")
         try:
-            pusher = WebPusher({"endpoint": endpoint,
-                                "keys": {"p256dh": p256dh, "auth": auth}})
-            body = pusher.encode(payload, "aes128gcm")["body"]
+            body = push.encrypt(str(p256dh), str(auth), payload)
             # Topic: a push service keeps only the latest message per topic for a phone
             # that is offline, so a message re-sent after a kill reaches it once.
             headers = {"Authorization": self._vapid_header(push.origin_of(endpoint)),
@@ -434,7 +431,11 @@ class Worker:
 
 async def delivery_loop(settings: Settings, interval_seconds: float, batch: int = 100) -> None:
     """Runs in every server process (and in `lianxin worker`): claims make duplicates
-    harmless, an empty queue costs two statements per interval."""
+    harmless, an empty queue costs two statements per interval. Also prunes old rows when
+    it starts and once a day after (server.services.prune)."""
+    from server.services.prune import EVERY, prune
+
+    next_prune = time.monotonic()
     async with Worker(settings, batch=batch) as worker:
         while True:
             try:
@@ -444,6 +445,12 @@ async def delivery_loop(settings: Settings, interval_seconds: float, batch: int 
                              stats.failed, stats.dead)
             except Exception:  # the loop must outlive a database hiccup; the next run retries
                 log.exception("delivery job failed")
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + EVERY.total_seconds()
+                try:
+                    log.info("pruned %s", await prune(settings))
+                except Exception:  # tomorrow's run tries again
+                    log.exception("prune failed")
             await asyncio.sleep(interval_seconds)
 
 

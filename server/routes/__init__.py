@@ -8,6 +8,7 @@ from server.routes import (
     me,
     notices,
     officer,
+    officer_care,
     officer_enrol,
     officer_members,
     officer_posters,
@@ -21,6 +22,8 @@ from server.routes import (
 
 routes: list[BaseRoute] = [
     *public.routes, *pwa.routes, *join.routes, *me.routes, *requests.routes,
-    *officer.routes, *officer_enrol.routes, *officer_members.routes, *officer_requests.routes,
+    *officer.routes, *officer_enrol.routes,
+    # Before officer_members: its /officer/members/{id}/{decision} would take these paths.
+    *officer_care.routes, *officer_members.routes, *officer_requests.routes,
     *officer_posters.routes, *notices.routes, *push.routes, *rota.routes,
 ]

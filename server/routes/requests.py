@@ -49,7 +49,8 @@ async def new_form(request: Request) -> Response:
     member = await require_member(request)
     values: dict[str, object] = {"category": request.query_params.get("category", "")}
     return render(request, "requests/new.html",
-                  {**_form_context(values, {}), "active": member.status == MemberStatus.ACTIVE},
+                  {**_form_context(values, {}), "active": member.status == MemberStatus.ACTIVE,
+                   "left": member.status == MemberStatus.LEFT},
                   fragment="requests/_form.html")
 
 

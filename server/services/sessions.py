@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from server.models import MemberStatus, Session, SessionKind
+from server.models import Session, SessionKind
 
 KEY_BYTES = 32
 # A key as it travels in the cookie: unpadded URL-safe base64 of KEY_BYTES.
@@ -65,7 +65,8 @@ class LiveSession:
 
 async def find(keys: Sequence[str], now: datetime) -> list[LiveSession]:
     """The live sessions among `keys`: one indexed read, joined with the subject's row so a
-    deactivated officer, a new phone or a worker who left ends them without another query."""
+    deactivated officer or a new phone ends them without another query. A worker who left
+    keeps theirs (their old requests stay readable to them)."""
     by_hash = {key_hash(k): k for k in keys if well_formed(k)}
     if not by_hash:
         return []
@@ -73,7 +74,7 @@ async def find(keys: Sequence[str], now: datetime) -> list[LiveSession]:
                                 expires_at__gt=now).values(
         "id", "key_hash", "kind", "officer_id", "member_id", "epoch", "csrf", "last_seen_at",
         "officer__version", "officer__active", "officer__session_epoch",
-        "member__session_epoch", "member__status")
+        "member__session_epoch")
     found: list[LiveSession] = []
     for row in rows:
         kind = SessionKind(row["kind"])
@@ -82,8 +83,7 @@ async def find(keys: Sequence[str], now: datetime) -> list[LiveSession]:
                 continue
             subject = row["officer_id"]
         else:
-            if row["member__session_epoch"] != row["epoch"] or (
-                    row["member__status"] == MemberStatus.LEFT):
+            if row["member__session_epoch"] != row["epoch"]:
                 continue
             subject = row["member_id"]
         if subject is None:

@@ -85,7 +85,8 @@ async def join_submit(request: Request) -> Response:
                       status_code=exc.status, fragment="join/_form.html")
     # The same answer whether or not the phone was already a member (no oracle): a second
     # claim on a phone is left for a cadre, and its sender is signed in as nobody.
-    if member is not None:
+    if member is not None and (session_member is None or session_member.id != member.id):
+        # A member moving on their own phone is signed in already: their session stays.
         sign_in_member(request, member)
     return RedirectResponse("/me", status_code=303)
 

@@ -102,7 +102,7 @@ async def test_a_batch_from_the_outbox_touches_the_member(app: Any) -> None:
 
 
 async def test_a_notice_acknowledgement_touches_the_member(app: Any) -> None:
-    node, (cadre,), chair = await project("care-notice")
+    node, _, chair = await project("care-notice")
     member = await make_member(app, node.code)
     new = notices.NewNotice(uuid.uuid4(), "安全帽必须系带", "明天起检查。",
                             NoticeScope.PROJECT, None, NoticeKind.SAFETY, False, True, None)
@@ -184,7 +184,7 @@ async def test_one_tap_logs_a_visit_once_and_touches_the_member(app: Any) -> Non
 
 async def test_no_visit_log_for_a_member_who_left_or_outside_the_scope(app: Any) -> None:
     node, (cadre,), _ = await project("care-scope")
-    other, (other_cadre,), _ = await project("care-scope-other")
+    _, (other_cadre,), _ = await project("care-scope-other")
     member = await make_member(app, node.code)
     async with officer_client(app, other_cadre.phone) as oc:
         page = await oc.get("/officer/care")

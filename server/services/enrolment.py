@@ -229,9 +229,11 @@ async def join(project: UnionNode, data: EnrolmentData, keyring: Keyring, *, ip:
         raise TooManyAttempts(limits.wait_message(exceeded))
     if session_member_id is not None:
         mine = await Member.get_or_none(id=session_member_id)
-        if mine is not None and mine.phone == data.phone:
+        if (mine is not None and mine.phone == data.phone
+                and not await Member.exists(client_id=data.client_id)):
             # The member's own signed-in phone: the one proof that lets a join form move a
-            # member here from another project (or bring them back after leaving).
+            # member here from another project (or bring them back after leaving). A form
+            # that made a member is judged as a replay below, like any other.
             return await moves.move_here(mine.id, project, data, keyring)
     proof = device_proof(keyring, session_token)
     result = await enrol(project, data, keyring, proof=proof)

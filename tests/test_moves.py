@@ -485,3 +485,21 @@ async def test_teams_of_the_new_project_only(app: Any) -> None:
         response = await c.post(path, data=form)
     assert response.status_code == 422
     assert (await fresh(member)).project.id == a.project.id
+
+
+async def test_old_requests_do_not_show_the_new_sites_team(app: Any) -> None:
+    a, b = await site("mv-teamname-a"), await site("mv-teamname-b")
+    await Team.create(project=a.project, name="老工地钢筋班")
+    new_team = await Team.create(project=b.project, name="新工地幕墙班")
+    member = await make_member(app, a.project.code, team="老工地钢筋班")
+    old = await make_request(member)
+    async with officer_client(app, a.cadre.phone) as oc:
+        assert "老工地钢筋班" in (await oc.get(f"/officer/requests/{old.id}")).text
+    async with member_client(app, member) as c:
+        path, form, _ = await join_form(c, b.project.code, member, team=str(new_team.id))
+        assert (await c.post(path, data=form)).status_code == 303
+    async with officer_client(app, a.cadre.phone) as oc:
+        page = (await oc.get(f"/officer/requests/{old.id}")).text
+        queue = (await oc.get("/officer/requests")).text
+    assert member.name in page and "新工地幕墙班" not in page
+    assert "新工地幕墙班" not in queue

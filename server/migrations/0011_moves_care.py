@@ -20,42 +20,31 @@ LIVE_PHONE_INDEX = (
     "WHERE status IN ('pending', 'active')")
 
 
+DUPLICATE = (
+    "status IN ('pending', 'active') AND EXISTS (SELECT 1 FROM member n "
+    "WHERE n.phone = member.phone AND n.status IN ('pending', 'active') AND n.id > member.id)")
+
+
 async def close_older_duplicates(apps: Any, schema_editor: Any) -> None:
     """Before this migration the same phone could join two projects as two members. A
     member is now in one project at a time: of the pending or active rows sharing a phone,
     the newest (the project the worker went to last) stays, and the older ones are closed
     as left, each with its member_move row, so the index below can be built and figures
-    over time still count the old stretch."""
+    over time still count the old stretch. Two set-based statements, however many."""
     client = schema_editor.client
     pg = client.capabilities.dialect == "postgres"
+    now, reason = ("CAST($1 AS TIMESTAMPTZ)", "$2") if pg else ("?", "?")
+    when = datetime.now(UTC)
+    await client.execute_query(
+        "INSERT INTO member_move (member_id, kind, from_project_id, from_team_id, "
+        "from_status, to_project_id, started_at, created_at, by_officer_id, reason, "
+        "client_id) SELECT id, 'left', project_id, team_id, status, NULL, "
+        f"CASE WHEN status = 'active' THEN joined_at END, {now}, NULL, {reason}, NULL "
+        f"FROM member WHERE {DUPLICATE}",
+        [when, "同一手机号后来在另一个项目入会（升级时整理）"])
+    await client.execute_query(
+        f"UPDATE member SET status = 'left', left_at = {now} WHERE {DUPLICATE}", [when])
 
-    def sql(text: str) -> str:
-        if not pg:
-            return text
-        n = 0
-        out = []
-        for part in text.split("?"):
-            out.append(part)
-            n += 1
-            out.append(f"${n}")
-        return "".join(out[:-1])
-
-    rows = await client.execute_query_dict(
-        "SELECT id, project_id, team_id, status, joined_at FROM member m "
-        "WHERE status IN ('pending', 'active') AND EXISTS (SELECT 1 FROM member n "
-        "WHERE n.phone = m.phone AND n.status IN ('pending', 'active') AND n.id > m.id)")
-    now = datetime.now(UTC)
-    for row in rows:
-        active = row["status"] == "active"
-        await client.execute_query(sql(
-            "INSERT INTO member_move (member_id, kind, from_project_id, from_team_id, "
-            "from_status, to_project_id, started_at, created_at, by_officer_id, reason, "
-            "client_id) VALUES (?, ?, ?, ?, ?, NULL, ?, ?, NULL, ?, NULL)"),
-            [row["id"], "left", row["project_id"], row["team_id"], row["status"],
-             row["joined_at"] if active else None, now,
-             "同一手机号后来在另一个项目入会（升级时整理）"])
-        await client.execute_query(sql(
-            "UPDATE member SET status = 'left', left_at = ? WHERE id = ?"), [now, row["id"]])
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0010_sms')]

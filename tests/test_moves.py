@@ -109,7 +109,8 @@ async def test_move_keeps_number_card_and_history(app: Any) -> None:
         me = await c.get("/me")
         assert b.project.name in me.text and str(number) in me.text
         # The old request is still theirs to read, in the list and on its own page.
-        assert f"/requests/{old.id}" in (await c.get("/requests")).text
+        listing = (await c.get("/requests")).text
+        assert f"/requests/{old.id}" in listing and a.project.name in listing
         assert (await c.get(f"/requests/{old.id}")).status_code == 200
     moved = await fresh(member)
     assert (moved.project.id, moved.member_no, moved.status) == (
@@ -325,6 +326,8 @@ async def test_leaving_by_oneself_after_a_confirmation(app: Any) -> None:
         # Still signed in: the worker reads what they filed and follows up what is open.
         me = await c.get("/me")
         assert me.status_code == 200 and "已离场" in me.text and str(number) in me.text
+        listing = (await c.get("/requests")).text
+        assert f"/requests/{open_request.id}" in listing and "反映新问题" not in listing
         detail = await c.get(f"/requests/{open_request.id}")
         assert detail.status_code == 200
         reply = await c.post(f"/requests/{open_request.id}/worker_reply", data={

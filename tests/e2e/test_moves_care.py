@@ -29,6 +29,7 @@ async def join(page: Page, url: str, name: str, phone: str) -> None:
     await page.select_option("#f-trade", "钢筋工")
     await page.check("input[name=consent]")
     await page.click("button[type=submit]")
+    await page.wait_for_url("**/me")
 
 
 async def test_move_leave_and_one_tap_visit(live_server: LiveServer, browser: Browser,

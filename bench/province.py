@@ -126,7 +126,7 @@ async def generate(name: str, projects: int, members: int, requests: int) -> Non
                 name = rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)
                 joined = now - timedelta(days=rng.randint(1, 700))
                 member_rows.append((
-                    uuid.uuid4(), name, f"13{index % 10}{m:08d}"[:11], "木工", "某劳务公司",
+                    uuid.uuid4(), name, f"13{index * per_project + m:09d}", "木工", "某劳务公司",
                     "陕西", None, "", "active", f"LX{pid:04d}{m + 1:06d}", "", 0, joined, joined,
                     cadres[pid][m % 8], pid, rng.choice(teams[pid]), ""))
         await conn.copy_records_to_table("member", records=member_rows, columns=[

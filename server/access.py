@@ -20,7 +20,6 @@ from tortoise.queryset import QuerySet
 from server.db import get_with_related
 from server.models import (
     Member,
-    MemberStatus,
     Notice,
     Officer,
     Role,
@@ -126,10 +125,11 @@ async def current_member(request: Request) -> Member | None:
     if state is not None:
         state.used = True
         if state.member is not None:
+            # A member who left stays signed in: their requests are still theirs to read
+            # and follow up; what they may no longer do is each service's decision.
             member = await get_with_related(Member, state.member.subject_id,
                                             "project", "team", "liaison")
-            if member is None or member.status == MemberStatus.LEFT:
-                member = None
+            if member is None:
                 state.sign_out(SessionKind.MEMBER)
     request.scope["member"] = member
     return member

@@ -16,7 +16,7 @@ ROLE_LABELS = {
 }
 MEMBER_STATUS_LABELS = {
     "pending": N_("待审核"), "active": N_("正式会员"), "rejected": N_("未通过"),
-    "left": N_("已退会"),
+    "left": N_("已离场"),
 }
 CATEGORY_LABELS: dict[str, str] = {
     Category.WAGES: N_("工资"), Category.SAFETY: N_("安全"), Category.LIVING: N_("生活住宿"),

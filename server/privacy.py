@@ -191,20 +191,26 @@ def visible_identity(viewer: Viewer, request: ServiceRequest,
     """The filer's identity as `viewer` may see it, or None when it must stay hidden."""
     if not may_see_filer(viewer, request.anonymity, member.id):
         return None
-    return _identity(member)
+    identity = _identity(member)
+    if member.project_id != request.project_id:  # type: ignore[attr-defined]
+        # The filer has since moved to another project: their team there is not this
+        # request's business (nor the old project's to know).
+        identity = Identity(identity.name, identity.member_no, "", identity.member_id)
+    return identity
 
 
 def visible_identity_of_row(viewer: Viewer, row: dict[str, Any]) -> Identity | None:
     """The same, for a list row read as values (see `IDENTITY_COLUMNS`), not as models."""
     if not may_see_filer(viewer, row["anonymity"], row["member_id"]):
         return None
+    here = row["member__project_id"] == row["project_id"]
     return Identity(row["member__name"], row["member__member_no"] or "",
-                    row["member__team__name"] or "", row["member_id"])
+                    (row["member__team__name"] or "") if here else "", row["member_id"])
 
 
 # The columns `view_of_row` reads, to select alongside a list's own.
 IDENTITY_COLUMNS = ("anonymity", "member_id", "member__name", "member__member_no",
-                    "member__team__name")
+                    "member__team__name", "member__project_id", "project_id")
 VIEW_COLUMNS = (*IDENTITY_COLUMNS, "referred", "description", "assignee__name")
 
 

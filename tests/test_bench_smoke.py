@@ -48,3 +48,9 @@ def test_sync_batch_smoke() -> None:
 def test_profile_smoke() -> None:
     out = run("bench/profile.py", "sync", "--n", "2")
     assert "file_requests" in out, out[-2000:]
+
+
+def test_care_pages_smoke() -> None:
+    out = run("bench/care_pages.py", "--others", "100", "--runs", "2")
+    assert "cadre's list (100 members): median" in out
+    assert "chair's table (50 cadres, 5,000 members): median" in out

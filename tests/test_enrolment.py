@@ -100,13 +100,23 @@ async def test_same_phone_same_project_goes_to_cadre_review(client: httpx.AsyncC
     assert await Member.filter(phone=phone).count() == 1
 
 
-async def test_same_phone_other_project_is_allowed(client: httpx.AsyncClient) -> None:
+async def test_same_phone_other_project_from_another_phone_is_a_claim(
+        client: httpx.AsyncClient) -> None:
+    """A member is in one project at a time, and only their own phone moves them (see
+    tests/test_moves.py): a form for the number from anybody else is answered like a new
+    application and waits for the member's own cadres, saying where it wanted to go."""
     phone = fresh_phone()
     a, _ = await enrol(client, "xibailiang", phone=phone)
     async with new_client(client._transport.app) as other:  # type: ignore[attr-defined]
-        b, _ = await enrol(other, "chuangxingang", phone=phone)
+        b, form = await enrol(other, "chuangxingang", phone=phone)
+        assert (await other.get("/me")).status_code == 403
     assert a.status_code == b.status_code == 303
-    assert await Member.filter(phone=phone).count() == 2
+    assert a.headers["location"] == b.headers["location"]
+    member = await Member.get(phone=phone).select_related("project")
+    assert member.project.code == "xibailiang"
+    claim = await MemberClaim.get(client_id=form["client_id"]).select_related("project")
+    assert claim.member_id == member.id  # type: ignore[attr-defined]
+    assert claim.project is not None and claim.project.code == "chuangxingang"
 
 
 async def test_pending_project_waits_for_cadre(client: httpx.AsyncClient) -> None:

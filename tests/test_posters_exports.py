@@ -310,7 +310,7 @@ def test_csv_safe(value: str, expected: str) -> None:
 def test_status_labels() -> None:
     assert {status: status_label(status) for status in MemberStatus} == {
         MemberStatus.PENDING: "待审核", MemberStatus.ACTIVE: "正式会员",
-        MemberStatus.REJECTED: "未通过", MemberStatus.LEFT: "已退会",
+        MemberStatus.REJECTED: "未通过", MemberStatus.LEFT: "已离场",
     }
 
 

@@ -1,6 +1,7 @@
 """Lianxin's data model. Tortoise discovers the classes listed in `__models__`."""
 
 from server.models.audit import AuditEntry, LimitCounter
+from server.models.care import ContactKind, ContactLog
 from server.models.delivery import (
     Channel,
     Delivery,
@@ -10,7 +11,15 @@ from server.models.delivery import (
     SmsMonth,
 )
 from server.models.inbox import DailySummary, InboxItem
-from server.models.members import Invite, Member, MemberClaim, MemberStatus, RebindCode
+from server.models.members import (
+    Invite,
+    Member,
+    MemberClaim,
+    MemberMove,
+    MemberStatus,
+    MoveKind,
+    RebindCode,
+)
 from server.models.notices import (
     Notice,
     NoticeAck,
@@ -42,6 +51,7 @@ __models__ = [
     NoticeRead, NoticeAck, InboxItem, Session, PushSubscription, Delivery, FanoutJob,
     SmsMonth,
     DutyDay, PasswordCode, DailySummary, NoticePhoto,
+    MemberMove, ContactLog,
 ]
 
 __all__ = [
@@ -50,6 +60,8 @@ __all__ = [
     "Category",
     "CategoryDeadline",
     "Channel",
+    "ContactKind",
+    "ContactLog",
     "DailySummary",
     "Delivery",
     "DeliveryStatus",
@@ -62,7 +74,9 @@ __all__ = [
     "LimitCounter",
     "Member",
     "MemberClaim",
+    "MemberMove",
     "MemberStatus",
+    "MoveKind",
     "NodeKind",
     "Notice",
     "NoticeAck",

@@ -60,12 +60,26 @@ class Member(Model):
     # form (the outbox after a lost answer) is recognised as the same device's by it.
     enrol_proof = fields.CharField(max_length=64, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
+    # When the member first became a member of the union (their number dates from then).
     joined_at = fields.DatetimeField(null=True)
+    # When the present stretch at this project began, if it began later than joined_at (the
+    # member moved here or came back after leaving); figures over time read it.
+    project_since = fields.DatetimeField(null=True)
+    left_at = fields.DatetimeField(null=True)
+    # The last time anyone of the union was in touch (a request event, a notice
+    # acknowledgement, a logged visit or call) while the member was at this project: kept
+    # here when contact happens so the cadre's list of a hundred needs no scan of events.
+    last_contact_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "member"
+        # One row per phone and project (a member who comes back finds their own record),
+        # and besides, a phone is pending or active in one project at a time: a partial
+        # UNIQUE index on phone over those two statuses (migration 0011; Tortoise cannot
+        # declare partial indexes on SQLite). That index is what keeps concurrent joins
+        # and moves at several projects to one member.
         unique_together = (("project", "phone"),)
-        indexes = (("project_id", "status"), ("liaison_id", "status"))
+        indexes = (("project_id", "status"), ("liaison_id", "status"), ("phone",))
 
     def __str__(self) -> str:
         return self.name
@@ -118,6 +132,11 @@ class MemberClaim(Model):
     employer = fields.CharField(max_length=80, default="")
     hometown = fields.CharField(max_length=60, default="")
     ip = fields.CharField(max_length=45, default="")
+    # The project whose poster was scanned, when it is not the member's own: the sender
+    # asked to move there (see server.services.moves).
+    project: fields.ForeignKeyNullableRelation[UnionNode] = fields.ForeignKeyField(
+        "models.UnionNode", related_name="member_claims", null=True, on_delete=fields.CASCADE
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
     resolved_at = fields.DatetimeField(null=True)
     resolved_by: fields.ForeignKeyNullableRelation[Officer] = fields.ForeignKeyField(
@@ -127,3 +146,47 @@ class MemberClaim(Model):
     class Meta:
         table = "member_claim"
         indexes = (("member_id", "resolved_at"),)
+
+
+class MoveKind(StrEnum):
+    LEFT = "left"  # 离场: by the member or marked by their cadre or chair
+    MOVED = "moved"  # joined another project, proven to be the same person
+    REJOINED = "rejoined"  # back at the same project after leaving or a rejection
+
+
+class MemberMove(Model):
+    # One change that ends a member's stretch at a project (a comment, not a docstring:
+    # Tortoise copies docstrings into SQL comments). `started_at` is when the stretch began
+    # if the member was active in it (null otherwise) and `created_at` when it ended, so
+    # the members a project had on any past day are the active members it has now whose
+    # stretch began before that day plus these closed stretches that covered it.
+
+    id = fields.BigIntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="moves", on_delete=fields.CASCADE
+    )
+    kind = fields.CharEnumField(MoveKind, max_length=10)
+    from_project: fields.ForeignKeyRelation[UnionNode] = fields.ForeignKeyField(
+        "models.UnionNode", related_name="moves_out", on_delete=fields.RESTRICT
+    )
+    from_team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
+        "models.Team", related_name="moves_out", null=True, on_delete=fields.SET_NULL
+    )
+    from_status = fields.CharEnumField(MemberStatus, max_length=16)
+    to_project: fields.ForeignKeyNullableRelation[UnionNode] = fields.ForeignKeyField(
+        "models.UnionNode", related_name="moves_in", null=True, on_delete=fields.RESTRICT
+    )
+    started_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+    # The officer who marked the member as left; null when the member did it themselves.
+    by_officer: fields.ForeignKeyNullableRelation[Officer] = fields.ForeignKeyField(
+        "models.Officer", related_name="member_moves", null=True, on_delete=fields.SET_NULL
+    )
+    reason = fields.CharField(max_length=200, default="")
+    # The form that made the move (the join form, the leave form): a replay finds it.
+    client_id = fields.UUIDField(null=True, unique=True)
+
+    class Meta:
+        table = "member_move"
+        indexes = (("from_project_id", "created_at"), ("to_project_id", "created_at"),
+                   ("member_id", "id"))

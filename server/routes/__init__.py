@@ -9,6 +9,7 @@ from server.routes import (
     notices,
     officer,
     officer_accounts,
+    officer_care,
     officer_enrol,
     officer_members,
     officer_posters,
@@ -22,6 +23,9 @@ from server.routes import (
 
 routes: list[BaseRoute] = [
     *public.routes, *pwa.routes, *join.routes, *me.routes, *requests.routes,
-    *officer.routes, *officer_enrol.routes, *officer_members.routes, *officer_requests.routes,
-    *officer_posters.routes, *officer_accounts.routes, *notices.routes, *push.routes, *rota.routes,
+    *officer.routes, *officer_enrol.routes,
+    # Before officer_members: its /officer/members/{id}/{decision} would take these paths.
+    *officer_care.routes, *officer_members.routes, *officer_requests.routes,
+    *officer_posters.routes, *officer_accounts.routes, *notices.routes, *push.routes,
+    *rota.routes,
 ]

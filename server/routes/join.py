@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from server.access import current_member, sign_in_member
 from server.errors import DomainError
-from server.models import Invite, MemberStatus, Team
+from server.models import Invite, Member, MemberStatus, Team
 from server.routes.officer import client_ip
 from server.services import enrolment
 from server.services.invites import JoinTarget, join_target
@@ -48,7 +48,19 @@ async def join_form(request: Request) -> Response:
     if member is None:
         return render_shared(request, target.pages, "join/form.html", context,
                              fragment="join/_form.html")
+    # The member's own phone at another site's poster (or back after leaving): the form
+    # comes filled in with what they gave before, and says it moves them keeping their
+    # number. Sending it with their own phone number is the move (enrolment.join).
+    values.update(_own_answers(member))
+    context["moving"] = member
     return render(request, "join/form.html", context, fragment="join/_form.html")
+
+
+def _own_answers(member: Member) -> dict[str, object]:
+    trade = {"trade": member.trade} if member.trade in TRADES else {
+        "trade": OTHER_TRADE, "trade_other": member.trade}
+    return {"name": member.name, "phone": member.phone, "employer": member.employer,
+            "hometown": member.hometown, **trade}
 
 
 async def join_submit(request: Request) -> Response:
@@ -73,7 +85,8 @@ async def join_submit(request: Request) -> Response:
                       status_code=exc.status, fragment="join/_form.html")
     # The same answer whether or not the phone was already a member (no oracle): a second
     # claim on a phone is left for a cadre, and its sender is signed in as nobody.
-    if member is not None:
+    if member is not None and (session_member is None or session_member.id != member.id):
+        # A member moving on their own phone is signed in already: their session stays.
         sign_in_member(request, member)
     return RedirectResponse("/me", status_code=303)
 

@@ -1,4 +1,4 @@
-"""The worker's own pages: membership status, member card, moving to a new phone."""
+"""The worker's own pages: membership status, member card, moving to a new phone, leaving."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server.access import require_member, sign_in_member
+from server.errors import DomainError
 from server.models import MemberStatus
-from server.services import cards, rebind, rota, sms
+from server.services import cards, moves, rebind, rota, sms
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
 
@@ -21,6 +22,26 @@ async def status(request: Request) -> Response:
     return render(request, "me/status.html", {
         "me": member, "duty": duty, "duty_prompt": rota.invites_suggestions(duty),
         "sms_offered": sms.enabled(request.app.state.settings)})
+
+
+async def leave_form(request: Request) -> Response:
+    """离场, step one: what leaving means, and a button to confirm it."""
+    member = await require_member(request)
+    if member.status not in moves.LIVE:
+        return RedirectResponse("/me", status_code=303)
+    return render(request, "me/leave.html", {"me": member})
+
+
+async def leave_submit(request: Request) -> Response:
+    member = await require_member(request)
+    form = await read_form(request)
+    if form.get("confirm") != "yes":
+        return RedirectResponse("/me/leave", status_code=303)
+    try:
+        await moves.leave(member)
+    except DomainError:
+        pass  # already left (the form sent twice): /me says so
+    return RedirectResponse("/me", status_code=303)
 
 
 async def sms_choice(request: Request) -> Response:
@@ -63,6 +84,8 @@ routes = [
     Route("/me", status),
     Route("/me/card", card),
     Route("/me/sms", sms_choice, methods=["POST"]),
+    Route("/me/leave", leave_form, methods=["GET"]),
+    Route("/me/leave", leave_submit, methods=["POST"]),
     Route("/me/rebind", rebind_form, methods=["GET"]),
     Route("/me/rebind", rebind_submit, methods=["POST"]),
 ]

@@ -22,7 +22,7 @@ from server.errors import DomainError
 from server.i18n import gettext
 from server.models import Member, MemberClaim, MemberStatus, Officer, Role, Team
 from server.routes.officer import NO_STORE, client_ip
-from server.services import audit, cards, membership, rebind
+from server.services import audit, cards, care, membership, moves, rebind
 from server.validation import PHONE_RE, mask_phone, small_int
 from server.web.forms import form_dict, query_text, read_form
 from server.web.templating import is_htmx, render
@@ -46,7 +46,7 @@ async def pending(request: Request) -> Response:
     claims = await MemberClaim.filter(
         member_id__in=Subquery(Member.filter(member_scope(officer)).values("id")),
         resolved_at__isnull=True).order_by("created_at").limit(PAGE_SIZE).select_related(
-        "member")
+        "member", "project")
     return render(request, "officer/pending.html",
                   {"rows": rows, "total": total, "page": page, "page_size": PAGE_SIZE,
                    "mask_phone": mask_phone, "claims": claims},
@@ -160,8 +160,22 @@ async def member_detail(request: Request) -> Response:
     id_number = (request.app.state.keyring.decrypt(member.id_number_enc)
                  if member.id_number_enc else None)
     await audit.record(officer, "member.view", member, ip=client_ip(request))
-    return render(request, "officer/member.html", {"m": member, "id_number": id_number,
-                                                   "code": None}, headers=NO_STORE)
+    return render(request, "officer/member.html", {
+        "m": member, "id_number": id_number, "code": None, **await _care_context(officer, member),
+    }, headers=NO_STORE)
+
+
+async def _care_context(officer: Officer, member: Member) -> dict[str, object]:
+    """The member page's duty-of-care part: recent visits and calls, the stretches the member
+    ended (reasons only for the officer's own projects), whether they may be marked left."""
+    moved = await moves.history(member)
+    return {
+        "contacts": await care.recent_contacts(member), "moves": moved,
+        "own_moves": {v.id for v in moved if officer.role == Role.ADMIN
+                      or v.from_project.path.startswith(officer.union.path)},
+        "may_leave": member.status in moves.LIVE and moves.may_mark_left(officer, member),
+        "care_limits": {"note": care.MAX_NOTE, "reason": moves.MAX_REASON},
+    }
 
 
 async def reassign(request: Request) -> Response:
@@ -180,11 +194,12 @@ async def issue_rebind(request: Request) -> Response:
     officer = await require_officer(request, Role.CHAIR, Role.CADRE)
     member = await member_for_officer(officer, int(request.path_params["member_id"]))
     await read_form(request)
-    if member.status != MemberStatus.ACTIVE:
-        raise HTTPException(400, detail=gettext("只有正式会员可以换机"))
+    if member.status not in rebind.REBIND_STATUSES:
+        raise HTTPException(400, detail=gettext("只有正式会员和已离场的会员可以换机"))
     code = await rebind.issue(member, officer, request.app.state.keyring)
     await audit.record(officer, "member.rebind_code", member, ip=client_ip(request))
-    context = {"m": member, "code": code, "id_number": None}
+    context = {"m": member, "code": code, "id_number": None,
+               **await _care_context(officer, member)}
     return render(request, "officer/member.html", context,
                   fragment="officer/_rebind_code.html", headers=NO_STORE)
 

@@ -40,7 +40,8 @@ async def new_form(request: Request) -> Response:
     member = await require_member(request)
     values: dict[str, object] = {"category": request.query_params.get("category", "")}
     return render(request, "requests/new.html",
-                  {**_form_context(values, {}), "active": member.status == MemberStatus.ACTIVE},
+                  {**_form_context(values, {}), "active": member.status == MemberStatus.ACTIVE,
+                   "left": member.status == MemberStatus.LEFT},
                   fragment="requests/_form.html")
 
 
@@ -99,7 +100,9 @@ async def my_requests(request: Request) -> Response:
     page = max(1, min(small_int(request.query_params.get("page")) or 1, 1000))
     query = ServiceRequest.filter(member_id=member.id)
     total = await query.count()
-    rows = await query.order_by("-id").offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+    # With the project: a member who moved sees where each earlier request was filed.
+    rows = await query.order_by("-id").offset((page - 1) * PAGE_SIZE).limit(
+        PAGE_SIZE).select_related("project")
     return render(request, "requests/list.html", {
         "rows": rows, "total": total, "page": page, "page_size": PAGE_SIZE,
         "params": request.query_params, "now": datetime.now(UTC),

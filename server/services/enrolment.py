@@ -15,7 +15,8 @@ from server.crypto import Keyring
 from server.errors import DomainError, TooManyAttempts
 from server.i18n import N_, gettext
 from server.models import Member, MemberClaim, MemberStatus, Officer, Team, UnionNode
-from server.services import audit, limits, membership
+from server.services import audit, limits, membership, moves
+from server.services.moves import LIVE
 from server.validation import OTHER_TRADE, TRADES, Cleaner, mask_id_number
 
 
@@ -62,6 +63,7 @@ class Outcome(StrEnum):
     CREATED = "created"
     REPLAYED = "replayed"  # same client_id, same content: answer as the first time
     ALREADY_MEMBER = "already_member"  # same phone in the same project, another form
+    ELSEWHERE = "elsewhere"  # the phone is pending or active in another project
 
 
 @dataclass
@@ -127,12 +129,21 @@ async def enrol(project: UnionNode, data: EnrolmentData, keyring: Keyring, *,
         if not same_submission(existing, project, data, keyring, enrolled_by):
             raise DomainError(reused_form_message(), status=422)
         return EnrolmentResult(Outcome.REPLAYED, existing)
+    # The phone is pending or active somewhere (the partial index on a live phone): here,
+    # or in another project, which only the member themself can leave for this one.
+    live = await Member.filter(phone=data.phone, status__in=list(LIVE)).first()
+    if live is not None:
+        here = live.project_id == project.id  # type: ignore[attr-defined]
+        return EnrolmentResult(Outcome.ALREADY_MEMBER if here else Outcome.ELSEWHERE, live)
     same_phone = await Member.get_or_none(project=project, phone=data.phone)
     if same_phone is None:
         raise RuntimeError("enrolment conflicted with a row that is gone")
-    if same_phone.status in {MemberStatus.PENDING, MemberStatus.ACTIVE}:
+    if same_phone.member_no is not None:
+        # Left, or turned away after moving here: the record holds a member's number and
+        # requests, which a form with the phone number alone must not open to its sender.
         return EnrolmentResult(Outcome.ALREADY_MEMBER, same_phone)
-    # Rejected or left before: the new form is a fresh application on the same record.
+    # Turned away (or withdrew) before ever being a member: nothing on the record but the
+    # application, so the new form is a fresh application on the same record.
     for key in APPLICATION_FIELDS:
         setattr(same_phone, key, fields[key])
     same_phone.client_id = data.client_id
@@ -140,14 +151,31 @@ async def enrol(project: UnionNode, data: EnrolmentData, keyring: Keyring, *,
     same_phone.reject_reason = ""
     same_phone.enrolled_by = enrolled_by
     same_phone.enrol_proof = proof
-    await same_phone.save()
+    try:
+        await same_phone.save()
+    except IntegrityError:
+        # Meanwhile the phone joined another project (or this form's client_id did).
+        return await _settled_elsewhere(project, data)
     if project.auto_approve:
         await membership.approve(same_phone, None)
     return EnrolmentResult(Outcome.CREATED, same_phone)
 
 
+async def _settled_elsewhere(project: UnionNode, data: EnrolmentData) -> EnrolmentResult:
+    live = await Member.filter(phone=data.phone, status__in=list(LIVE)).first()
+    if live is None:
+        raise DomainError(reused_form_message(), status=422)
+    here = live.project_id == project.id  # type: ignore[attr-defined]
+    return EnrolmentResult(Outcome.ALREADY_MEMBER if here else Outcome.ELSEWHERE, live)
+
+
 def already_member_message() -> str:
     return gettext("这个手机号已经在本项目登记过了。如果换了手机，请找工会干部要换机码。")
+
+
+def member_elsewhere_message() -> str:
+    return gettext("这个手机号是别的项目的会员。请工友用自己的手机扫本项目的入会二维码，"
+                   "会籍就转过来，会员号不变。")
 
 
 async def enrol_assisted(officer: Officer, data: EnrolmentData, keyring: Keyring, *,
@@ -159,6 +187,9 @@ async def enrol_assisted(officer: Officer, data: EnrolmentData, keyring: Keyring
     result = await enrol(officer.union, data, keyring, enrolled_by=officer)
     if result.outcome == Outcome.ALREADY_MEMBER:
         raise DomainError(already_member_message(), status=409, field="phone")
+    if result.outcome == Outcome.ELSEWHERE:
+        # Not named (the member is another project's to see); only the worker can move.
+        raise DomainError(member_elsewhere_message(), status=409, field="phone")
     if result.outcome == Outcome.CREATED:
         if result.member.status == MemberStatus.PENDING:
             await membership.approve(result.member, officer)
@@ -178,10 +209,13 @@ async def join(project: UnionNode, data: EnrolmentData, keyring: Keyring, *, ip:
 
     Counted per IP and per phone before anything is looked up (TooManyAttempts, 429).
 
-    The answer never depends on whether the phone already belongs to the project: a form
-    for a phone that is a pending or active member becomes a `MemberClaim` for a cadre to
-    look into (the real owner on a new handset is then given a re-bind code), answered as
-    a new application is, and signs nobody in.
+    Sent from the member's own signed-in phone with their own phone number, the form
+    moves them here (or back, after leaving), keeping their number: `moves.move_here`.
+
+    Otherwise the answer never depends on whether the phone already belongs to a member,
+    here or in another project: such a form becomes a `MemberClaim` for the member's
+    cadres to look into (the real owner on a new handset is then given a re-bind code, and
+    moves from there), answered as a new application is, and signs nobody in.
 
     A replayed client_id (the same form again) signs in only the device that sent it:
     the outbox resends a form whose answer was lost, so the session may not hold the
@@ -193,6 +227,14 @@ async def join(project: UnionNode, data: EnrolmentData, keyring: Keyring, *, ip:
     exceeded = await limits.hit_all((rules.join_ip, ip), (rules.join_phone, data.phone))
     if exceeded is not None:
         raise TooManyAttempts(limits.wait_message(exceeded))
+    if session_member_id is not None:
+        mine = await Member.get_or_none(id=session_member_id)
+        if (mine is not None and mine.phone == data.phone
+                and not await Member.exists(client_id=data.client_id)):
+            # The member's own signed-in phone: the one proof that lets a join form move a
+            # member here from another project (or bring them back after leaving). A form
+            # that made a member is judged as a replay below, like any other.
+            return await moves.move_here(mine.id, project, data, keyring)
     proof = device_proof(keyring, session_token)
     result = await enrol(project, data, keyring, proof=proof)
     member = result.member
@@ -205,14 +247,19 @@ async def join(project: UnionNode, data: EnrolmentData, keyring: Keyring, *, ip:
         raise DomainError(reused_form_message(), status=422)
     if session_member_id == member.id:
         return member  # the member themselves, sending the form again
-    await _claim(member, data, ip)
+    # Anybody else with the number: a claim for the member's own officers to look into
+    # (the worker on a new phone gets a re-bind code from them, then moves), answered like
+    # a new application so the form does not tell a stranger where the number belongs.
+    await _claim(member, data, ip,
+                 to_project=project if result.outcome == Outcome.ELSEWHERE else None)
     return None
 
 
-async def _claim(member: Member, data: EnrolmentData, ip: str) -> None:
+async def _claim(member: Member, data: EnrolmentData, ip: str, *,
+                 to_project: UnionNode | None = None) -> None:
     try:
         await MemberClaim.create(client_id=data.client_id, member=member, name=data.name,
                                  trade=data.trade, employer=data.employer,
-                                 hometown=data.hometown, ip=ip[:45])
+                                 hometown=data.hometown, ip=ip[:45], project=to_project)
     except IntegrityError:
         pass  # the same claim sent again (client_id is unique): it is already waiting

@@ -35,7 +35,7 @@ from server.models import (
     Status,
 )
 from server.models.requests import OPEN_STATUSES
-from server.services import deadlines, inbox
+from server.services import care, deadlines, inbox
 from server.validation import Cleaner
 
 MAX_NOTE = 2000
@@ -126,6 +126,13 @@ async def record_event(request: ServiceRequest, kind: EventKind, *,
     for name, value in updates.items():
         setattr(request, name, value)
     await inbox.add_items(request, event, conn)
+    if by_worker or (actor is not None and public):
+        # The worker wrote, or an officer did something the worker sees: they were in touch
+        # (the duty of care). An internal note or a hand-over is not contact.
+        await care.note_contact(request.member_id,  # type: ignore[attr-defined]
+                                event.created_at,
+                                project_id=request.project_id,  # type: ignore[attr-defined]
+                                conn=conn)
     return event
 
 
@@ -152,6 +159,7 @@ async def record_submitted(conn: BaseDBAsyncClient, request_ids: Sequence[int],
         f"last_public_event_id = {newest}, worker_seen_event_id = {newest} "
         f"WHERE id IN ({ids}) AND last_event_id = 0")
     await inbox.add_filed_items(conn, request_ids)
+    await care.note_contact(member_id, datetime.now(UTC), conn=conn)
 
 
 async def record_filed(request: ServiceRequest, now: datetime) -> RequestEvent:

@@ -99,9 +99,21 @@ async def numbering(project_id: int, team_id: int | None) -> dict[str, Any]:
             "liaison_id": await choose_liaison_id(project_id, team_id)}
 
 
+async def rejoining(project_id: int, team_id: int | None,
+                    now: datetime | None = None) -> dict[str, Any]:
+    """The fields that make a member who already has a number (they moved here, or came
+    back after leaving) active again: the number stays, a liaison of this project is
+    chosen, and their stretch here starts now."""
+    return {"status": MemberStatus.ACTIVE, "project_since": now or datetime.now(UTC),
+            "liaison_id": await choose_liaison_id(project_id, team_id)}
+
+
 async def activate(member: Member, officer: Officer | None) -> None:
     """Approve a pending member inside the caller's transaction, on a locked row."""
-    fields = await numbering(member.project_id, member.team_id)  # type: ignore[attr-defined]
+    project_id, team_id = member.project_id, member.team_id  # type: ignore[attr-defined]
+    # A member who moved here keeps the number they have (server.services.moves).
+    fields = await (rejoining(project_id, team_id) if member.member_no
+                    else numbering(project_id, team_id))
     for key, value in fields.items():
         setattr(member, key, value)
     member.reviewed_by = officer

@@ -35,6 +35,7 @@ from server.models import (
     Team,
     UnionNode,
 )
+from server.services import care
 from server.services.photos import NO_PHOTOS, CleanedPhotos, CleanPhoto
 from server.validation import Cleaner
 
@@ -313,10 +314,12 @@ async def acknowledge(member: Member, notice: Notice, client_id: uuid.UUID) -> b
         if done.member_id != member.id or done.notice_id != notice.id:  # type: ignore[attr-defined]
             raise DomainError(gettext("表单编号无效，请刷新页面后重新提交"), status=409)
         return False
+    now = datetime.now(UTC)
     try:
         async with transaction():
             await NoticeAck.create(notice_id=notice.id, member_id=member.id,
-                                   client_id=client_id, created_at=datetime.now(UTC))
+                                   client_id=client_id, created_at=now)
+            await care.note_contact(member.id, now)
     except IntegrityError:
         return False  # acknowledged before (another form, another tab)
     return True

@@ -17,6 +17,7 @@ from server.validation import Cleaner
 
 CODE_DIGITS = 8
 CODE_LIFETIME = timedelta(seconds=limits.REBIND_CODE_SECONDS)
+REBIND_STATUSES = frozenset({MemberStatus.ACTIVE, MemberStatus.LEFT})
 
 
 async def issue(member: Member, officer: Officer, keyring: Keyring) -> str:
@@ -48,7 +49,10 @@ async def redeem(form: Mapping[str, object], keyring: Keyring,
     if exceeded is not None:
         return None, {"limit": limits.wait_message(exceeded)}
     now = datetime.now(UTC)
-    live = await RebindCode.filter(member__phone=phone, member__status=MemberStatus.ACTIVE,
+    # A member who left may move to a new phone too: to read their old requests, or to
+    # join the next site from it keeping their number.
+    live = await RebindCode.filter(member__phone=phone,
+                                   member__status__in=list(REBIND_STATUSES),
                                    used_at__isnull=True, expires_at__gt=now)
     for rebind_code in live:
         started = int((rebind_code.expires_at - CODE_LIFETIME).timestamp())

@@ -76,8 +76,15 @@ class FiledRequest:
     created: bool
 
 
-def _not_active() -> DomainError:
+def _not_active(member: Member) -> DomainError:
+    if member.status == MemberStatus.LEFT:
+        return DomainError(left_message(), status=409)
     return DomainError(gettext("入会申请通过后才能提交诉求"), status=409)
+
+
+def left_message() -> str:
+    return gettext("你已离场，不能再提交新的诉求；以前的诉求仍可查看和补充。"
+                   "到了新工地，扫那里的入会二维码，会籍转过去后就可以了。")
 
 
 def _key_reused() -> DomainError:
@@ -114,7 +121,7 @@ async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPh
     if existing is not None:
         return FiledRequest(existing, False)
     if member.status != MemberStatus.ACTIVE:
-        raise _not_active()
+        raise _not_active(member)
     now = now or datetime.now(UTC)
     project = member.project
     targets = (await deadlines.targets_for(project))[new.category]
@@ -199,7 +206,7 @@ async def file_requests(
             results.append(over_quota)
             continue
         if new.client_id in not_active:
-            results.append(_not_active())
+            results.append(_not_active(member))
             continue
         _, request_id, owner_id, *content = known[new.client_id]
         if owner_id != member.id or not _same_content(tuple(content), new):

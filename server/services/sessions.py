@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from server.db import fetch_dicts
-from server.models import MemberStatus, Session, SessionKind
+from server.models import Session, SessionKind
 
 KEY_BYTES = 32
 # A key as it travels in the cookie: unpadded URL-safe base64 of KEY_BYTES.
@@ -68,15 +68,16 @@ class LiveSession:
 # thirteen columns) cost more CPU than the database spends answering it.
 _FIND = ("SELECT s.id, s.key_hash, s.kind, s.officer_id, s.member_id, s.epoch, s.csrf, "
          "s.last_seen_at, o.version AS officer_version, o.active AS officer_active, "
-         "o.session_epoch AS officer_epoch, m.session_epoch AS member_epoch, "
-         "m.status AS member_status FROM session s "
+         "o.session_epoch AS officer_epoch, m.session_epoch AS member_epoch "
+         "FROM session s "
          "LEFT JOIN officer o ON o.id = s.officer_id LEFT JOIN member m ON m.id = s.member_id "
          "WHERE s.key_hash IN ({keys}) AND s.ended_at IS NULL AND s.expires_at > ?")
 
 
 async def find(keys: Sequence[str], now: datetime) -> list[LiveSession]:
     """The live sessions among `keys`: one indexed read, joined with the subject's row so a
-    deactivated officer, a new phone or a worker who left ends them without another query."""
+    deactivated officer or a new phone ends them without another query. A worker who left
+    keeps theirs (their old requests stay readable to them)."""
     by_hash = {key_hash(k): k for k in keys if well_formed(k)}
     if not by_hash:
         return []
@@ -91,8 +92,7 @@ async def find(keys: Sequence[str], now: datetime) -> list[LiveSession]:
                 continue
             subject = row["officer_id"]
         else:
-            if row["member_epoch"] != row["epoch"] or (
-                    row["member_status"] == MemberStatus.LEFT):
+            if row["member_epoch"] != row["epoch"]:
                 continue
             subject = row["member_id"]
         if subject is None:

@@ -38,7 +38,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.crypto import Keyring
-from server.models import Member, MemberStatus, SessionKind
+from server.models import Member, SessionKind
 from server.services import sessions
 
 SESSION_COOKIE = "lx_session"
@@ -167,8 +167,7 @@ async def _legacy_member(signer: TimestampSigner, raw: str) -> Member | None:
     if not isinstance(member, dict) or not isinstance(member.get("id"), int):
         return None
     found = await Member.get_or_none(id=member["id"])
-    if found is None or found.session_epoch != member.get("epoch") or (
-            found.status == MemberStatus.LEFT):
+    if found is None or found.session_epoch != member.get("epoch"):
         return None
     return found
 

@@ -19,7 +19,8 @@ from server.access import (
     require_member,
 )
 from server.errors import DomainError
-from server.i18n import N_
+from server.i18n import N_, gettext
+from server.labels import CATEGORY_LABELS
 from server.models import Category, MemberStatus, RequestPhoto, ServiceRequest
 from server.services import inbox, lifecycle, notices
 from server.services import requests as svc
@@ -32,12 +33,13 @@ PAGE_SIZE = 30
 
 
 async def _uploads(form: FormData) -> list[tuple[bytes, str]]:
-    files: list[tuple[bytes, str]] = []
-    for value in form.getlist("photo"):
-        if isinstance(value, UploadFile) and (value.filename or value.size):
-            # Read one byte past the limit: enough to know it is too big, no more.
-            files.append((await value.read(MAX_UPLOAD_BYTES + 1), value.filename or ""))
-    return files
+    chosen = [value for value in form.getlist("photo")
+              if isinstance(value, UploadFile) and (value.filename or value.size)]
+    if len(chosen) > MAX_PHOTOS:
+        # Refused by their number (clean_photos says so): none of them is read.
+        return [(b"", value.filename or "") for value in chosen]
+    # Read one byte past the limit: enough to know it is too big, no more.
+    return [(await value.read(MAX_UPLOAD_BYTES + 1), value.filename or "") for value in chosen]
 
 
 def _form_context(values: Mapping[str, object], errors: dict[str, str]) -> dict[str, object]:
@@ -109,8 +111,11 @@ async def my_requests(request: Request) -> Response:
     query = ServiceRequest.filter(member_id=member.id)
     total = await query.count()
     rows = await query.order_by("-id").offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+    answers = await lifecycle.last_answer_times(rows)
     return render(request, "requests/list.html", {
-        "rows": rows, "total": total, "page": page, "page_size": PAGE_SIZE,
+        "rows": rows, "updated": answers, "total": total, "page": page, "page_size": PAGE_SIZE,
+        # For the page script that lists requests still waiting in this phone's outbox.
+        "category_names": {c.value: gettext(CATEGORY_LABELS[c]) for c in Category},
         "params": request.query_params, "now": datetime.now(UTC),
     }, fragment="requests/_list.html")
 
@@ -130,6 +135,7 @@ async def detail(request: Request) -> Response:
     return render(request, "requests/detail.html", {
         "item": item, "events": events, "photo_ids": photos,
         "actions": lifecycle.worker_actions(item), "unread_from": unread_from, "error": "",
+        "error_action": "", "note": "", "comment": "",
     }, fragment="requests/_timeline.html")
 
 
@@ -161,10 +167,13 @@ async def worker_action(request: Request) -> Response:
         return RedirectResponse(f"/requests/{item.id}", status_code=303)
     item = await request_for_member(member, item.id)
     events = privacy.worker_timeline(await lifecycle.events_of(item))
+    photos = await RequestPhoto.filter(request_id=item.id).order_by("id").values_list(
+        "id", flat=True)
+    # What was typed comes back with the message, next to the button that was pressed.
     return render(request, "requests/detail.html", {
-        "item": item, "events": events, "photo_ids": [],
+        "item": item, "events": events, "photo_ids": photos,
         "actions": lifecycle.worker_actions(item), "unread_from": item.worker_seen_event_id,
-        "error": error,
+        "error": error, "error_action": action, "note": note, "comment": comment,
     }, status_code=422, fragment="requests/_timeline.html")
 
 

@@ -11,7 +11,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 from openpyxl import load_workbook
 
 from server.models import InboxItem, Level, Member, Officer, ServiceRequest

@@ -215,3 +215,15 @@ def test_no_template_or_script_writes_inline_styles_or_handlers() -> None:
                      text):
             offenders.append(path.name)
     assert offenders == []
+
+
+def test_shipped_css_and_scripts_leave_the_comments_behind() -> None:
+    """The first visit's bytes: comments for readers of the source are not downloaded;
+    code, strings and vendored files are untouched."""
+    from server.web.static import shipped
+
+    css = b"/* why */\n.a{content:\"\\2713\"}\n/* two\n lines */.b{x:y}"
+    assert shipped("css/app.css", css) == b".a{content:\"\\2713\"}\n.b{x:y}"
+    js = b"// why\nvar u = 'http://x'; // keep\n  // indented why\nf();\n"
+    assert shipped("js/app.js", js) == b"var u = 'http://x'; // keep\nf();\n"
+    assert shipped("vendor/htmx/htmx.min.js", js) == js

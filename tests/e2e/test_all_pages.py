@@ -1,16 +1,21 @@
 """Every page each role can reach, on two phone screens, in both languages, with badges up.
 
 The pages come from the app's own URL map: every GET route is visited by every role (a
-visitor without an account, a worker, a cadre, a chair, a manager and the upper union), with
-its ids filled from data this module makes first (requests in every state, replies, an
-escalation, a referral, notices, an applicant still waiting), so a page added later is
-covered without touching this file, and a route with a parameter this file cannot fill
-fails it until someone says how. A page fails when the document is wider than the screen,
-when the header pushes the language switch off the screen, when it answers 5xx, or when the
-browser reports a Content-Security-Policy violation (console or `securitypolicyviolation`).
+visitor without an account, an applicant still waiting, a worker, a cadre, a chair, a
+manager and the upper union), with its ids filled from data this module makes first
+(requests in every state, unread replies, an escalation, a referral, notices, applicants and
+a claim waiting, so every badge is up), so a page added later is covered without touching
+this file, and a route with a parameter this file cannot fill fails it until someone says
+how (or lists it in SKIPPED / NOT_PAGES with the reason). A page fails when the document is
+wider than the screen, when the header wraps or loses a link (the language switch) off the
+screen, when a button's words stand a character or two per line, when it answers 5xx, or
+when the browser reports a Content-Security-Policy violation (console message or
+`securitypolicyviolation` event).
 
 One browser; one context per role, switched between languages by the language cookie; each
-page is laid out at 360×640 and then at 390×844.
+page is laid out at 360×640 and then at 390×844. Redirects to a page already seen and a
+second error page of the same status are not laid out again. Screenshots of the main
+pages at 360 px, the problems found and the time per page go to test-artifacts/phone-screens.
 """
 
 from __future__ import annotations
@@ -365,7 +370,8 @@ async def test_every_page_fits_the_phone(live_server: LiveServer, browser: Brows
 
     opened = s.requests["open"]
     screenshots = {
-        "visitor": {"/": "0-visitor-home.png"},
+        "visitor": {"/": "0-visitor-home.png", "/me": "0-visitor-me-new-phone.png"},
+        "applicant": {"/me": "0-applicant-waiting.png"},
         "worker": {"/me": "1-worker-home.png", f"/requests/{opened}": "2-worker-request.png",
                    "/requests": "2-worker-requests.png",
                    "/requests/new": "2-worker-new-request.png"},

@@ -148,10 +148,18 @@ def _state(request: Request) -> SessionState:
     return state
 
 
+class NotJoined(HTTPException):
+    """A worker's page opened on a phone that holds no membership (a new phone, cleared
+    data, a second join form): answered with the way back, not a bare "not allowed"."""
+
+    def __init__(self) -> None:
+        super().__init__(403, detail=_not_joined())
+
+
 async def require_member(request: Request) -> Member:
     member = await current_member(request)
     if member is None:
-        raise HTTPException(403, detail=_not_joined())
+        raise NotJoined()
     return member
 
 

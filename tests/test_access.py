@@ -93,7 +93,8 @@ async def test_member_list_masks_and_scopes(app: object,
     assert member.phone[:3] + "****" + member.phone[-4:] in page.text
     assert "110***********002X" in page.text
     liaison = await member.liaison  # type: ignore[misc]
-    assert f"<td>{liaison.name}</td>" in page.text  # the liaison cadre's name, not an id
+    # the liaison cadre's name, not an id
+    assert f'<td data-label="联络干部">{liaison.name}</td>' in page.text
     async with visitor(app, CXG_CADRE) as c:
         page = await c.get("/officer/members", params={"q": member.member_no, "status": "all"})
     assert "共 0 人" in page.text and f"/officer/members/{member.id}" not in page.text
@@ -151,7 +152,13 @@ async def test_member_pages(app: object, xbl_member: tuple[Member, httpx.AsyncCl
     async with new_client(app) as stranger:
         assert (await stranger.get("/me")).status_code == 403
         assert (await stranger.get("/me/card")).status_code == 403
-        assert "扫描工地上的入会二维码" in (await stranger.get("/me")).text
+        # A phone without the membership is told the way back, not a bare "not allowed":
+        # the re-bind form (linked) for a member on a new phone, the poster for a newcomer.
+        lost = await stranger.get("/me")
+        assert "没有权限" not in lost.text and "这部手机上还没有会员身份" in lost.text
+        assert 'href="/me/rebind"' in lost.text and "入会二维码" in lost.text
+        assert (await stranger.get("/me", headers={"Accept": "application/json"})).json()[
+            "message"].startswith("请先扫描")
     async with visitor(app, XBL_CADRE) as cadre:
         assert (await cadre.get("/me")).status_code == 403
 

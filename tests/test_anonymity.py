@@ -31,8 +31,7 @@ async def cases(app: Any) -> dict[str, Any]:
         # Up to the upper union and over to management, so every role has it in scope.
         await apply_officer_action(chair, await ServiceRequest.get(id=item.id), "refer",
                                        ActionInput(note="请项目部处理"))
-        await apply_officer_action(chair, await ServiceRequest.get(id=item.id), "escalate",
-                                       ActionInput())
+        # A chair's 上报 goes straight to the upper union (never to the chair himself).
         await apply_officer_action(chair, await ServiceRequest.get(id=item.id), "escalate",
                                        ActionInput())
     # Two liaisons (each new member goes to the least-loaded cadre): the first worker's

@@ -30,7 +30,9 @@ def test_english_catalog_is_complete_and_current() -> None:
     in_code = extracted_ids()
     missing = sorted(in_code - in_catalog)
     assert not missing, f"run scripts/i18n and translate: {missing[:10]}"
-    untranslated = [m.id for m in catalog if m.id and not m.string]
+    # A plural entry is a tuple of forms: every one of them must be filled in.
+    untranslated = [m.id for m in catalog if m.id and (
+        not m.string or (isinstance(m.string, tuple) and not all(m.string)))]
     assert not untranslated, f"untranslated English strings: {untranslated[:10]}"
     for message in catalog:
         if message.id and message.string:

@@ -162,13 +162,15 @@ async def test_count_and_headers_are_checked_before_any_decoding(
     member = await make_member(app)
     good = ("photo", ("good.jpg", jpeg_bytes(), "image/jpeg"))
     async with member_client(app, member) as c:
-        too_many, _ = await post_request(c, [good] * 4)
-        assert too_many.status_code == 400  # the form parser's own file limit
+        too_many, _ = await post_request(c, [good] * 4, "四张照片")
+        # Refused by the form, saying so, with what was written kept (not the parser's 400).
+        assert too_many.status_code == 422
+        assert "最多 3 张照片，这次选了 4 张" in too_many.text and "四张照片" in too_many.text
         bomb_last, _ = await post_request(
             c, [good, ("photo", ("bomb.png", declared_png(20000, 20000), "image/png"))])
         assert bomb_last.status_code == 422 and "尺寸太大" in bomb_last.text
     assert decoded == [], "a photo was decoded although the form was refused"
-    assert (await photos.clean_photos([(jpeg_bytes(), "p.jpg")] * 4)).error == "最多上传 3 张照片"
+    assert "最多 3 张照片" in str((await photos.clean_photos([(jpeg_bytes(), "p.jpg")] * 4)).error)
     assert decoded == []
     async with new_client(app) as c:  # a member still waiting for approval
         await enrol(c, "chuangxingang")

@@ -79,11 +79,13 @@ async def world(app: Any) -> World:
     members = [await make_member(app, CODE, name=name, team=TEAM) for name in NAMES]
     a, b, c = members
     chair = await Officer.get(phone=phones["chair"]).select_related("union")
+    cadre = await Officer.get(phone=phones["cadre"]).select_related("union")
     A = ActionInput
 
-    async def act(item: ServiceRequest, action: str, note: str = "") -> None:
+    async def act(item: ServiceRequest, action: str, note: str = "",
+                  by: Officer | None = None) -> None:
         fresh = await ServiceRequest.get(id=item.id)
-        await apply_officer_action(chair, fresh, action, A(note=note), now=DAY)
+        await apply_officer_action(by or chair, fresh, action, A(note=note), now=DAY)
 
     # Wages: 3 (under k); living: 5; safety: 6 (with the anonymous one); 14 in all.
     referred = await make_request(a, Category.WAGES, text=REFERRED_TEXT, now=DAY)
@@ -99,7 +101,7 @@ async def world(app: Any) -> World:
         await act(item, "reply", REPLY_TEXT)
     for item in (referred, hidden):
         await act(item, "refer", REFER_NOTE)
-    await act(referred, "escalate", CHAIR_NOTE)  # cadre level → chair
+    await act(referred, "escalate", CHAIR_NOTE, by=cadre)  # cadre level → chair
     await act(referred, "escalate", ESCALATE_NOTE)  # chair → upper union
     members = [await Member.get(id=m.id) for m in members]
     return World(members, referred, unreferred, hidden, phones)

@@ -124,7 +124,9 @@ class ServiceRequest(Model):
     last_event_id = fields.BigIntField(default=0)
     # The department on duty (值日) when the request was filed in that day's duty category.
     duty = fields.CharField(max_length=30, null=True)
-    # The newest worker-visible event the worker has opened: the rest are unread replies.
+    # The newest event the worker has seen (opening the request sees all of it), and the
+    # newest that is news for them: an answer they can read or their own words, not an
+    # escalation or a referral. "新回复" shows while the second is ahead of the first.
     worker_seen_event_id = fields.BigIntField(default=0)
     last_public_event_id = fields.BigIntField(default=0)
 

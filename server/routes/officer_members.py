@@ -93,9 +93,11 @@ async def review(request: Request) -> Response:
     await member.refresh_from_db()
     await member.fetch_related("liaison")
     if is_htmx(request):
+        waiting = await Member.filter(member_scope(officer),
+                                      status=MemberStatus.PENDING).count()
         return render(request, "officer/_pending_row.html",
-                      {"row": member, "message": message, "mask_phone": mask_phone},
-                      headers=NO_STORE)
+                      {"row": member, "message": message, "mask_phone": mask_phone,
+                       "pending_total": waiting}, headers=NO_STORE)
     return RedirectResponse("/officer/pending", status_code=303)
 
 

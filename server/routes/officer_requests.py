@@ -15,6 +15,7 @@ from server import privacy
 from server.access import request_for_officer, request_scope, require_officer
 from server.db import reads_from_replica
 from server.errors import DomainError
+from server.i18n import gettext
 from server.labels import CHINA
 from server.models import (
     Category,
@@ -74,8 +75,23 @@ async def queue(request: Request) -> Response:
     }, fragment="officer/_request_table.html", headers=NO_STORE)
 
 
-async def _detail_context(officer: Officer, item: ServiceRequest,
-                          error: str = "") -> dict[str, Any]:
+async def _escalate_label(officer: Officer, item: ServiceRequest) -> str:
+    """"上报" with where it goes: the chair by name, or the upper union by name."""
+    level = lifecycle.escalation_level(officer, item)
+    if level is None:
+        return ""
+    target = await inbox.escalation_target(item.project.id, level)
+    if level == Level.CHAIR:
+        if target.officers:
+            return gettext("上报给主席 %(name)s") % {"name": "、".join(target.officers)}
+        return gettext("上报给工会主席")
+    if target.union:
+        return gettext("上报给上级工会：%(union)s") % {"union": target.union}
+    return gettext("上报给上级工会")
+
+
+async def _detail_context(officer: Officer, item: ServiceRequest, error: str = "",
+                          error_action: str = "", note: str = "") -> dict[str, Any]:
     events = await lifecycle.events_of(item)
     view = privacy.request_view(officer, item)
     photo_ids: list[Any] = []
@@ -91,7 +107,9 @@ async def _detail_context(officer: Officer, item: ServiceRequest,
         "item": item, "view": view, "person": view.filer,
         "events": privacy.timeline(officer, events, view.filer),
         "anonymous": privacy.anonymous_label(), "actions": actions,
-        "error": error, "photo_ids": photo_ids, "cadres": cadres, "now": datetime.now(UTC),
+        "error": error, "error_action": error_action, "note": note,
+        "escalate_label": await _escalate_label(officer, item) if "escalate" in actions else "",
+        "photo_ids": photo_ids, "cadres": cadres, "now": datetime.now(UTC),
     }
 
 
@@ -124,7 +142,9 @@ async def act(request: Request) -> Response:
     item = await request_for_officer(officer, item.id) if not error else item
     if not error and request.headers.get("hx-request") != "true":
         return RedirectResponse(f"/officer/requests/{item.id}", status_code=303)
-    return render(request, "officer/request.html", await _detail_context(officer, item, error),
+    context = await _detail_context(officer, item, error, action if error else "",
+                                    note if error else "")
+    return render(request, "officer/request.html", context,
                   status_code=422 if error else 200, fragment="officer/_request_panel.html",
                   headers=NO_STORE)
 
@@ -172,7 +192,8 @@ async def digest_page(request: Request) -> Response:
                        end=last)
     return render(request, "officer/digest.html", {
         "d": result, "rows": result.rows, "total": result.listed, "f": result.figures,
-        "start": first, "end": last, "union": officer.union,
+        "start": first, "end": last, "period": digest.period_label(start, end),
+        "union": officer.union,
         "limit": figures.DIGEST_PAGE_LIMIT,
     }, headers=NO_STORE)
 

@@ -29,6 +29,7 @@ def _manifest(assets: AssetStore) -> Asset:
 # The app shell a phone needs with no signal. The large install icons stay out: the browser
 # fetches those itself when installing, and the first visit must stay within its byte budget.
 SHELL_ASSETS = ("css/app.css", "js/app.js", "js/photos.js", "js/outbox-page.js",
+                "js/my-requests.js",
                 "vendor/htmx/htmx.min.js", "icons.svg", "pwa/icons/icon-192.png", "sw/outbox.js")
 SHELL_PAGES = ("/offline", "/outbox")
 

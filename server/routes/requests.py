@@ -18,7 +18,8 @@ from server.access import (
     require_member,
 )
 from server.errors import DomainError
-from server.i18n import N_
+from server.i18n import N_, gettext
+from server.labels import CATEGORY_LABELS
 from server.models import Category, MemberStatus, RequestPhoto, ServiceRequest
 from server.services import inbox, lifecycle, notices
 from server.services import requests as svc
@@ -50,7 +51,7 @@ async def new_submit(request: Request) -> Response:
     form = await read_form(request)
     data = form_dict(form)
     # Decoding is the costly part: none for a member who may not file yet (refused below).
-    uploads = await form_uploads(form, "photo", MAX_UPLOAD_BYTES)
+    uploads = await form_uploads(form, "photo", MAX_UPLOAD_BYTES, MAX_PHOTOS)
     cleaned = (await clean_photos(uploads) if member.status == MemberStatus.ACTIVE
                else NO_PHOTOS)
     new, errors, photos = svc.clean_new_request(data, cleaned)
@@ -103,8 +104,11 @@ async def my_requests(request: Request) -> Response:
     # With the project: a member who moved sees where each earlier request was filed.
     rows = await query.order_by("-id").offset((page - 1) * PAGE_SIZE).limit(
         PAGE_SIZE).select_related("project")
+    answers = await lifecycle.last_answer_times(rows)
     return render(request, "requests/list.html", {
-        "rows": rows, "total": total, "page": page, "page_size": PAGE_SIZE,
+        "rows": rows, "updated": answers, "total": total, "page": page, "page_size": PAGE_SIZE,
+        # For the page script that lists requests still waiting in this phone's outbox.
+        "category_names": {c.value: gettext(CATEGORY_LABELS[c]) for c in Category},
         "params": request.query_params, "now": datetime.now(UTC),
     }, fragment="requests/_list.html")
 
@@ -124,6 +128,7 @@ async def detail(request: Request) -> Response:
     return render(request, "requests/detail.html", {
         "item": item, "events": events, "photo_ids": photos,
         "actions": lifecycle.worker_actions(item), "unread_from": unread_from, "error": "",
+        "error_action": "", "note": "", "comment": "",
     }, fragment="requests/_timeline.html")
 
 
@@ -155,10 +160,13 @@ async def worker_action(request: Request) -> Response:
         return RedirectResponse(f"/requests/{item.id}", status_code=303)
     item = await request_for_member(member, item.id)
     events = privacy.worker_timeline(await lifecycle.events_of(item))
+    photos = await RequestPhoto.filter(request_id=item.id).order_by("id").values_list(
+        "id", flat=True)
+    # What was typed comes back with the message, next to the button that was pressed.
     return render(request, "requests/detail.html", {
-        "item": item, "events": events, "photo_ids": [],
+        "item": item, "events": events, "photo_ids": photos,
         "actions": lifecycle.worker_actions(item), "unread_from": item.worker_seen_event_id,
-        "error": error,
+        "error": error, "error_action": action, "note": note, "comment": comment,
     }, status_code=422, fragment="requests/_timeline.html")
 
 

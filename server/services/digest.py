@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import xlsxwriter
@@ -69,6 +69,12 @@ def digest_row(r: dict[str, Any]) -> list[object]:
     ]
 
 
+def period_label(start: datetime, end: datetime) -> str:
+    """The period as both the page and the spreadsheet state it: first and last day, both
+    included (`end` is the exclusive midnight after the last day)."""
+    return f"{start:%Y-%m-%d} — {end - timedelta(days=1):%Y-%m-%d}"
+
+
 async def digest_workbook(officer: Officer, start: datetime, end: datetime) -> bytes:
     d = await build(officer, start, end, figures.DIGEST_XLSX_LIMIT)
     # Building the workbook is CPU work (thousands of cells, then zip): off the event loop.
@@ -84,7 +90,7 @@ def _workbook(union_name: str, start: datetime, end: datetime, d: Digest) -> byt
     wrap = book.add_format({"text_wrap": True, "valign": "top"})
     sheet = book.add_worksheet(gettext("汇总"))
     sheet.write(0, 0, f"{union_name} · {gettext('诉求定期汇总')}", bold)
-    sheet.write(1, 0, f"{start:%Y-%m-%d} — {end:%Y-%m-%d}")
+    sheet.write(1, 0, period_label(start, end))
     lines: list[tuple[str, Count | float | None]] = [
         (gettext("诉求总数"), summary.total),
         (gettext("办结率"), summary.resolved_share),

@@ -84,6 +84,24 @@ async def _escalation_officers(project_id: int, level: str,
     return [officer_id for officer_id, union_id in rows if depth[union_id] == nearest]
 
 
+@dataclass(frozen=True)
+class EscalationTarget:
+    """Who a request escalated to `level` would wait on, as 上报 names them beforehand."""
+    level: Level
+    officers: tuple[str, ...]  # the chairs' names (chair level)
+    union: str  # the upper union's name (upper level)
+
+
+async def escalation_target(project_id: int, level: Level) -> EscalationTarget:
+    """The names behind `_escalation_officers`: the same people the escalation's inbox
+    items will go to, so the button says where it sends."""
+    ids = await _escalation_officers(project_id, level, None)
+    rows = await Officer.filter(id__in=ids).order_by("id").select_related("union")
+    names = tuple(o.name for o in rows) if level == Level.CHAIR else ()
+    union = rows[0].union.name if rows and level == Level.UPPER else ""
+    return EscalationTarget(level, names, union)
+
+
 async def recipients(request: ServiceRequest, event: RequestEvent,
                      conn: BaseDBAsyncClient | None = None) -> Recipients:
     kind = str(event.kind)

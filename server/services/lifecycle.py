@@ -114,7 +114,9 @@ async def record_event(request: ServiceRequest, kind: EventKind, *,
                                       detail=detail or {}, client_id=client_id,
                                       created_at=now or datetime.now(UTC), using_db=conn)
     updates: dict[str, int] = {"last_event_id": event.id}
-    if public:
+    if public and (by_worker or kind in inbox.WORKER_REASONS):
+        # News for the worker: an answer they can read ("新回复"), or their own words. An
+        # escalation or a referral is on their timeline but gives them nothing to read.
         updates["last_public_event_id"] = event.id
     if by_worker:
         # What the worker wrote is not an unread reply for them.
@@ -180,13 +182,23 @@ def officer_may(officer: Officer, action: str, request: ServiceRequest) -> bool:
     if officer.role == Role.MANAGER and not request.referred:
         return False
     if action == "escalate":
-        if request.level not in NEXT_LEVEL:
+        if escalation_level(officer, request) is None:
             return False
         if officer.role == Role.CADRE and request.level != Level.CADRE:
             return False
     if action == "refer" and request.referred:
         return False
     return True
+
+
+def escalation_level(officer: Officer, request: ServiceRequest) -> Level | None:
+    """Where 上报 sends a request: the level above the request's, and above the officer
+    pressing it, so a chair who escalates a request still at cadre level sends it to the
+    upper union, not to himself. None when there is nowhere higher."""
+    level = Level(request.level)
+    if officer.role == Role.CHAIR and level == Level.CADRE:
+        level = Level.CHAIR
+    return NEXT_LEVEL.get(level)
 
 
 def officer_actions(officer: Officer, request: ServiceRequest) -> list[str]:
@@ -267,7 +279,9 @@ async def apply_officer_action(officer: Officer, request: ServiceRequest, action
             request.level_due_at = request.resolve_due_at
             updates.append("level_due_at")
         elif action == "escalate":
-            new_level = NEXT_LEVEL[Level(request.level)]
+            new_level = escalation_level(officer, request)
+            if new_level is None:
+                raise _refused_now()
             detail = {"from": str(request.level), "to": str(new_level)}
             request.level = new_level
             request.level_due_at = deadlines.add_workdays(now, deadlines.LEVEL_WORKDAYS)
@@ -345,7 +359,7 @@ async def apply_worker_action(member: Member, request: ServiceRequest, action: s
     if rule.needs_note and not note:
         raise DomainError(gettext("请写几句说明"), field="note")
     if action == "rate" and data.rating not in {1, 2, 3, 4, 5}:
-        raise DomainError(gettext("请选择 1 到 5 星"), field="rating")
+        raise DomainError(rating_missing_message(), field="rating")
     now = now or datetime.now(UTC)
     try:
         async with transaction():
@@ -385,10 +399,18 @@ async def apply_worker_action(member: Member, request: ServiceRequest, action: s
         return _replay_of(done, request, rule, note)
 
 
+def rating_missing_message() -> str:
+    return gettext("请先点星星给工会的办理打分（1 到 5 星），再提交")
+
+
 async def confirm_and_rate(member: Member, request: ServiceRequest, data: ActionInput,
                            now: datetime | None = None) -> RequestEvent:
-    """"Resolved, thank you": confirm, and rate in the same tap when stars were given. The
-    rating is its own event (and its own key: a replay of the form rates once)."""
+    """"Resolved, thank you": confirm and rate in the same tap. The form starts with no
+    star chosen (a rating the worker did not give is no rating), so one is asked for here.
+    The rating is its own event (and its own key: a replay of the form rates once)."""
+    replay = data.client_id is not None and await RequestEvent.exists(client_id=data.client_id)
+    if data.rating not in {1, 2, 3, 4, 5} and not replay and "confirm" in worker_actions(request):
+        raise DomainError(rating_missing_message(), field="rating")
     event = await apply_worker_action(member, request, "confirm", ActionInput(
         note=data.note, client_id=data.client_id), now)
     if data.rating:
@@ -407,13 +429,25 @@ async def events_of(request: ServiceRequest) -> list[RequestEvent]:
         "actor")
 
 
+async def last_answer_times(requests: Sequence[ServiceRequest]) -> dict[int, datetime]:
+    """When each request last had news for its worker from the union (their own filing or
+    words are not news), for the "my requests" list."""
+    rows = await RequestEvent.filter(
+        id__in=[r.last_public_event_id for r in requests if r.last_public_event_id],
+        by_worker=False).values_list("request_id", "created_at")
+    return {int(request_id): created for request_id, created in rows}
+
+
 async def mark_seen_by_worker(request: ServiceRequest) -> None:
+    """The worker has the request open: everything on it so far is seen (internal events
+    included, which they never see: nothing older can count as new for them later)."""
     await inbox.mark_request_read(request.id,
                                   member_id=request.member_id)  # type: ignore[attr-defined]
-    if request.worker_seen_event_id < request.last_public_event_id:
-        await ServiceRequest.filter(id=request.id).update(
-            worker_seen_event_id=request.last_public_event_id)
-        request.worker_seen_event_id = request.last_public_event_id
+    newest = max(request.last_event_id, request.last_public_event_id)
+    if request.worker_seen_event_id < newest:
+        await ServiceRequest.filter(id=request.id, worker_seen_event_id__lt=newest).update(
+            worker_seen_event_id=newest)
+        request.worker_seen_event_id = newest
 
 
 # --- the deadline job -----------------------------------------------------------------------

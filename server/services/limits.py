@@ -21,7 +21,7 @@ from typing import Protocol, TypeVar
 
 from server.db import fetch
 from server.errors import TooManyAttempts
-from server.i18n import gettext
+from server.i18n import gettext, ngettext
 from server.models import Member, ServiceRequest
 from server.settings import OPTIONS, Settings
 
@@ -160,7 +160,8 @@ def current() -> Limits:
 def wait_message(limit: Limit) -> str:
     """"Try again in N minutes", N from the limit's window (the longest one may wait)."""
     minutes = max(1, math.ceil(limit.window_seconds / 60))
-    return gettext("尝试次数太多，请 %(minutes)d 分钟后再试。") % {"minutes": minutes}
+    return ngettext("尝试次数太多，请 %(minutes)d 分钟后再试。",
+                    "尝试次数太多，请 %(minutes)d 分钟后再试。", minutes) % {"minutes": minutes}
 
 
 async def hit_all(*pairs: tuple[Limit, str]) -> Limit | None:

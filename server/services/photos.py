@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from server.errors import DomainError
-from server.i18n import gettext
+from server.i18n import gettext, ngettext
 from server.services.offload import run_heavy
 
 MAX_PHOTOS = 3
@@ -155,7 +155,11 @@ async def clean_photos(uploads: Sequence[tuple[bytes, str]],
     Count, sizes and headers of all of them are checked before any is decoded.
     """
     if len(uploads) > limit:
-        return CleanedPhotos(error=gettext("最多上传 %(n)d 张照片") % {"n": limit})
+        return CleanedPhotos(error=ngettext(
+            "最多 %(n)d 张照片，这次选了 %(m)d 张：请去掉 %(extra)d 张再提交，写的内容都还在。",
+            "最多 %(n)d 张照片，这次选了 %(m)d 张：请去掉 %(extra)d 张再提交，写的内容都还在。",
+            len(uploads) - limit) % {"n": limit, "m": len(uploads),
+                                     "extra": len(uploads) - limit})
     try:
         for raw, name in uploads:
             check_photo(raw, name)

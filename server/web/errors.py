@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from server.access import NotJoined
 from server.errors import DomainError
 from server.i18n import N_, gettext
 from server.web.middleware import add_security_headers
@@ -43,6 +44,9 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code in {301, 302, 303, 307, 308} and exc.headers:
         return Response(status_code=exc.status_code, headers=exc.headers)
+    if isinstance(exc, NotJoined) and not wants_json(request):
+        return render(request, "errors/not_joined.html", {}, status_code=exc.status_code,
+                      headers={"Cache-Control": "no-store"})
     detail = exc.detail if exc.detail != HTTPStatus(exc.status_code).phrase else None
     response = error_response(request, exc.status_code, detail)
     if exc.headers:

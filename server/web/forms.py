@@ -15,7 +15,10 @@ from server.web.sessions import state_of
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 MAX_FIELDS = 60
-MAX_FILES = 3
+# Above any form's own limit (3 photos): a fourth photo reaches the form's check, which
+# says so and keeps what was typed, instead of the parser's bare 400. The body size limit
+# (BodyLimitMiddleware) bounds the bytes whatever the count.
+MAX_FILES = 10
 
 
 def csrf_token(request: Request) -> str:
@@ -42,14 +45,17 @@ async def read_form(request: Request) -> FormData:
     return form
 
 
-async def uploads(form: FormData, name: str, max_bytes: int) -> list[tuple[bytes, str]]:
+async def uploads(form: FormData, name: str, max_bytes: int,
+                  max_count: int | None = None) -> list[tuple[bytes, str]]:
     """The files sent under `name` (bytes, file name), each read to one byte past
-    `max_bytes`: enough to know it is too big, no more. An empty file input sends nothing."""
-    files: list[tuple[bytes, str]] = []
-    for value in form.getlist(name):
-        if isinstance(value, UploadFile) and (value.filename or value.size):
-            files.append((await value.read(max_bytes + 1), value.filename or ""))
-    return files
+    `max_bytes`: enough to know it is too big, no more. An empty file input sends nothing.
+    More than `max_count` files are refused by their number (the cleaning step says so):
+    none of them is read."""
+    chosen = [value for value in form.getlist(name)
+              if isinstance(value, UploadFile) and (value.filename or value.size)]
+    if max_count is not None and len(chosen) > max_count:
+        return [(b"", value.filename or "") for value in chosen]
+    return [(await value.read(max_bytes + 1), value.filename or "") for value in chosen]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import mimetypes
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,7 @@ class AssetStore:
                     continue
                 relative = file.relative_to(root).as_posix()
                 key = relative if prefix == "static" else f"{prefix}/{relative}"
-                self.add(key, f"/{prefix}/{relative}", file.read_bytes())
+                self.add(key, f"/{prefix}/{relative}", shipped(key, file.read_bytes()))
 
     def add(self, path: str, public_path: str, body: bytes) -> Asset:
         digest = hashlib.sha256(body).hexdigest()[:12]
@@ -63,6 +64,24 @@ class AssetStore:
         joined = self.release + "".join(
             a.digest for a in sorted(self.by_path.values(), key=lambda a: a.path))
         return hashlib.sha256(joined.encode()).hexdigest()[:12]
+
+
+CSS_COMMENT = re.compile(rb"/\*.*?\*/\n?", re.S)
+JS_COMMENT_LINE = re.compile(rb"^[ \t]*//[^\n]*\n", re.M)
+
+
+def shipped(path: str, body: bytes) -> bytes:
+    """What a phone downloads of our own CSS and scripts: without the comments written for
+    the people reading the source (a fifth of the gzipped bytes of the first visit's
+    budget). Only whole comment lines in scripts go: a `//` after code, or inside a
+    string, is left alone. Vendored files are served as they came."""
+    if path.startswith("vendor/"):
+        return body
+    if path.endswith(".css"):
+        return CSS_COMMENT.sub(b"", body)
+    if path.endswith(".js"):
+        return JS_COMMENT_LINE.sub(b"", body)
+    return body
 
 
 def make_asset(path: str, url: str, body: bytes) -> Asset:

@@ -56,17 +56,37 @@ def make_templates(asset_url: Any) -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
-def js_strings() -> dict[str, str]:
-    """Words the page scripts show (outbox, update banner), in the page's language."""
-    _ = i18n.gettext
+def js_strings() -> dict[str, str | dict[str, str]]:
+    """Words the page scripts show (outbox, update banner), in the page's language. A count
+    comes as its two forms ({"one", "other"}): the scripts pick one (Chinese has one form,
+    English two; no third language yet)."""
+    _, ngettext = i18n.gettext, i18n.ngettext
+
+    def forms(one: str, other: str) -> dict[str, str]:
+        return {"one": one, "other": other}
+
+    # Each text written out twice (for 1 and for more), so extraction finds it.
     return {
-        "pending": _("%(n)d 条待发送"), "attention": _("%(n)d 条需要处理"),
+        "pending": forms(ngettext("%(n)d 条待发送", "%(n)d 条待发送", 1),
+                         ngettext("%(n)d 条待发送", "%(n)d 条待发送", 2)),
+        "attention": forms(ngettext("%(n)d 条需要处理", "%(n)d 条需要处理", 1),
+                           ngettext("%(n)d 条需要处理", "%(n)d 条需要处理", 2)),
         "lastSync": _("上次同步"), "never": _("还没有"),
         "saved": _("已保存，有网络时自动发送"), "sent": _("已发送"),
-        "viewQueue": _("查看待发送"), "attempts": _("已尝试 %(n)d 次"),
-        "needsAttention": _("需要处理："), "willRetry": _("等网络好了会再发"),
+        "viewQueue": _("查看待发送"),
+        "attempts": forms(ngettext("已尝试 %(n)d 次", "已尝试 %(n)d 次", 1),
+                          ngettext("已尝试 %(n)d 次", "已尝试 %(n)d 次", 2)),
+        "needsAttention": _("需要处理："),
         "sendNow": _("立即发送"), "edit": _("修改"), "resend": _("修改后重新发送"),
         "discard": _("删除"), "confirmDiscard": _("确定删除这一条吗？删除后不会发送。"),
+        "queued": _("待发送"), "savedAt": _("保存于"),
+        "reasonWaiting": _("等待发送"),
+        "reasonNetwork": _("现在没有网络，有信号时会自动发送，不用重填。"),
+        "reasonBusy": _("提交得太快了，过一会儿会自动再发。"),
+        "reasonServer": _("服务器暂时出了问题，过一会儿会自动再发，内容不会丢。"),
+        "photo": _("照片"), "removePhoto": _("删掉这张"),
+        "photoLimit": _("最多 %(max)d 张照片：已选 %(have)d 张，这次又选了 %(n)d 张，没有加上。"
+                        "请少选几张，或先删掉一张。"),
     }
 
 

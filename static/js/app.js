@@ -5,7 +5,11 @@
   var Outbox = window.LianxinOutbox;
   var T = {};
   try { T = JSON.parse(document.getElementById("lx-i18n").textContent); } catch (e) { T = {}; }
-  function t(key, n) { return (T[key] || key).replace("%(n)d", n); }
+  function t(key, n) {
+    var text = T[key] || key;
+    if (typeof text === "object") text = n === 1 ? text.one : text.other;
+    return text.replace("%(n)d", n);
+  }
   function csrf() {
     var meta = document.querySelector("meta[name=csrf-token]");
     return meta ? meta.content : "";
@@ -24,6 +28,21 @@
   function stampClientIds(root) {
     var inputs = (root || document).querySelectorAll("form[data-outbox] input[name=client_id]");
     Array.prototype.forEach.call(inputs, function (input) { if (!input.value) input.value = uuid4(); });
+  }
+
+  function when(ms) {
+    var d = new Date(ms);
+    return d.getFullYear() + "-" + ("0" + (d.getMonth() + 1)).slice(-2) + "-" + ("0" + d.getDate()).slice(-2) +
+      " " + ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
+  }
+
+  // Why a queued item has not gone yet, in words a worker reads (never "(network)").
+  function reason(item) {
+    if (item.status === "attention") return t("needsAttention") + " " + item.lastError;
+    if (!item.attempts) return t("reasonWaiting");
+    if (item.lastError === "network" || !item.lastStatus) return t("reasonNetwork");
+    if (item.lastStatus === 429) return t("reasonBusy");
+    return t("reasonServer");
   }
 
   // --- indicator ------------------------------------------------------------------------------
@@ -101,11 +120,13 @@
     var incoming = doc.getElementById("main");
     var main = document.getElementById("main");
     if (incoming && main) {
+      // The photos chosen go back into the form that came back: nothing to choose again.
+      var photos = window.LianxinPhotos ? window.LianxinPhotos.keep(main) : null;
       main.innerHTML = incoming.innerHTML;
+      if (photos) window.LianxinPhotos.restore(main, photos);
       stampClientIds(main);
       if (window.htmx) htmx.process(main);
-      var alert = main.querySelector("[role=alert]");
-      if (alert) alert.scrollIntoView({ block: "center" });
+      showAlert(main);
     }
   }
 
@@ -236,16 +257,40 @@
   });
 
   document.addEventListener("submit", onSubmit);
+  // A refused form says why next to the button that was pressed: make sure that is on the
+  // screen (a swapped panel or a re-rendered page would otherwise leave it out of view).
+  function showAlert(root) {
+    var alert = root && (root.querySelector("[data-summary]") || root.querySelector("[role=alert]:not([hidden])"));
+    if (!alert) return;
+    var r = alert.getBoundingClientRect();
+    if (r.top < 60 || r.bottom > window.innerHeight) alert.scrollIntoView({ block: "center" });
+  }
+
+  // The officer's section strip scrolls sideways on a phone: show the current section.
+  function showCurrentTab() {
+    var current = document.querySelector(".tabs [aria-current]");
+    if (!current) return;
+    var strip = current.parentNode;
+    strip.scrollLeft = current.offsetLeft - strip.offsetLeft - (strip.clientWidth - current.offsetWidth) / 2;
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     stampClientIds(document);
+    showCurrentTab();
+    showAlert(document.getElementById("main"));
     setUpServiceWorker();
     if (navigator.storage && navigator.storage.persist) navigator.storage.persist().catch(function () {});
     refreshIndicator();
     flush(false);
   });
   document.addEventListener("htmx:afterSwap", function (e) { stampClientIds(e.target); });
+  document.addEventListener("htmx:afterSettle", function (e) {
+    var target = e.detail && e.detail.target;
+    showAlert((target && target.id && document.getElementById(target.id)) || e.target);
+  });
   window.addEventListener("online", function () { flush(true); });
   document.addEventListener("visibilitychange", function () { if (document.visibilityState === "visible") flush(false); });
 
-  window.Lianxin = { uuid4: uuid4, flush: flush, refreshIndicator: refreshIndicator, t: t, csrf: csrf };
+  window.Lianxin = { uuid4: uuid4, flush: flush, refreshIndicator: refreshIndicator, t: t, csrf: csrf,
+                     when: when, reason: reason };
 })();

@@ -15,11 +15,7 @@
     return node;
   }
 
-  function when(ms) {
-    var d = new Date(ms);
-    return d.getFullYear() + "-" + ("0" + (d.getMonth() + 1)).slice(-2) + "-" + ("0" + d.getDate()).slice(-2) +
-      " " + ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
-  }
+  var when = function (ms) { return window.Lianxin.when(ms); };
 
   function editor(item) {
     var form = el("form", "form outbox-edit");
@@ -58,11 +54,7 @@
       li.dataset.id = item.id;
       li.appendChild(el("strong", "", item.label || item.kind));
       li.appendChild(el("span", "muted", when(item.createdAt) + " · " + t("attempts", item.attempts)));
-      if (item.status === "attention") {
-        li.appendChild(el("p", "error", t("needsAttention") + " " + item.lastError));
-      } else if (item.lastError) {
-        li.appendChild(el("p", "muted", t("willRetry") + " (" + item.lastError + ")"));
-      }
+      li.appendChild(el("p", item.status === "attention" ? "error" : "muted", window.Lianxin.reason(item)));
       var actions = el("div", "item-actions");
       var send = el("button", "btn", t("sendNow"));
       send.type = "button";

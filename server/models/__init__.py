@@ -9,6 +9,7 @@ from server.models.delivery import (
     PushSubscription,
     SmsMonth,
 )
+from server.models.figures import FiguresFiler, FiguresMonth, Headcount, ProjectFigures
 from server.models.inbox import InboxItem
 from server.models.members import Invite, Member, MemberClaim, MemberStatus, RebindCode
 from server.models.notices import Notice, NoticeAck, NoticeKind, NoticeRead, NoticeScope
@@ -34,7 +35,7 @@ __models__ = [
     LimitCounter, ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline, Notice,
     NoticeRead, NoticeAck, InboxItem, Session, PushSubscription, Delivery, FanoutJob,
     SmsMonth,
-    DutyDay,
+    DutyDay, ProjectFigures, FiguresMonth, FiguresFiler, Headcount,
 ]
 
 __all__ = [
@@ -48,6 +49,9 @@ __all__ = [
     "DutyDay",
     "EventKind",
     "FanoutJob",
+    "FiguresFiler",
+    "FiguresMonth",
+    "Headcount",
     "InboxItem",
     "Invite",
     "Level",
@@ -62,6 +66,7 @@ __all__ = [
     "NoticeRead",
     "NoticeScope",
     "Officer",
+    "ProjectFigures",
     "PushSubscription",
     "RebindCode",
     "RequestEvent",

@@ -9,6 +9,7 @@ from server.routes import (
     notices,
     officer,
     officer_enrol,
+    officer_figures,
     officer_members,
     officer_posters,
     officer_requests,
@@ -23,4 +24,5 @@ routes: list[BaseRoute] = [
     *public.routes, *pwa.routes, *join.routes, *me.routes, *requests.routes,
     *officer.routes, *officer_enrol.routes, *officer_members.routes, *officer_requests.routes,
     *officer_posters.routes, *notices.routes, *push.routes, *rota.routes,
+    *officer_figures.routes,
 ]

@@ -26,8 +26,18 @@ from server.models import (
     Status,
 )
 from server.models.requests import OPEN_STATUSES
+from server.routes import officer_figures
 from server.routes.officer import NO_STORE, client_ip
-from server.services import audit, deadlines, digest, figures, inbox, lifecycle
+from server.services import (
+    audit,
+    coverage,
+    deadlines,
+    digest,
+    figures,
+    inbox,
+    lifecycle,
+    upper,
+)
 from server.validation import small_int
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
@@ -154,11 +164,16 @@ def _period(request: Request) -> tuple[datetime, datetime, str, str]:
 
 async def figures_page(request: Request) -> Response:
     officer = await require_officer(request, *FIGURE_ROLES)
+    if upper.sees_table(officer):
+        return await officer_figures.upper_page(request, officer)
     start, end, first, last = _period(request)
     with reads_from_replica():
         result = await figures.for_viewer(officer, start, end, datetime.now(UTC))
+    site = None
+    if officer.role == Role.CHAIR and officer.union.is_project:
+        site = await coverage.of_project(officer.union)
     return render(request, "officer/figures.html", {
-        "f": result, "start": first, "end": last,
+        "f": result, "start": first, "end": last, "coverage": site,
         "categories": list(Category), "statuses": list(Status),
     }, headers=NO_STORE)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from server.models import ServiceRequest
+from server.services import summary
 from server.services.lifecycle import NEXT_LEVEL, SYSTEM_TRANSITIONS, apply_system_transition
 
 log = logging.getLogger("lianxin.deadlines")
@@ -66,6 +67,8 @@ async def deadline_loop(interval_seconds: float = 60.0) -> None:
     while True:
         try:
             await run_deadline_job()
+            # The upper union's "overdue" column moves with the clock, not with events.
+            await summary.refresh_overdue_if_stale(datetime.now(UTC))
         except Exception:  # the loop must outlive a database hiccup; the next run retries
             log.exception("deadline job failed")
         await asyncio.sleep(interval_seconds)

@@ -393,6 +393,8 @@ async def table(viewer: Officer, period: Period, now: datetime, sort: str = "",
         "on_time": total_cells.on_time, "satisfaction": total_cells.satisfaction,
         "overdue": privacy.count_for(viewer, sum(b[4] for b in base.values())),
     })
+    # Tree order: by company and branch, then name (the path's ids are not in name order).
+    rows.sort(key=lambda r: (r.parents, str(r.cells["name"])))
     sort = sort if sort in SORT_KEYS else ""
     trend_rows, quarters = await trend(viewer, path, now)
     return Table(scope, period, sort_rows(rows, sort, descending), total, trend_rows, quarters,
@@ -424,7 +426,7 @@ def _cell_sort_key(kind: Kind, value: Count | float | str | None) -> tuple[Any, 
 
 
 def sort_rows(rows: list[Row], sort: str, descending: bool) -> list[Row]:
-    """Rows in the order asked for; ties (and the default) in tree order, as fetched."""
+    """Rows in the order asked for; ties (and the default) in tree order, as given."""
     if not sort:
         return list(rows)
     kind = next(c.kind for c in COLUMNS if c.key == sort)

@@ -166,15 +166,25 @@ async def figures_page(request: Request) -> Response:
     officer = await require_officer(request, *FIGURE_ROLES)
     if upper.sees_table(officer):
         return await officer_figures.upper_page(request, officer)
+    return await request_figures(request, officer)
+
+
+async def request_figures_page(request: Request) -> Response:
+    """The requests of a period by status and category, for every reader of figures (for
+    an upper union, over its whole subtree; it reads the requests themselves)."""
+    return await request_figures(request, await require_officer(request, *FIGURE_ROLES))
+
+
+async def request_figures(request: Request, officer: Officer) -> Response:
     start, end, first, last = _period(request)
+    site = None
     with reads_from_replica():
         result = await figures.for_viewer(officer, start, end, datetime.now(UTC))
-    site = None
-    if officer.role == Role.CHAIR and officer.union.is_project:
-        site = await coverage.of_project(officer.union)
+        if officer.role == Role.CHAIR and officer.union.is_project:
+            site = await coverage.of_project(officer.union)
     return render(request, "officer/figures.html", {
         "f": result, "start": first, "end": last, "coverage": site,
-        "categories": list(Category), "statuses": list(Status),
+        "action": request.url.path, "categories": list(Category), "statuses": list(Status),
     }, headers=NO_STORE)
 
 
@@ -247,6 +257,7 @@ routes = [
     Route("/officer/requests/{request_id:int}", detail),
     Route("/officer/requests/{request_id:int}/{action:str}", act, methods=["POST"]),
     Route("/officer/figures", figures_page),
+    Route("/officer/figures/requests", request_figures_page),
     Route("/officer/digest", digest_page),
     Route("/officer/digest.xlsx", digest_xlsx),
     Route("/officer/deadlines", deadline_settings, methods=["GET", "POST"]),

@@ -564,10 +564,13 @@ async def project_view(viewer: Officer, project: UnionNode, period: Period,
     start, end = period.bounds()
     breakdown = figures.view(viewer, await figures.compute(project.path, start, end, now,
                                                            loads=False))
-    nodes = await _nodes("/")
-    return ProjectView(project, _parents(project.path, viewer.union.path if viewer.role != (
-        Role.ADMIN) else "/", nodes), row, pf.headcount_as_of if pf else None, teams,
-        trend_rows, quarters, period, breakdown, pf.overdue_at if pf else None)
+    above = [int(part) for part in project.path.strip("/").split("/")[:-1]]
+    nodes = {int(r[0]): (str(r[1]), str(r[2]), str(r[3])) for r in await fetch(
+        f"SELECT id AS id, name AS name, kind AS kind, path AS path FROM union_node "  # noqa: S608
+        f"WHERE id IN ({id_list(above or [0])})")}
+    return ProjectView(project, _parents(project.path, _scope_path(viewer), nodes), row,
+                       pf.headcount_as_of if pf else None, teams, trend_rows, quarters, period,
+                       breakdown, pf.overdue_at if pf else None)
 
 
 # --- Excel ----------------------------------------------------------------------------------

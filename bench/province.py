@@ -77,7 +77,8 @@ async def generate(name: str, projects: int, members: int, requests: int) -> Non
 
     password_hash = hash_password(PASSWORD)
     rng = random.Random(2026)
-    conn = await asyncpg.connect(db_url(name))
+    url = db_url(name)  # (`name` is reused below for the workers' names)
+    conn = await asyncpg.connect(url)
     now = datetime.now(UTC)
     # Bulk load without the summary triggers (and FK checks); `figures rebuild` follows.
     await conn.execute("SET session_replication_role = replica")
@@ -143,11 +144,12 @@ async def generate(name: str, projects: int, members: int, requests: int) -> Non
                 member_rows.append((
                     uuid.uuid4(), name, f"13{index % 10}{m:08d}"[:11], "木工", "某劳务公司",
                     "陕西", None, "", "active", f"LX{pid:04d}{m + 1:06d}", "", 0, joined, joined,
-                    cadres[pid][m % 8], pid, rng.choice(teams[pid]), ""))
+                    cadres[pid][m % 8], pid, rng.choice(teams[pid]), "", False))
         await conn.copy_records_to_table("member", records=member_rows, columns=[
             "client_id", "name", "phone", "trade", "employer", "hometown", "id_number_enc",
             "id_number_masked", "status", "member_no", "reject_reason", "session_epoch",
-            "created_at", "joined_at", "liaison_id", "project_id", "team_id", "enrol_proof"])
+            "created_at", "joined_at", "liaison_id", "project_id", "team_id", "enrol_proof",
+            "sms_opt_in"])
         del member_rows
         # Site headcounts (在场人数) as chairs would enter them: members are 60–95 % of it.
         headcounts = [(pid, None, int(per_project / rng.uniform(0.6, 0.95)),
@@ -201,8 +203,10 @@ async def generate(name: str, projects: int, members: int, requests: int) -> Non
         await conn.execute("SET session_replication_role = origin")
         loaded = time.perf_counter()
         rebuilt = await asyncio.to_thread(
-            subprocess.run, [LIANXIN, "figures", "rebuild"], check=True, capture_output=True,
-            text=True, env={**os.environ, "LIANXIN_DB_URL": db_url(name)})
+            subprocess.run, [LIANXIN, "figures", "rebuild"], capture_output=True,
+            text=True, env={**os.environ, "LIANXIN_DB_URL": url})
+        if rebuilt.returncode:
+            raise RuntimeError(rebuilt.stderr)
         rebuild_seconds = time.perf_counter() - loaded
         await conn.execute("ANALYZE")
         counts = {t: await conn.fetchval(f"SELECT COUNT(*) FROM {t}")  # noqa: S608

@@ -255,6 +255,11 @@ async def test_sorting_by_shown_values(app: Any) -> None:
     assert order["coverage", True] == [b1, p1, p2] == order["coverage", False]
     assert order["requests", False] == [p2, p1, b1]
     assert order["requests", True] == [b1, p1, p2]
+    # Pages cut the table after sorting all of it; a page past the end shows the last one.
+    second = await upper.table(officer, period, now, "members", True, page=2, page_size=2)
+    assert [r.project_id for r in second.rows] == [p2] and second.projects == 3
+    beyond = await upper.table(officer, period, now, "members", True, page=9, page_size=2)
+    assert beyond.page == 2
     names = sorted([(tree.p1.name, p1), (tree.p2.name, p2), (tree.b1.name, b1)])
     assert order["name", False] == [i for _, i in names]
     assert order["name", True] == [i for _, i in reversed(names)]

@@ -17,14 +17,16 @@ from server.errors import DomainError
 from server.models import Officer, Role, Team
 from server.routes.officer import NO_STORE, client_ip
 from server.services import audit, coverage, summary, upper
+from server.validation import small_int
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
 
 
-def _table_params(request: Request, now: datetime) -> tuple[upper.Period, str, bool]:
+def _table_params(request: Request, now: datetime) -> tuple[upper.Period, str, bool, int]:
     params = request.query_params
     period = upper.period_from(params.get("from"), params.get("to"), now)
-    return period, params.get("sort", ""), params.get("dir") == "desc"
+    page = min(small_int(params.get("page")) or 1, 10_000)
+    return period, params.get("sort", ""), params.get("dir") == "desc", page
 
 
 def _require_upper(officer: Officer) -> None:
@@ -35,13 +37,22 @@ def _require_upper(officer: Officer) -> None:
 async def upper_page(request: Request, officer: Officer) -> Response:
     """/officer/figures for a union above the projects (called by the figures route)."""
     now = datetime.now(UTC)
-    period, sort, descending = _table_params(request, now)
+    period, sort, descending, page = _table_params(request, now)
     with reads_from_replica():
-        table = await upper.table(officer, period, now, sort, descending)
+        table = await upper.table(officer, period, now, sort, descending, page)
     return render(request, "officer/upper_figures.html", {
         "t": table, "columns": upper.COLUMNS, "sort_link": _sort_link(table),
         "period_query": _period_query(table.period), "now": now,
+        "page_size": upper.PAGE_SIZE, "params": _table_query(table),
     }, fragment="officer/_project_table.html", headers=NO_STORE)
+
+
+def _table_query(table: upper.Table) -> dict[str, str]:
+    """The query string of this view of the table (for the pager and the Excel link)."""
+    query = {"from": table.period.first, "to": table.period.last}
+    if table.sort:
+        query |= {"sort": table.sort, "dir": "desc" if table.descending else "asc"}
+    return query
 
 
 def _period_query(period: upper.Period) -> str:
@@ -67,9 +78,9 @@ async def table_xlsx(request: Request) -> Response:
     officer = await require_officer(request, Role.UPPER)
     _require_upper(officer)
     now = datetime.now(UTC)
-    period, sort, descending = _table_params(request, now)
+    period, sort, descending, _page = _table_params(request, now)
     with reads_from_replica():
-        table = await upper.table(officer, period, now, sort, descending)
+        table = await upper.table(officer, period, now, sort, descending, page_size=None)
         body = await upper.workbook(table)
     await audit.record(officer, "figures.export", officer.union, ip=client_ip(request),
                        start=period.first, end=period.last)
@@ -85,7 +96,7 @@ async def project_page(request: Request) -> Response:
     if project is None:
         raise HTTPException(404)
     now = datetime.now(UTC)
-    period, _sort, _desc = _table_params(request, now)
+    period, _sort, _desc, _page = _table_params(request, now)
     with reads_from_replica():
         view = await upper.project_view(officer, project, period, now)
     return render(request, "officer/figures_project.html", {

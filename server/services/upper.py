@@ -51,6 +51,9 @@ from server.services.offload import run_heavy
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TREND_MONTHS = 12
 MAX_PERIOD_MONTHS = 60
+# Rows per page of the table (sorted over all projects first); the Excel file has them all.
+# A province has 500 projects: one page of all of them is 500 rows to render per view.
+PAGE_SIZE = 50
 
 Kind = Literal["text", "count", "rate"]
 
@@ -299,6 +302,8 @@ class Table:
     overdue_at: datetime | None
     suppressed: bool  # whether the reader gets the "< 5" rules (explained on the page)
     quick: list[tuple[str, Period]] = field(default_factory=list)
+    page: int = 1
+    projects: int = 0  # rows over all pages
 
 
 def sees_table(officer: Officer) -> bool:
@@ -336,7 +341,10 @@ def _overdue_at(value: Any) -> datetime | None:
 
 
 async def table(viewer: Officer, period: Period, now: datetime, sort: str = "",
-                descending: bool = False) -> Table:
+                descending: bool = False, page: int = 1,
+                page_size: int | None = PAGE_SIZE) -> Table:
+    """The table of every project below `viewer`'s union, sorted, cut to `page` (all rows
+    when `page_size` is None)."""
     scope = viewer.union
     path = _scope_path(viewer)
     raw = await fetch(TABLE_SQL, period.first, period.last, path + "%")
@@ -397,8 +405,12 @@ async def table(viewer: Officer, period: Period, now: datetime, sort: str = "",
     rows.sort(key=lambda r: (r.parents, str(r.cells["name"])))
     sort = sort if sort in SORT_KEYS else ""
     trend_rows, quarters = await trend(viewer, path, now)
-    return Table(scope, period, sort_rows(rows, sort, descending), total, trend_rows, quarters,
-                 sort, descending, overdue_at, outside, quick_periods(now))
+    ordered = sort_rows(rows, sort, descending)
+    if page_size is not None:
+        page = max(1, min(page, (len(ordered) + page_size - 1) // page_size or 1))
+        ordered = ordered[(page - 1) * page_size:page * page_size]
+    return Table(scope, period, ordered, total, trend_rows, quarters, sort, descending,
+                 overdue_at, outside, quick_periods(now), page, len(rows))
 
 
 async def _settle_projects(tallies: dict[int, Tally], period: Period) -> None:

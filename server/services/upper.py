@@ -248,6 +248,17 @@ def _coverage(members: Count, headcount: Count | None) -> float | None:
     return members / headcount
 
 
+def display(kind: Kind, value: Count | float | str | None) -> str:
+    """A cell as the page prints it. Formatted here, not by a template macro per cell: a
+    page of the table is 500 cells, and a Jinja macro call per cell was most of its cost
+    (bench/province.py profile province)."""
+    if value is None:
+        return "—"
+    if kind == "rate":
+        return f"{float(value) * 100:.1f}%"
+    return str(value)
+
+
 @dataclass
 class Row:
     project_id: int | None  # None for the totals row
@@ -256,6 +267,11 @@ class Row:
 
     def __getitem__(self, key: str) -> Count | float | str | None:
         return self.cells.get(key)
+
+    def shown(self) -> list[tuple[str, str]]:
+        """(column key, text) of every column after the name, in order."""
+        cells = self.cells
+        return [(c.key, display(c.kind, cells.get(c.key))) for c in COLUMNS[1:]]
 
 
 @dataclass

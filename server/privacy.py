@@ -15,7 +15,7 @@ The small-cell rule is for counts of requests or people the reader cannot see on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -154,12 +154,22 @@ def suppress_cells(cells: Mapping[T, tuple[int, int]]) -> dict[T, Count]:
     month, not per year): a lower bound only ever hides more. Where count = people this is
     exactly `suppress_table`.
     """
-    shown: dict[T, Count] = {key: SMALL if 0 < people < K else n
-                             for key, (n, people) in cells.items()}
-    hidden = sum(people for key, (n, people) in cells.items() if shown[key] == SMALL)
-    visible = sorted((people, i) for i, (key, (n, people)) in enumerate(cells.items())
-                     if shown[key] != SMALL and people > 0)
+    shown: dict[T, Count] = {}
+    hidden = 0
+    visible: list[tuple[int, int]] = []
     keys = list(cells)
+    for i, key in enumerate(keys):
+        n, people = cells[key]
+        if 0 < people < K:
+            shown[key] = SMALL
+            hidden += people
+        else:
+            shown[key] = n
+            if people > 0:
+                visible.append((people, i))
+    if not 0 < hidden < K:
+        return shown
+    visible.sort()
     while 0 < hidden < K and visible:
         people, i = visible.pop(0)
         shown[keys[i]] = NOT_SMALL
@@ -194,12 +204,21 @@ def table_for(viewer: Viewer, cells: Mapping[T, int]) -> dict[T, Count]:
 def share_for(viewer: Viewer, part: int, whole: int) -> float | None:
     """A rate is a breakdown of `whole` into `part` and the rest: outside the union it is
     shown only when neither side is a small count (1 of 9 resolved names one request)."""
-    if whole == 0:
-        return None
-    if is_outside(viewer) and (suppress(whole) == SMALL or suppress(part) == SMALL
-                               or suppress(whole - part) == SMALL):
-        return None
-    return part / whole
+    return share_rule(viewer)(part, whole)
+
+
+def share_rule(viewer: Viewer) -> Callable[[int, int], float | None]:
+    """`share_for` with the reader decided once: for tables of hundreds of rows."""
+    outside = is_outside(viewer)
+
+    def share(part: int, whole: int) -> float | None:
+        if whole == 0:
+            return None
+        if outside and (0 < whole < K or 0 < part < K or 0 < whole - part < K):
+            return None
+        return part / whole
+
+    return share
 
 
 def median_for(viewer: Viewer, value: int | None, n: int) -> int | None:

@@ -31,7 +31,7 @@ cell down; as on the other figure pages, each table is suppressed on its own.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -145,10 +145,15 @@ class Tally:
     people: int | None = None  # distinct filers, once known well enough (see `settle`)
 
     def add(self, other: Tally) -> None:
-        for name in ("requests", "filers_sum", "countable", "done", "with_due", "on_time",
-                     "rated", "satisfied"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.requests += other.requests
+        self.filers_sum += other.filers_sum
         self.filers_max = max(self.filers_max, other.filers_max)
+        self.countable += other.countable
+        self.done += other.done
+        self.with_due += other.with_due
+        self.on_time += other.on_time
+        self.rated += other.rated
+        self.satisfied += other.satisfied
 
     @property
     def uncertain(self) -> bool:
@@ -231,15 +236,13 @@ class RequestCells:
     satisfaction: float | None
 
 
-def _request_cells(viewer: privacy.Viewer, t: Tally, shown: Count) -> RequestCells:
+def _request_cells(share: Callable[[int, int], float | None], t: Tally,
+                   shown: Count) -> RequestCells:
+    """`share` is `privacy.share_rule(viewer)`."""
     if shown == privacy.SMALL:
         return RequestCells(shown, None, None, None)
-    return RequestCells(
-        shown,
-        privacy.share_for(viewer, t.done, t.countable),
-        privacy.share_for(viewer, t.on_time, t.with_due),
-        privacy.share_for(viewer, t.satisfied, t.rated),
-    )
+    return RequestCells(shown, share(t.done, t.countable), share(t.on_time, t.with_due),
+                        share(t.satisfied, t.rated))
 
 
 def _coverage(members: Count, headcount: Count | None) -> float | None:
@@ -339,15 +342,23 @@ async def _nodes(path: str) -> dict[int, tuple[str, str, str]]:
     return {int(r[0]): (str(r[1]), str(r[2]), str(r[3])) for r in rows}
 
 
-def _parents(path: str, scope_path: str, nodes: dict[int, tuple[str, str, str]]) -> str:
-    """The company and branch above a project, below the reader's own union."""
+def _parents(path: str, scope_path: str, nodes: dict[int, tuple[str, str, str]],
+             memo: dict[str, str] | None = None) -> str:
+    """The company and branch above a project, below the reader's own union (`memo`: by
+    the parent's path, which the projects of a branch share)."""
+    parent = path[:path.rstrip("/").rfind("/") + 1]
+    if memo is not None and parent in memo:
+        return memo[parent]
     names = []
-    for part in path.strip("/").split("/")[:-1]:
+    for part in parent.strip("/").split("/"):
         node = nodes.get(int(part))
         if node and node[1] in (NodeKind.COMPANY, NodeKind.BRANCH) and (
                 len(node[2]) > len(scope_path)):
             names.append(node[0])
-    return " · ".join(names)
+    text = " · ".join(names)
+    if memo is not None:
+        memo[parent] = text
+    return text
 
 
 def _overdue_at(value: Any) -> datetime | None:
@@ -393,21 +404,23 @@ async def table(viewer: Officer, period: Period, now: datetime, sort: str = "",
                                           for p, t in tallies.items()})
     overdue = privacy.cells_for(viewer, {p: (b[4], b[4]) for p, b in base.items()})
     rows = []
+    share = privacy.share_rule(viewer)
+    memo: dict[str, str] = {}
     for pid, (name, node_path, _m, _h, _o) in base.items():
-        cells = _request_cells(viewer, tallies[pid], requests[pid])
+        cells = _request_cells(share, tallies[pid], requests[pid])
         rows.append(Row(pid, {
             "name": name, "members": members[pid], "headcount": heads.get(pid),
             "coverage": _coverage(members[pid], heads.get(pid)),
             "requests": cells.requests, "resolved": cells.resolved, "on_time": cells.on_time,
             "satisfaction": cells.satisfaction, "overdue": overdue[pid],
-        }, _parents(node_path, path, nodes)))
+        }, _parents(node_path, path, nodes, memo)))
     total_members = sum(b[2] for b in base.values())
     entered = [b[3] for b in base.values() if b[3] is not None]
     total_head: Count | None = privacy.count_for(viewer, sum(entered)) if entered else None
     shown_members = privacy.count_for(viewer, total_members)
     # The site total is over the projects that entered one: 入会率 over those projects only.
     covered_members = sum(b[2] for b in base.values() if b[3] is not None)
-    total_cells = _request_cells(viewer, total_tally, privacy.SMALL if outside and (
+    total_cells = _request_cells(share, total_tally, privacy.SMALL if outside and (
         0 < (total_tally.people or 0) < K) else total_tally.requests)
     total = Row(None, {
         "name": gettext("合计（%(n)d 个项目）") % {"n": len(rows)},
@@ -489,10 +502,11 @@ async def trend(viewer: privacy.Viewer, path: str, now: datetime, *,
     shown = privacy.cells_for(viewer, {m: (t.requests, t.people or 0)
                                        for m, t in tallies.items()})
     busiest = max([t.requests for t in tallies.values()] or [0])
+    share = privacy.share_rule(viewer)
     out = []
     for month in reversed(month_list):
         t = tallies[month]
-        cells = _request_cells(viewer, t, shown[month])
+        cells = _request_cells(share, t, shown[month])
         bar = round(100 * t.requests / busiest) if busiest and isinstance(
             cells.requests, int) else 0
         out.append(TrendRow(month, cells.requests, cells.resolved, cells.on_time,
@@ -512,7 +526,7 @@ async def trend(viewer: privacy.Viewer, path: str, now: datetime, *,
                            else _distinct_in_project(project_id, start, end))
         q.settle(exact)
         small = 0 < (q.people or 0) < K and privacy.is_outside(viewer)
-        cells = _request_cells(viewer, q, privacy.SMALL if small else q.requests)
+        cells = _request_cells(share, q, privacy.SMALL if small else q.requests)
         quarters.append(QuarterFigures(f"{start[:4]}-Q{(int(start[5:]) - 1) // 3 + 1}",
                                        (start, end), cells, partial))
     return out, Comparison(quarters[0], quarters[1])
@@ -572,7 +586,7 @@ async def project_view(viewer: Officer, project: UnionNode, period: Period,
     head = pf.headcount if pf else None
     shown_head = None if head is None else privacy.count_for(viewer, head)
     small = privacy.is_outside(viewer) and 0 < (t.people or 0) < K
-    cells = _request_cells(viewer, t, privacy.SMALL if small else t.requests)
+    cells = _request_cells(privacy.share_rule(viewer), t, privacy.SMALL if small else t.requests)
     overdue = pf.overdue if pf else 0
     row = Row(project.id, {
         "name": project.name, "members": shown_members, "headcount": shown_head,

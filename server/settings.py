@@ -184,6 +184,10 @@ OPTIONS: tuple[Option, ...] = (
            "How often each server process runs the deadline job (escalation, auto-close); "
            "0 turns it off (run `lianxin deadlines` from cron instead).",
            _parse_nonnegative_int),
+    Option("LIANXIN_FIGURES_CACHE_SECONDS", "figures_cache_seconds", "10",
+           "How long one server process reuses an upper union's project table it has put "
+           "together (the page says when); 0 assembles it on every view.",
+           _parse_nonnegative_int),
     Option("LIANXIN_OFFICER_SESSION_HOURS", "officer_session_hours", "12",
            "How long an officer stays signed in.", _parse_positive_int),
     Option("LIANXIN_MEMBER_CARD_DAYS", "member_card_days", "30",
@@ -274,6 +278,7 @@ class Settings:
     sms_templates: Mapping[str, str] = field(default_factory=dict)
     sms_daily_cap: int = 3
     sms_price_fen: int = 4
+    figures_cache_seconds: int = 0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

@@ -39,7 +39,9 @@ async def upper_page(request: Request, officer: Officer) -> Response:
     now = datetime.now(UTC)
     period, sort, descending, page = _table_params(request, now)
     with reads_from_replica():
-        table = await upper.table(officer, period, now, sort, descending, page)
+        table = await upper.table(officer, period, now, sort, descending, page,
+                                  memo=_memo(request),
+                                  max_age=request.app.state.settings.figures_cache_seconds)
     return render(request, "officer/upper_figures.html", {
         "t": table, "columns": upper.COLUMNS, "sort_link": _sort_link(table),
         "period_query": _period_query(table.period), "now": now,
@@ -53,6 +55,15 @@ def _table_query(table: upper.Table) -> dict[str, str]:
     if table.sort:
         query |= {"sort": table.sort, "dir": "desc" if table.descending else "asc"}
     return query
+
+
+def _memo(request: Request) -> upper.Memo:
+    """The app's memo of assembled tables (made on first use: one per app, so per process
+    and per database)."""
+    memo = getattr(request.app.state, "figures_memo", None)
+    if memo is None:
+        memo = request.app.state.figures_memo = upper.Memo()
+    return memo
 
 
 def _period_query(period: upper.Period) -> str:

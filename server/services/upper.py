@@ -31,6 +31,7 @@ cell down; as on the other figure pages, each table is suppressed on its own.
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -323,6 +324,7 @@ class Table:
     quick: list[tuple[str, Period]] = field(default_factory=list)
     page: int = 1
     projects: int = 0  # rows over all pages
+    made_at: datetime | None = None  # when the figures were read
 
 
 def sees_table(officer: Officer) -> bool:
@@ -367,12 +369,68 @@ def _overdue_at(value: Any) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
+@dataclass
+class Assembled:
+    """The table before sorting and paging: what a memo may keep for a few seconds."""
+    rows: list[Row]  # tree order
+    total: Row
+    trend: list[TrendRow]
+    quarters: Comparison
+    overdue_at: datetime | None
+    made_at: datetime
+    made: float  # time.monotonic() when assembled
+
+
+class Memo:
+    """Assembled tables per (scope, reader inside or outside the union, period), for
+    `max_age` seconds: one process serves the same province table to everyone at the
+    province union, and assembling it (two aggregates over 500 projects × 12 months, 500
+    rows through the privacy rules) is most of the page's cost, in Python and in the
+    database alike. The page says when it was assembled. Owned by the app (one per
+    process and database); bounded."""
+
+    MAX_ENTRIES = 64
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, bool, str, str], Assembled] = {}
+
+    def get(self, key: tuple[str, bool, str, str], max_age: float) -> Assembled | None:
+        found = self._entries.get(key)
+        if found is None or time.monotonic() - found.made > max_age:
+            return None
+        return found
+
+    def put(self, key: tuple[str, bool, str, str], value: Assembled) -> None:
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key] = value
+
+
 async def table(viewer: Officer, period: Period, now: datetime, sort: str = "",
                 descending: bool = False, page: int = 1,
-                page_size: int | None = PAGE_SIZE) -> Table:
+                page_size: int | None = PAGE_SIZE, *, memo: Memo | None = None,
+                max_age: float = 0) -> Table:
     """The table of every project below `viewer`'s union, sorted, cut to `page` (all rows
-    when `page_size` is None)."""
-    scope = viewer.union
+    when `page_size` is None); from `memo` when it holds one younger than `max_age`."""
+    path = _scope_path(viewer)
+    outside = privacy.is_outside(viewer)
+    key = (path, outside, period.first, period.last)
+    assembled = memo.get(key, max_age) if memo is not None and max_age > 0 else None
+    if assembled is None:
+        assembled = await _assemble(viewer, period, now)
+        if memo is not None and max_age > 0:
+            memo.put(key, assembled)
+    sort = sort if sort in SORT_KEYS else ""
+    ordered = sort_rows(assembled.rows, sort, descending)
+    if page_size is not None:
+        page = max(1, min(page, (len(ordered) + page_size - 1) // page_size or 1))
+        ordered = ordered[(page - 1) * page_size:page * page_size]
+    return Table(viewer.union, period, ordered, assembled.total, assembled.trend,
+                 assembled.quarters, sort, descending, assembled.overdue_at, outside,
+                 quick_periods(now), page, len(assembled.rows), assembled.made_at)
+
+
+async def _assemble(viewer: Officer, period: Period, now: datetime) -> Assembled:
     path = _scope_path(viewer)
     raw = await fetch(TABLE_SQL, period.first, period.last, path + "%")
     nodes = await _nodes(path)
@@ -423,7 +481,7 @@ async def table(viewer: Officer, period: Period, now: datetime, sort: str = "",
     total_cells = _request_cells(share, total_tally, privacy.SMALL if outside and (
         0 < (total_tally.people or 0) < K) else total_tally.requests)
     total = Row(None, {
-        "name": gettext("合计（%(n)d 个项目）") % {"n": len(rows)},
+        "name": "",  # "合计（n 个项目）", in the reader's language where it is shown
         "members": shown_members, "headcount": total_head,
         "coverage": _coverage(privacy.count_for(viewer, covered_members), total_head),
         "requests": total_cells.requests, "resolved": total_cells.resolved,
@@ -432,14 +490,8 @@ async def table(viewer: Officer, period: Period, now: datetime, sort: str = "",
     })
     # Tree order: by company and branch, then name (the path's ids are not in name order).
     rows.sort(key=lambda r: (r.parents, str(r.cells["name"])))
-    sort = sort if sort in SORT_KEYS else ""
     trend_rows, quarters = await trend(viewer, path, now)
-    ordered = sort_rows(rows, sort, descending)
-    if page_size is not None:
-        page = max(1, min(page, (len(ordered) + page_size - 1) // page_size or 1))
-        ordered = ordered[(page - 1) * page_size:page * page_size]
-    return Table(scope, period, ordered, total, trend_rows, quarters, sort, descending,
-                 overdue_at, outside, quick_periods(now), page, len(rows))
+    return Assembled(rows, total, trend_rows, quarters, overdue_at, now, time.monotonic())
 
 
 async def _settle_projects(tallies: dict[int, Tally], period: Period) -> None:
@@ -630,7 +682,7 @@ def _write_cell(sheet: Any, row: int, col: int, kind: Kind, value: Any,
 
 
 def _workbook(t: Table, title: str, notes: list[str], headers: list[str],
-              trend_headers: list[str], quarter_headers: list[str]) -> bytes:
+              trend_headers: list[str], quarter_headers: list[str], total_label: str) -> bytes:
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False,
                                         "strings_to_urls": False})
@@ -647,6 +699,8 @@ def _workbook(t: Table, title: str, notes: list[str], headers: list[str],
     for offset, row in enumerate([*t.rows, t.total], start=1):
         for col, column in enumerate(columns):
             value = row.parents if column.key == "parents" else row[column.key]
+            if row is t.total and column.key == "name":
+                value = total_label
             _write_cell(sheet, top + offset, col, column.kind, value, percent)
     sheet.set_column(0, 0, 30)
     sheet.set_column(1, 1, 24)
@@ -692,7 +746,12 @@ async def workbook(t: Table) -> bytes:
     trend_headers = [gettext("月份"), gettext("诉求"), gettext("办结率"), gettext("按时办结率"),
                      gettext("满意率")]
     quarter_headers = [gettext("季度"), *trend_headers[1:]]
-    return await run_heavy(_workbook, t, title, notes, headers, trend_headers, quarter_headers)
+    return await run_heavy(_workbook, t, title, notes, headers, trend_headers, quarter_headers,
+                           total_label(t))
+
+
+def total_label(t: Table) -> str:
+    return gettext("合计（%(n)d 个项目）") % {"n": t.projects}
 
 
 def xlsx_filename(t: Table) -> str:

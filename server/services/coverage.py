@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 
 from tortoise.functions import Count
 
-from server.db import transaction
+from server.db import fetch, transaction
 from server.errors import DomainError
 from server.i18n import gettext
 from server.models import Member, MemberStatus, Officer, Team, UnionNode
@@ -129,12 +129,21 @@ class Coverage:
     history: list[Headcount]
 
 
-def _newest(rows: list[Headcount]) -> dict[int | None, Headcount]:
-    """The entry that counts per team (None: site): the newest day, then the newest entry."""
-    newest: dict[int | None, Headcount] = {}
-    for row in rows:  # ordered newest first
-        newest.setdefault(row.team_id, row)  # type: ignore[attr-defined]
-    return newest
+# The entry that counts per team (NULL: the site): the newest day, then the newest entry.
+NEWEST_SQL = """
+SELECT team_id AS team_id, count AS count, as_of AS as_of FROM (
+  SELECT team_id, count, as_of,
+         ROW_NUMBER() OVER (PARTITION BY team_id ORDER BY as_of DESC, id DESC) AS n
+  FROM headcount WHERE project_id = ?) newest
+WHERE n = 1
+"""
+
+
+async def _newest(project_id: int) -> dict[int | None, tuple[int, date]]:
+    rows = await fetch(NEWEST_SQL, project_id)
+    return {None if r[0] is None else int(r[0]): (
+        int(r[1]), r[2] if isinstance(r[2], date) else date.fromisoformat(str(r[2])))
+        for r in rows}
 
 
 async def of_project(project: UnionNode, *, team_id: int | None = None) -> Coverage:
@@ -144,20 +153,20 @@ async def of_project(project: UnionNode, *, team_id: int | None = None) -> Cover
         team: int(n) for team, n in await Member.filter(
             project=project, status=MemberStatus.ACTIVE).annotate(n=Count("id")).group_by(
             "team_id").values_list("team_id", "n")}
-    rows = await Headcount.filter(project=project).order_by("-as_of", "-id").select_related(
-        "entered_by", "team")
-    newest = _newest(rows)
+    newest = await _newest(project.id)
+    history = await Headcount.filter(project=project).order_by(
+        "-entered_at", "-id").limit(HISTORY_SHOWN).select_related("entered_by", "team")
     site_row = newest.get(None)
     site = TeamCoverage(None, project.name, sum(counts.values()),
-                        site_row.count if site_row else None,
-                        site_row.as_of if site_row else None)
-    shown = [t for t in teams if team_id is None or t.id == team_id]
+                        site_row[0] if site_row else None, site_row[1] if site_row else None)
     team_rows = []
-    for team in shown:
+    for team in teams:
+        if team_id is not None and team.id != team_id:
+            continue
         row = newest.get(team.id)
         team_rows.append(TeamCoverage(team.id, team.name, counts.get(team.id, 0),
-                                      row.count if row else None, row.as_of if row else None))
-    return Coverage(site, team_rows, rows[:HISTORY_SHOWN])
+                                      row[0] if row else None, row[1] if row else None))
+    return Coverage(site, team_rows, list(history))
 
 
 async def record(officer: Officer, project: UnionNode, entry: CoverageInput, *,

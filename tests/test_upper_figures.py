@@ -198,8 +198,10 @@ async def test_industry_table_by_hand(app: Any) -> None:
         "overdue": 6}
     assert t.suppressed
     async with officer_client(app, tree.industry_officer.phone, PASSWORD) as c:
+        home = await c.get("/officer")
         page = await c.get("/officer/figures", params={"from": t.period.first,
                                                        "to": t.period.last})
+    assert 'id="to-projects"' in home.text  # no longer just "只能看统计数字"
     assert page.status_code == 200
     assert 'id="projects"' in page.text and 'id="k-rule"' in page.text
     assert 'id="tot-coverage">64.7%<' in page.text and 'id="tot-resolved">59.1%<' in page.text

@@ -77,10 +77,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("on_time", N_("按时办结率"), "rate"),
     Column("satisfaction", N_("满意率"), "rate"),
     Column("overdue", N_("超时未办"), "count"),
-    # Wage amounts (another issue): sum their `figures_month` columns in TABLE_SQL, add e.g.
-    # Column("wages_owed", N_("欠薪金额（元）"), "amount") here and a branch for "amount"
-    # in `_cell_sort_key`, the page's cell macro and `_write_cell`. Amounts are not counts
-    # of people, but the row's workers still are: hide them where the row's requests hide.
+    # Wage amounts (another issue) go here: e.g. Column("wages_owed", N_("欠薪金额（元）"),
+    # "amount"), summed from new `figures_month` columns in TALLY_SQL (and the triggers and
+    # summary.rebuild_sql), set in `_assemble`'s row cells, with an "amount" branch in
+    # `display`, `_cell_sort_key` and `_write_cell`. An amount is not a count of people, but
+    # it is owed to people: hide it wherever the row's requests read "< 5".
 )
 SORT_KEYS = frozenset(c.key for c in COLUMNS)
 
@@ -756,9 +757,3 @@ def total_label(t: Table) -> str:
 
 def xlsx_filename(t: Table) -> str:
     return f"lianxin-projects-{t.period.first}-{t.period.last}.xlsx"
-
-
-def percent_points(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value * 100:+.1f}"

@@ -3,6 +3,7 @@
     .venv/bin/python bench/province.py generate [--projects 500] [--members 500000]
                                                 [--requests 1000000] [--db lianxin_province]
     .venv/bin/python bench/province.py measure [--db lianxin_province] [--requests-per-page 400]
+                                               [--pages queue,search,figures,digest,upper]
     .venv/bin/python bench/province.py explain [--db lianxin_province]
     .venv/bin/python bench/province.py profile queue|search|figures|digest [--n 50]
 
@@ -11,8 +12,12 @@ projects), 10 officers per project (1 chair, 8 cadres, 1 manager: 5,000 at 500 p
 members spread over the projects with liaison cadres, and requests over the last year with a
 timeline of 3 events each, using COPY. `measure` serves that database with `lianxin serve` and
 drives the officer queue, member search, chair figures and digest with 20 concurrent users
-(bench/loadgen.py in a second process), printing p50/p95 server round trips. `explain` prints
-EXPLAIN ANALYZE for the queries behind those pages.
+(bench/loadgen.py in a second process), printing p50/p95 server round trips; `upper` adds the
+province union's project table (500 projects) and a company union's (10 projects), served from
+the summary rows. `explain` prints EXPLAIN ANALYZE for the queries behind those pages.
+
+The bulk load runs with triggers off (session_replication_role = replica: COPY would otherwise
+keep the summary rows row by row) and ends with `lianxin figures rebuild`, which is timed.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from bench.enrol_burst import UNLIMITED  # noqa: E402
 PY = sys.executable
 LIANXIN = str(Path(PY).parent / "lianxin")
 ADMIN_URL = os.environ.get("LIANXIN_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
+UPPER_PROVINCE, UPPER_COMPANY = "14900000001", "14900000002"  # upper-union logins, for measure
 PASSWORD = "province-bench-2026"  # noqa: S105 - the generated officers' login, for measure
 CATEGORIES = ["wages", "safety", "living", "family_visit", "travel_home", "legal", "health",
               "counselling", "training", "suggestion", "other"]
@@ -71,8 +77,11 @@ async def generate(name: str, projects: int, members: int, requests: int) -> Non
 
     password_hash = hash_password(PASSWORD)
     rng = random.Random(2026)
-    conn = await asyncpg.connect(db_url(name))
+    url = db_url(name)  # (`name` is reused below for the workers' names)
+    conn = await asyncpg.connect(url)
     now = datetime.now(UTC)
+    # Bulk load without the summary triggers (and FK checks); `figures rebuild` follows.
+    await conn.execute("SET session_replication_role = replica")
     try:
         async def node(code: str, title: str, kind: str, parent: tuple[int, str] | None,
                        auto: bool = True) -> tuple[int, str]:
@@ -89,8 +98,10 @@ async def generate(name: str, projects: int, members: int, requests: int) -> Non
         industries = [await node(f"i{i}", f"行业工会{i}", "industry", province) for i in range(3)]
         per_company, per_branch = 5, 2
         companies = max(1, projects // (per_company * per_branch))
+        first_company = 0
         for c in range(companies):
             company = await node(f"c{c}", f"建筑公司{c}", "company", industries[c % 3])
+            first_company = first_company or company[0]
             for b in range(per_branch):
                 branch = await node(f"c{c}b{b}", f"建筑公司{c}分公司{b}", "branch", company)
                 for p in range(per_company):
@@ -112,6 +123,11 @@ async def generate(name: str, projects: int, members: int, requests: int) -> Non
                     team = teams[pid][k % 5] if role == "cadre" else None
                     officer_rows.append((str(phone), f"{role}{pid}-{k}", role, password_hash,
                                          True, 0, now, team, pid))
+        # The upper unions measured: the province's and one company's.
+        for phone_no, role_name, union_id in ((UPPER_PROVINCE, "省总工会 统计", province[0]),
+                                              (UPPER_COMPANY, "公司工会 统计", first_company)):
+            officer_rows.append((phone_no, role_name, "upper", password_hash, True, 0, now,
+                                 None, union_id))
         await conn.copy_records_to_table("officer", records=officer_rows, columns=[
             "phone", "name", "role", "password_hash", "active", "session_epoch", "created_at",
             "team_id", "union_id"])
@@ -128,12 +144,18 @@ async def generate(name: str, projects: int, members: int, requests: int) -> Non
                 member_rows.append((
                     uuid.uuid4(), name, f"13{index * per_project + m:09d}", "木工", "某劳务公司",
                     "陕西", None, "", "active", f"LX{pid:04d}{m + 1:06d}", "", 0, joined, joined,
-                    cadres[pid][m % 8], pid, rng.choice(teams[pid]), ""))
+                    cadres[pid][m % 8], pid, rng.choice(teams[pid]), "", False))
         await conn.copy_records_to_table("member", records=member_rows, columns=[
             "client_id", "name", "phone", "trade", "employer", "hometown", "id_number_enc",
             "id_number_masked", "status", "member_no", "reject_reason", "session_epoch",
-            "created_at", "joined_at", "liaison_id", "project_id", "team_id", "enrol_proof"])
+            "created_at", "joined_at", "liaison_id", "project_id", "team_id", "enrol_proof",
+            "sms_opt_in"])
         del member_rows
+        # Site headcounts (在场人数) as chairs would enter them: members are 60–95 % of it.
+        headcounts = [(pid, None, int(per_project / rng.uniform(0.6, 0.95)),
+                       now.date(), now) for pid, _ in project_nodes]
+        await conn.copy_records_to_table("headcount", records=headcounts, columns=[
+            "project_id", "team_id", "count", "as_of", "entered_at"])
         member_ids = await conn.fetch("SELECT id, project_id, liaison_id FROM member")
         batch: list[tuple[object, ...]] = []
         statuses = ["closed"] * 55 + ["resolved"] * 10 + ["in_progress"] * 12 + \
@@ -178,13 +200,23 @@ async def generate(name: str, projects: int, members: int, requests: int) -> Non
                                          worker_seen_event_id = e.m
             FROM (SELECT request_id, max(id) AS m FROM request_event GROUP BY request_id) e
             WHERE e.request_id = r.id""")
+        await conn.execute("SET session_replication_role = origin")
+        loaded = time.perf_counter()
+        rebuilt = await asyncio.to_thread(
+            subprocess.run, [LIANXIN, "figures", "rebuild"], capture_output=True,
+            text=True, env={**os.environ, "LIANXIN_DB_URL": url})
+        if rebuilt.returncode:
+            raise RuntimeError(rebuilt.stderr)
+        rebuild_seconds = time.perf_counter() - loaded
         await conn.execute("ANALYZE")
         counts = {t: await conn.fetchval(f"SELECT COUNT(*) FROM {t}")  # noqa: S608
                   for t in ("union_node", "officer", "member", "service_request",
-                            "request_event")}
+                            "request_event", "figures_month", "figures_filer")}
     finally:
         await conn.close()
-    print(json.dumps({"seconds": round(time.perf_counter() - started, 1), **counts}))
+    print(json.dumps({"seconds": round(time.perf_counter() - started, 1),
+                      "figures_rebuild_seconds": round(rebuild_seconds, 1),
+                      "rebuild": rebuilt.stdout.strip(), **counts}))
 
 
 async def copy_requests(conn: asyncpg.Connection, rows: list[tuple[object, ...]]) -> None:
@@ -220,10 +252,11 @@ async def pick_people(name: str) -> dict[str, str]:
                                    chair["union_id"])
     finally:
         await conn.close()
-    return {"cadre": cadre["phone"], "chair": chair["phone"], "member_name": some[:2]}
+    return {"cadre": cadre["phone"], "chair": chair["phone"], "member_name": some[:2],
+            "province": UPPER_PROVINCE, "company": UPPER_COMPANY}
 
 
-def measure(name: str, per_page: int) -> None:
+def measure(name: str, per_page: int, only: set[str]) -> None:
     people = asyncio.run(pick_people(name))
     port = 18000 + os.getpid() % 1000
     base = f"http://127.0.0.1:{port}"
@@ -243,17 +276,28 @@ def measure(name: str, per_page: int) -> None:
                 time.sleep(0.2)
         cadre, chair = login(base, people["cadre"]), login(base, people["chair"])
         pages = [
-            ("officer queue (cadre)", "/officer/requests", cadre),
-            ("member search (chair)", "/officer/members?q=" + quote(people["member_name"]),
-             chair),
-            ("chair figures (30 days)", "/officer/figures", chair),
-            ("digest (30 days)", "/officer/digest", chair),
+            ("queue", "officer queue (cadre)", "/officer/requests", cadre),
+            ("search", "member search (chair)",
+             "/officer/members?q=" + quote(people["member_name"]), chair),
+            ("figures", "chair figures (30 days)", "/officer/figures", chair),
+            ("digest", "digest (30 days)", "/officer/digest", chair),
         ]
+        if "upper" in only:
+            province, company = login(base, people["province"]), login(base, people["company"])
+            pages += [
+                ("upper", "province table (500 projects, 12 months)", "/officer/figures",
+                 province),
+                ("upper", "province table sorted by 入会率", "/officer/figures?sort=coverage"
+                 "&dir=asc", province),
+                ("upper", "company table (10 projects, 12 months)", "/officer/figures",
+                 company),
+            ]
+        pages = [p for p in pages if p[0] in only]
         # One user alone shows the server's own time per page; twenty at once, back to back
         # with no think time, add the queueing of 2 processes on this machine's 2 cores.
         print("| page | users | requests | errors | pages/s | p50 ms | p95 ms | p99 ms |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-        for title, path, cookie in pages:
+        for _key, title, path, cookie in pages:
             for users in (1, 20):
                 out = subprocess.run([PY, str(ROOT / "bench" / "loadgen.py"), "get", base,
                                       "--total", str(per_page if users > 1 else 100),
@@ -282,7 +326,9 @@ async def profile(name: str, page: str, n: int) -> None:
                            "LIANXIN_LOGIN_MAX_FAILURES": "1000", **UNLIMITED}))
     paths = {"queue": ("/officer/requests", "cadre"),
              "search": ("/officer/members?q=" + quote(people["member_name"]), "chair"),
-             "figures": ("/officer/figures", "chair"), "digest": ("/officer/digest", "chair")}
+             "figures": ("/officer/figures", "chair"), "digest": ("/officer/digest", "chair"),
+             "province": ("/officer/figures", "province"),
+             "company": ("/officer/figures", "company")}
     path, who = paths[page]
     async with LifespanManager(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
@@ -328,6 +374,21 @@ async def explain(name: str) -> None:
         for title, (sql, arg) in queries.items():
             plan = await conn.fetch("EXPLAIN ANALYZE " + sql, *([arg] if arg is not None else []))
             print(f"### {title}\n\n    " + "\n    ".join(r[0] for r in plan) + "\n")
+        from server.db import numbered_placeholders
+        from server.services import figure_rows, upper
+
+        last = figure_rows.month_of(datetime.now(UTC))
+        first = figure_rows.shift_month(last, -11)
+        province = await conn.fetchval("SELECT path FROM union_node WHERE kind = 'province'")
+        company = await conn.fetchval("SELECT path FROM union_node WHERE code = 'c0'")
+        for title, sql, args in (
+                ("upper table: province, 12 months", upper.TABLE_SQL,
+                 (first, last, province + "%")),
+                ("upper table: company, 12 months", upper.TABLE_SQL, (first, last, company + "%")),
+                ("upper trend: province, 12 months", upper.TREND_SQL,
+                 (province + "%", first, last))):
+            plan = await conn.fetch("EXPLAIN ANALYZE " + numbered_placeholders(sql), *args)
+            print(f"### {title}\n\n    " + "\n    ".join(r[0] for r in plan) + "\n")
     finally:
         await conn.close()
 
@@ -343,17 +404,20 @@ def main() -> None:
     mea = sub.add_parser("measure")
     mea.add_argument("--db", default="lianxin_province")
     mea.add_argument("--requests-per-page", type=int, default=400)
+    mea.add_argument("--pages", default="queue,search,figures,digest,upper",
+                     help="comma-separated: queue, search, figures, digest, upper")
     exp = sub.add_parser("explain")
     exp.add_argument("--db", default="lianxin_province")
     pro = sub.add_parser("profile")
-    pro.add_argument("page", choices=["queue", "search", "figures", "digest"])
+    pro.add_argument("page", choices=["queue", "search", "figures", "digest", "province",
+                                      "company"])
     pro.add_argument("--db", default="lianxin_province")
     pro.add_argument("--n", type=int, default=50)
     args = parser.parse_args()
     if args.command == "generate":
         asyncio.run(generate(args.db, args.projects, args.members, args.requests))
     elif args.command == "measure":
-        measure(args.db, args.requests_per_page)
+        measure(args.db, args.requests_per_page, set(args.pages.split(",")))
     elif args.command == "profile":
         asyncio.run(profile(args.db, args.page, args.n))
     else:

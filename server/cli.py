@@ -1,5 +1,5 @@
 """The `lianxin` command: serve, migrate, demo, invite, officer (add, list, deactivate,
-reactivate, reset-password), export, backup, worker, settings."""
+reactivate, reset-password), export, backup, worker, prune, figures, settings."""
 
 from __future__ import annotations
 
@@ -253,6 +253,19 @@ def cmd_deadlines(args: argparse.Namespace) -> None:
           f"{result.reminded} reminded, {result.summaries} daily summaries")
 
 
+def cmd_figures(args: argparse.Namespace) -> None:
+    from server.services import figure_rows
+
+    settings = load_settings()
+    if args.figures_command == "rebuild":
+        result = run_db(settings, figure_rows.rebuild)
+        print(f"summary rows rebuilt: {result.months} project-months, {result.projects} "
+              f"projects in {result.seconds:.1f} s")
+    else:
+        run_db(settings, figure_rows.refresh_overdue)
+        print("overdue requests counted")
+
+
 def cmd_worker(args: argparse.Namespace) -> None:
     from server.services.delivery import Worker, delivery_loop
 
@@ -367,6 +380,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("deadlines", help="run the deadline job once (escalate overdue requests)"
                    ).set_defaults(func=cmd_deadlines)
+    figures_cmd = sub.add_parser("figures", help="the summary rows behind the upper union's "
+                                 "figures")
+    figures_sub = figures_cmd.add_subparsers(dest="figures_command", required=True)
+    figures_sub.add_parser("rebuild", help="recompute them from the requests and members "
+                           "(they are kept current by the database; this is for repair)"
+                           ).set_defaults(func=cmd_figures)
+    figures_sub.add_parser("overdue", help="count overdue requests per project now (the "
+                           "server does it every few minutes)").set_defaults(func=cmd_figures)
     worker = sub.add_parser("worker", help="send queued pushes (also runs in every server "
                             "process unless LIANXIN_DELIVERY_JOB_SECONDS=0)")
     worker.add_argument("--once", action="store_true", help="drain the queue once and exit")

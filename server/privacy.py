@@ -15,7 +15,7 @@ The small-cell rule is for counts of requests or people the reader cannot see on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -141,16 +141,60 @@ def suppress_table(cells: Mapping[T, int]) -> dict[T, Count]:
     sum of at least K people, never a small cell on its own. (Differences between two
     periods can still isolate a cell; the pages show fixed breakdowns of one period.)
     """
-    shown: dict[T, Count] = {key: suppress(n) for key, n in cells.items()}
-    hidden = sum(n for key, n in cells.items() if shown[key] == SMALL)
-    visible = sorted((n, i) for i, (key, n) in enumerate(cells.items()) if shown[key] != SMALL
-                     and n > 0)
+    return suppress_cells({key: (n, n) for key, n in cells.items()})
+
+
+def suppress_cells(cells: Mapping[T, tuple[int, int]]) -> dict[T, Count]:
+    """`suppress_table` for cells that count things made by people, given per cell as
+    (count, people): 40 requests by 3 workers point to those 3 as surely as a count of 3.
+
+    A cell is small when 1..K-1 people are behind it ("< K"); the complement rule then hides
+    the cells with the fewest people ("≥ K") until the hidden cells hold at least K people
+    together. `people` may be a lower bound (the summary rows know distinct people per
+    month, not per year): a lower bound only ever hides more. Where count = people this is
+    exactly `suppress_table`.
+    """
+    shown: dict[T, Count] = {}
+    hidden = 0
+    visible: list[tuple[int, int]] = []
     keys = list(cells)
+    for i, key in enumerate(keys):
+        n, people = cells[key]
+        if 0 < people < K:
+            shown[key] = SMALL
+            hidden += people
+        else:
+            shown[key] = n
+            if people > 0:
+                visible.append((people, i))
+    if not 0 < hidden < K:
+        return shown
+    visible.sort()
     while 0 < hidden < K and visible:
-        n, i = visible.pop(0)
+        people, i = visible.pop(0)
         shown[keys[i]] = NOT_SMALL
-        hidden += n
+        hidden += people
     return shown
+
+
+def cells_for(viewer: Viewer, cells: Mapping[T, tuple[int, int]]) -> dict[T, Count]:
+    """`suppress_cells` outside the union; the plain counts inside it."""
+    if is_outside(viewer):
+        return suppress_cells(cells)
+    return {key: n for key, (n, _people) in cells.items()}
+
+
+def count_rank(value: Count) -> tuple[int, int]:
+    """A sort key for a count as shown, that ranks a hidden cell by what the page already
+    says of it and nothing more: 0, then "< K", then "≥ K" (the complement rule hides the
+    smallest visible cells, so each of those is at most every number still shown), then
+    the numbers. Hidden cells tie; the caller breaks ties by name, not by the number."""
+    if value == SMALL:
+        return (1, 0)
+    if value == NOT_SMALL:
+        return (2, 0)
+    assert isinstance(value, int)
+    return (0, 0) if value == 0 else (3, value)
 
 
 def table_for(viewer: Viewer, cells: Mapping[T, int]) -> dict[T, Count]:
@@ -160,12 +204,21 @@ def table_for(viewer: Viewer, cells: Mapping[T, int]) -> dict[T, Count]:
 def share_for(viewer: Viewer, part: int, whole: int) -> float | None:
     """A rate is a breakdown of `whole` into `part` and the rest: outside the union it is
     shown only when neither side is a small count (1 of 9 resolved names one request)."""
-    if whole == 0:
-        return None
-    if is_outside(viewer) and (suppress(whole) == SMALL or suppress(part) == SMALL
-                               or suppress(whole - part) == SMALL):
-        return None
-    return part / whole
+    return share_rule(viewer)(part, whole)
+
+
+def share_rule(viewer: Viewer) -> Callable[[int, int], float | None]:
+    """`share_for` with the reader decided once: for tables of hundreds of rows."""
+    outside = is_outside(viewer)
+
+    def share(part: int, whole: int) -> float | None:
+        if whole == 0:
+            return None
+        if outside and (0 < whole < K or 0 < part < K or 0 < whole - part < K):
+            return None
+        return part / whole
+
+    return share
 
 
 def median_for(viewer: Viewer, value: int | None, n: int) -> int | None:

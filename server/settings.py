@@ -197,6 +197,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("LIANXIN_SUMMARY_HOUR", "summary_hour", "7",
            "Hour of the day (Beijing time, 0-23) from which each project chair gets the "
            "day's summary (每日汇总) in their inbox, made by the deadline job.", _parse_hour),
+    Option("LIANXIN_FIGURES_CACHE_SECONDS", "figures_cache_seconds", "10",
+           "How long one server process reuses an upper union's project table it has put "
+           "together (the page says when); 0 assembles it on every view.",
+           _parse_nonnegative_int),
     Option("LIANXIN_OFFICER_SESSION_HOURS", "officer_session_hours", "12",
            "How long an officer stays signed in.", _parse_positive_int),
     Option("LIANXIN_MEMBER_CARD_DAYS", "member_card_days", "30",
@@ -301,6 +305,7 @@ class Settings:
     sms_price_fen: int = 4
     due_soon_hours: int = 24
     summary_hour: int = 7
+    figures_cache_seconds: int = 0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

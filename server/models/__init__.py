@@ -10,6 +10,7 @@ from server.models.delivery import (
     PushSubscription,
     SmsMonth,
 )
+from server.models.figures import FiguresFiler, FiguresMonth, Headcount, ProjectFigures
 from server.models.inbox import DailySummary, InboxItem
 from server.models.members import (
     Invite,
@@ -52,6 +53,7 @@ __models__ = [
     SmsMonth,
     DutyDay, PasswordCode, DailySummary, NoticePhoto,
     MemberMove, ContactLog,
+    ProjectFigures, FiguresMonth, FiguresFiler, Headcount,
 ]
 
 __all__ = [
@@ -68,6 +70,9 @@ __all__ = [
     "DutyDay",
     "EventKind",
     "FanoutJob",
+    "FiguresFiler",
+    "FiguresMonth",
+    "Headcount",
     "InboxItem",
     "Invite",
     "Level",
@@ -86,6 +91,7 @@ __all__ = [
     "NoticeScope",
     "Officer",
     "PasswordCode",
+    "ProjectFigures",
     "PushSubscription",
     "RebindCode",
     "RequestEvent",

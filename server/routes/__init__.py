@@ -11,6 +11,7 @@ from server.routes import (
     officer_accounts,
     officer_care,
     officer_enrol,
+    officer_figures,
     officer_members,
     officer_posters,
     officer_requests,
@@ -28,4 +29,5 @@ routes: list[BaseRoute] = [
     *officer_care.routes, *officer_members.routes, *officer_requests.routes,
     *officer_posters.routes, *officer_accounts.routes, *notices.routes, *push.routes,
     *rota.routes,
+    *officer_figures.routes,
 ]

@@ -16,9 +16,9 @@ from server.access import (
 )
 from server.errors import TooManyAttempts
 from server.i18n import gettext
-from server.models import Member, MemberStatus
+from server.models import Member, MemberStatus, Role
 from server.routes.public import safe_next
-from server.services import audit, membership
+from server.services import audit, coverage, membership
 from server.services.officers import authenticate
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
@@ -70,13 +70,16 @@ async def logout(request: Request) -> Response:
 
 async def dashboard(request: Request) -> Response:
     officer = await require_officer(request)
-    context: dict[str, object] = {"loads": [], "pending_count": 0, "member_count": 0}
+    context: dict[str, object] = {"loads": [], "pending_count": 0, "member_count": 0,
+                                  "team_coverage": None}
     if officer.sees_identities:
         scope = member_scope(officer)
         context["pending_count"] = await Member.filter(scope, status=MemberStatus.PENDING).count()
         context["member_count"] = await Member.filter(scope, status=MemberStatus.ACTIVE).count()
     if officer.union.is_project and privacy.sees_liaisons(officer):
         context["loads"] = await membership.cadre_loads(officer.union)
+    if officer.role == Role.CADRE and officer.union.is_project:
+        context["team_coverage"] = await coverage.cadre_team(officer)
     return render(request, "officer/dashboard.html", context, headers=NO_STORE)
 
 

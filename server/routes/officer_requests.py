@@ -27,8 +27,18 @@ from server.models import (
     Status,
 )
 from server.models.requests import OPEN_STATUSES
+from server.routes import officer_figures
 from server.routes.officer import NO_STORE, client_ip
-from server.services import audit, deadlines, digest, figures, inbox, lifecycle
+from server.services import (
+    audit,
+    coverage,
+    deadlines,
+    digest,
+    figures,
+    inbox,
+    lifecycle,
+    upper,
+)
 from server.validation import small_int
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
@@ -174,12 +184,27 @@ def _period(request: Request) -> tuple[datetime, datetime, str, str]:
 
 async def figures_page(request: Request) -> Response:
     officer = await require_officer(request, *FIGURE_ROLES)
+    if upper.sees_table(officer):
+        return await officer_figures.upper_page(request, officer)
+    return await request_figures(request, officer)
+
+
+async def request_figures_page(request: Request) -> Response:
+    """The requests of a period by status and category, for every reader of figures (for
+    an upper union, over its whole subtree; it reads the requests themselves)."""
+    return await request_figures(request, await require_officer(request, *FIGURE_ROLES))
+
+
+async def request_figures(request: Request, officer: Officer) -> Response:
     start, end, first, last = _period(request)
+    site = None
     with reads_from_replica():
         result = await figures.for_viewer(officer, start, end, datetime.now(UTC))
+        if officer.role == Role.CHAIR and officer.union.is_project:
+            site = await coverage.of_project(officer.union)
     return render(request, "officer/figures.html", {
-        "f": result, "start": first, "end": last,
-        "categories": list(Category), "statuses": list(Status),
+        "f": result, "start": first, "end": last, "coverage": site,
+        "action": request.url.path, "categories": list(Category), "statuses": list(Status),
     }, headers=NO_STORE)
 
 
@@ -253,6 +278,7 @@ routes = [
     Route("/officer/requests/{request_id:int}", detail),
     Route("/officer/requests/{request_id:int}/{action:str}", act, methods=["POST"]),
     Route("/officer/figures", figures_page),
+    Route("/officer/figures/requests", request_figures_page),
     Route("/officer/digest", digest_page),
     Route("/officer/digest.xlsx", digest_xlsx),
     Route("/officer/deadlines", deadline_settings, methods=["GET", "POST"]),

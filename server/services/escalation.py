@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from server.models import EventKind, Level, RequestEvent, ServiceRequest
-from server.services import summary
+from server.services import figure_rows, summary
 from server.services.lifecycle import (
     NEXT_LEVEL,
     SYSTEM_TRANSITIONS,
@@ -128,6 +128,8 @@ async def deadline_loop(interval_seconds: float = 60.0, *,
     while True:
         try:
             await run_deadline_job(due_soon=due_soon, summary_hour=summary_hour)
+            # The upper union's "overdue" column moves with the clock, not with events.
+            await figure_rows.refresh_overdue_if_stale(datetime.now(UTC))
         except Exception:  # the loop must outlive a database hiccup; the next run retries
             log.exception("deadline job failed")
         await asyncio.sleep(interval_seconds)

@@ -65,6 +65,7 @@ NOT_PAGES: dict[str, str] = {
     "/notices/{notice_id}/photo": "a JPEG",
     "/officer/notices/{notice_id}/photo": "a JPEG",
     "/push/csrf": "the CSRF token for the service worker (JSON)",
+    "/officer/figures.xlsx": "a spreadsheet download",
 }
 # GET routes not asked for at all.
 SKIPPED: dict[str, str] = {
@@ -250,6 +251,9 @@ async def seed(server: LiveServer, worker: Role, cadre: Role, chair: Role, manag
     # the day the summary page of today is a 404, which the sweep lays out as an error page).
     server.cli("deadlines")
     s.ids["day"] = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    # The upper union's drill-down opens the worker's project.
+    project = await server.query("SELECT id FROM union_node WHERE code = 'chuangxingang'")
+    s.ids["project_id"] = str(project[0][0])
     return s
 
 
@@ -418,7 +422,7 @@ async def test_every_page_fits_the_phone(live_server: LiveServer, browser: Brows
 def test_every_get_route_is_covered() -> None:
     """A GET route the sweep cannot fill fails here first, with the name of the parameter."""
     ids = {"token": "t", "member_id": "1", "request_id": "1", "photo_id": "1", "notice_id": "1",
-           "fmt": "png", "day": "2026-12-07"}
+           "fmt": "png", "day": "2026-12-07", "project_id": "1"}
     for path in get_routes():
         if path not in SKIPPED:
             fill(path, ids)

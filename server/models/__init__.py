@@ -21,6 +21,7 @@ from server.models.requests import (
     Level,
     RequestEvent,
     RequestPhoto,
+    RequestVoice,
     ServiceRequest,
     Status,
     Urgency,
@@ -31,7 +32,8 @@ from server.models.unions import NodeKind, Team, UnionNode
 
 __models__ = [
     UnionNode, Team, Officer, Member, MemberClaim, Invite, RebindCode, AuditEntry,
-    LimitCounter, ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline, Notice,
+    LimitCounter, ServiceRequest, RequestPhoto, RequestEvent, RequestVoice, CategoryDeadline,
+    Notice,
     NoticeRead, NoticeAck, InboxItem, Session, PushSubscription, Delivery, FanoutJob,
     SmsMonth,
     DutyDay,
@@ -66,6 +68,7 @@ __all__ = [
     "RebindCode",
     "RequestEvent",
     "RequestPhoto",
+    "RequestVoice",
     "Role",
     "ServiceRequest",
     "Session",

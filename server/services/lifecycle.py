@@ -36,6 +36,8 @@ from server.models import (
 )
 from server.models.requests import OPEN_STATUSES
 from server.services import deadlines, inbox
+from server.services import voice as voices
+from server.services.voice import CleanVoice
 from server.validation import Cleaner
 
 MAX_NOTE = 2000
@@ -93,6 +95,8 @@ SYSTEM_TRANSITIONS: dict[str, Transition] = {
                              Status.CLOSED),
 }
 SUBMITTED = Transition(EventKind.SUBMITTED, frozenset(), _NOBODY, Status.SUBMITTED)
+# Actions that may be said aloud: a voice message stands in for their note.
+VOICE_ACTIONS = frozenset({"reply", "worker_reply"})
 
 
 # --- the one writer of events -----------------------------------------------------------------
@@ -150,10 +154,15 @@ async def record_submitted(conn: BaseDBAsyncClient, request_ids: Sequence[int],
     await inbox.add_filed_items(conn, request_ids)
 
 
-async def record_filed(request: ServiceRequest, now: datetime) -> RequestEvent:
-    """The filing event of a request filed alone; the same row `record_submitted` writes."""
-    return await record_event(request, SUBMITTED.kind, by_worker=True, public=SUBMITTED.public,
-                              client_id=request.client_id, now=now)
+async def record_filed(request: ServiceRequest, now: datetime,
+                       voice: CleanVoice | None = None) -> RequestEvent:
+    """The filing event of a request filed alone; the same row `record_submitted` writes,
+    with the voice message the worker recorded instead of (or beside) typing."""
+    event = await record_event(request, SUBMITTED.kind, by_worker=True,
+                               public=SUBMITTED.public, client_id=request.client_id, now=now)
+    if voice is not None:
+        await voices.store(request.id, event.id, voice)
+    return event
 
 
 # --- who may do what ------------------------------------------------------------------------
@@ -196,6 +205,18 @@ class ActionInput:
     rating: int | None = None
     rating_comment: str = ""
     client_id: uuid.UUID | None = None
+    voice: CleanVoice | None = None
+
+
+def _voice_for(action: str, data: ActionInput) -> CleanVoice | None:
+    return data.voice if action in VOICE_ACTIONS else None
+
+
+def _needs_words(action: str, worker: bool) -> DomainError:
+    if action in VOICE_ACTIONS:
+        return DomainError(gettext("请写几句话，或者录一段语音"), field="note")
+    return DomainError(gettext("请写几句说明") if worker else gettext("请填写说明"),
+                       field="note")
 
 
 def clean_note(data: Mapping[str, object]) -> tuple[str, str]:
@@ -224,8 +245,9 @@ async def apply_officer_action(officer: Officer, request: ServiceRequest, action
         raise _refused_now()
     rule = TRANSITIONS[action]
     note = data.note.strip()[:MAX_NOTE]
-    if rule.needs_note and not note:
-        raise DomainError(gettext("请填写说明"), field="note")
+    voice = _voice_for(action, data)
+    if rule.needs_note and not note and voice is None:
+        raise _needs_words(action, worker=False)
     now = now or datetime.now(UTC)
     detail: dict[str, object] = {}
     assignee: Officer | None = None
@@ -289,8 +311,11 @@ async def apply_officer_action(officer: Officer, request: ServiceRequest, action
             updates.append("status")
         if updates:
             await request.save(update_fields=sorted(set(updates)))
-        return await record_event(request, rule.kind, actor=officer, public=rule.public,
-                                  note=note, detail=detail, now=now)
+        event = await record_event(request, rule.kind, actor=officer, public=rule.public,
+                                   note=note, detail=detail, now=now)
+        if voice is not None:
+            await voices.store(request.id, event.id, voice)
+        return event
 
 
 def _mark_acknowledged(request: ServiceRequest, now: datetime, updates: list[str]) -> None:
@@ -330,8 +355,9 @@ async def apply_worker_action(member: Member, request: ServiceRequest, action: s
             return _replay_of(done, request, rule, note)
     if action not in worker_actions(request):
         raise DomainError(gettext("这条诉求现在不能做这个操作，请刷新"), status=409)
-    if rule.needs_note and not note:
-        raise DomainError(gettext("请写几句说明"), field="note")
+    voice = _voice_for(action, data)
+    if rule.needs_note and not note and voice is None:
+        raise _needs_words(action, worker=True)
     if action == "rate" and data.rating not in {1, 2, 3, 4, 5}:
         raise DomainError(gettext("请选择 1 到 5 星"), field="rating")
     now = now or datetime.now(UTC)
@@ -361,9 +387,12 @@ async def apply_worker_action(member: Member, request: ServiceRequest, action: s
                 updates.append("status")
             if updates:
                 await request.save(update_fields=updates)
-            return await record_event(request, rule.kind, by_worker=True, note=note,
-                                      detail={"rating": data.rating} if action == "rate" else {},
-                                      client_id=data.client_id, now=now)
+            event = await record_event(request, rule.kind, by_worker=True, note=note,
+                                       detail={"rating": data.rating} if action == "rate"
+                                       else {}, client_id=data.client_id, now=now)
+            if voice is not None:
+                await voices.store(request.id, event.id, voice)
+            return event
     except IntegrityError:
         if data.client_id is None:
             raise

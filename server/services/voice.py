@@ -43,6 +43,8 @@ from mutagen.oggvorbis import OggVorbis
 
 from server.errors import DomainError
 from server.i18n import gettext
+from server.models import RequestVoice
+from server.privacy import VoiceRef
 from server.services.offload import run_heavy
 
 MAX_BYTES = 1_000_000
@@ -165,6 +167,8 @@ def ogg_duration_ms(raw: bytes) -> int:
             info = reader(io.BytesIO(raw)).info
         except Exception:  # noqa: S112 - not this codec: try the next one
             continue
+        if info is None:
+            break
         return round(info.length * 1000)
     raise _unsupported()
 
@@ -205,6 +209,8 @@ def mp4_duration_ms(raw: bytes) -> int:
     codec), or the sum of its fragments' samples when that is longer (MediaRecorder's
     fragmented MP4 leaves the headers' durations at zero)."""
     info = MP4(io.BytesIO(raw)).info
+    if info is None:
+        raise _Unreadable("no movie header")
     codec = str(getattr(info, "codec", ""))
     if not (codec.startswith("mp4a") or codec.lower() == "opus"):
         raise _unsupported()
@@ -340,3 +346,27 @@ def webm_duration_ms(raw: bytes) -> int:
     frame = last - previous if previous is not None and last > previous else 0
     from_blocks = (last + frame) * scale // 1_000_000
     return max(int(from_blocks), round(header_duration * scale / 1_000_000))
+
+
+# --- storing and finding ----------------------------------------------------------------------
+
+async def store(request_id: int, event_id: int, voice: CleanVoice) -> RequestVoice:
+    """Keep `voice` as what one event said; call inside the transaction that wrote it."""
+    return await RequestVoice.create(
+        request_id=request_id, event_id=event_id, data=voice.data,
+        content_type=voice.content_type, size=len(voice.data),
+        duration_ms=voice.duration_ms, sha256=voice.sha256)
+
+
+async def refs_of(request_id: int) -> dict[int, VoiceRef]:
+    """A request's voice messages by the id of the event each belongs to (no audio read).
+    Who may hear them is `server.privacy.voices_for`'s decision."""
+    rows = await RequestVoice.filter(request_id=request_id).values_list(
+        "id", "event_id", "duration_ms")
+    return {int(event_id): VoiceRef(int(voice_id), int(ms))
+            for voice_id, event_id, ms in rows}
+
+
+async def clip(request_id: int, voice_id: int) -> RequestVoice | None:
+    """One voice message of a request the caller already found the reader may open."""
+    return await RequestVoice.get_or_none(id=voice_id, request_id=request_id)

@@ -49,6 +49,7 @@ def make_templates(asset_url: Any) -> Jinja2Templates:
     env.filters["localdate"] = labels.localdate
     env.filters["localtime"] = labels.localtime
     env.filters["pageparams"] = page_params
+    env.filters["tel"] = tel_href
     return Jinja2Templates(env=env)
 
 
@@ -63,6 +64,8 @@ def js_strings() -> dict[str, str]:
         "needsAttention": _("需要处理："), "willRetry": _("等网络好了会再发"),
         "sendNow": _("立即发送"), "edit": _("修改"), "resend": _("修改后重新发送"),
         "discard": _("删除"), "confirmDiscard": _("确定删除这一条吗？删除后不会发送。"),
+        "micDenied": _(
+            "没有用上麦克风。可以在浏览器设置里允许录音，或者点下面选择手机录好的音频。"),
     }
 
 
@@ -76,7 +79,7 @@ TEMPLATE_LABELS = SimpleNamespace(
 def text_limits() -> dict[str, int | str]:
     """Every limit a page states or enforces (`maxlength`, "24 小时内有效", "最大 1.5 MB"),
     read from the constant the server checks, so changing one changes the words too."""
-    from server.services import lifecycle, membership, notices, photos, rebind
+    from server.services import contacts, lifecycle, membership, notices, photos, rebind, voice
     from server.services import requests as filing
 
     return {
@@ -87,7 +90,15 @@ def text_limits() -> dict[str, int | str]:
         "rebind_hours": int(rebind.CODE_LIFETIME.total_seconds() // 3600),
         "liaison_load": membership.LIAISON_LIMIT,
         "notice_title": notices.MAX_TITLE, "notice_body": notices.MAX_BODY,
+        "voice_seconds": voice.MAX_SECONDS,
+        "voice_mb": f"{voice.MAX_BYTES / 1_000_000:g}",
+        "office_address": contacts.MAX_OFFICE_ADDRESS,
     }
+
+
+def tel_href(phone: str) -> str:
+    """A `tel:` link for a number as people write it (029-8888 6666): digits and + only."""
+    return "tel:" + "".join(ch for ch in phone if ch.isascii() and (ch.isdigit() or ch == "+"))
 
 
 def page_params(params: Mapping[str, str], page: int) -> str:

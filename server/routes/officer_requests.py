@@ -79,8 +79,9 @@ async def queue(request: Request) -> Response:
     }, fragment="officer/_request_table.html", headers=NO_STORE)
 
 
-# Officer pages with other people's data are never stored; the reply form records voice.
-DETAIL_HEADERS = {**NO_STORE, **MICROPHONE}
+def _detail_headers(officer: Officer) -> dict[str, str]:
+    """Never stored (other people's data); the microphone on for those who reply by voice."""
+    return {**NO_STORE, **MICROPHONE} if privacy.hears_voices(officer) else NO_STORE
 
 
 async def _detail_context(officer: Officer, item: ServiceRequest, error: str = "",
@@ -102,6 +103,7 @@ async def _detail_context(officer: Officer, item: ServiceRequest, error: str = "
         "events": privacy.timeline(officer, events, view.filer, audible),
         "anonymous": privacy.anonymous_label(), "actions": actions,
         "may_call": privacy.may_call_filer(officer, item.anonymity, item.member.id),
+        "hears_voices": privacy.hears_voices(officer),
         "worker_phone": worker_phone,
         "error": error, "photo_ids": photo_ids, "cadres": cadres, "now": datetime.now(UTC),
     }
@@ -113,7 +115,7 @@ async def detail(request: Request) -> Response:
     await audit.record(officer, "request.view", item, ip=client_ip(request))
     await inbox.mark_request_read(item.id, officer_id=officer.id)
     return render(request, "officer/request.html", await _detail_context(officer, item),
-                  fragment="officer/_request_panel.html", headers=DETAIL_HEADERS)
+                  fragment="officer/_request_panel.html", headers=_detail_headers(officer))
 
 
 async def worker_phone(request: Request) -> Response:
@@ -130,7 +132,7 @@ async def worker_phone(request: Request) -> Response:
                        member=item.member.id)
     return render(request, "officer/request.html",
                   await _detail_context(officer, item, worker_phone=item.member.phone),
-                  fragment="officer/_worker_phone.html", headers=DETAIL_HEADERS)
+                  fragment="officer/_worker_phone.html", headers=_detail_headers(officer))
 
 
 async def act(request: Request) -> Response:
@@ -161,7 +163,7 @@ async def act(request: Request) -> Response:
         return RedirectResponse(f"/officer/requests/{item.id}", status_code=303)
     return render(request, "officer/request.html", await _detail_context(officer, item, error),
                   status_code=422 if error else 200, fragment="officer/_request_panel.html",
-                  headers=DETAIL_HEADERS)
+                  headers=_detail_headers(officer))
 
 
 EARLIEST_DATE, LATEST_DATE = date(2000, 1, 1), date(2999, 12, 31)

@@ -161,16 +161,20 @@ async def clean_upload(raw: bytes | None) -> CleanedVoice:
 # --- Ogg ----------------------------------------------------------------------------------
 
 def ogg_duration_ms(raw: bytes) -> int:
-    """Opus or Vorbis in Ogg: mutagen reads the codec header and the last granule."""
-    for reader in (OggOpus, OggVorbis):
-        try:
-            info = reader(io.BytesIO(raw)).info
-        except Exception:  # noqa: S112 - not this codec: try the next one
-            continue
-        if info is None:
-            break
-        return round(info.length * 1000)
-    raise _unsupported()
+    """Opus or Vorbis in Ogg (told from the first packet); mutagen reads the codec header
+    and the last page's granule position."""
+    if len(raw) < 28:
+        raise _Unreadable("short page")
+    first_packet = raw[27 + raw[26]:][:8]
+    if first_packet == b"OpusHead":
+        info = OggOpus(io.BytesIO(raw)).info
+    elif first_packet[:7] == b"\x01vorbis":
+        info = OggVorbis(io.BytesIO(raw)).info
+    else:
+        raise _unsupported()
+    if info is None:
+        raise _Unreadable("no stream info")
+    return round(info.length * 1000)
 
 
 # --- MP4 ----------------------------------------------------------------------------------
@@ -204,16 +208,13 @@ def _boxes(raw: bytes, start: int, end: int, budget: list[int]) -> Iterator[
         pos += size
 
 
+MP4_CODECS = frozenset({b"mp4a", b"Opus"})
+
+
 def mp4_duration_ms(raw: bytes) -> int:
-    """The movie's length as mutagen reads it (which also checks the track is audio and its
-    codec), or the sum of its fragments' samples when that is longer (MediaRecorder's
-    fragmented MP4 leaves the headers' durations at zero)."""
-    info = MP4(io.BytesIO(raw)).info
-    if info is None:
-        raise _Unreadable("no movie header")
-    codec = str(getattr(info, "codec", ""))
-    if not (codec.startswith("mp4a") or codec.lower() == "opus"):
-        raise _unsupported()
+    """The longer of the movie's length as mutagen reads it and the sum of its fragments'
+    samples (MediaRecorder's fragmented MP4 leaves the headers' durations at zero). One
+    track, audio, in a codec browsers play."""
     timescale = 0
     tracks = 0
     trex_default = 0
@@ -225,6 +226,8 @@ def mp4_duration_ms(raw: bytes) -> int:
             tracks += 1
         elif kind == b"hdlr" and raw[body + 8:body + 12] != b"soun":
             raise _unsupported()  # a video track: not a voice message
+        elif kind == b"stsd" and raw[body + 12:body + 16] not in MP4_CODECS:
+            raise _unsupported()  # AMR from an old recorder app, say
         elif kind == b"mdhd":
             version = raw[body]
             offset = body + (20 if version == 1 else 12)
@@ -241,8 +244,10 @@ def mp4_duration_ms(raw: bytes) -> int:
             total += _trun_duration(raw, body, end, default)
     if tracks != 1 or timescale <= 0:
         raise _unsupported()
-    fragments_ms = total * 1000 // timescale
-    return max(round(info.length * 1000), fragments_ms)
+    info = MP4(io.BytesIO(raw)).info
+    if info is None:
+        raise _Unreadable("no movie header")
+    return max(round(info.length * 1000), total * 1000 // timescale)
 
 
 def _trun_duration(raw: bytes, body: int, end: int, default: int) -> int:

@@ -281,7 +281,7 @@ class VoiceRef:
 
     @property
     def length(self) -> str:
-        seconds = round(self.duration_ms / 1000)
+        seconds = max(1, self.duration_ms // 1000)  # as players show it: whole seconds
         return f"{seconds // 60}:{seconds % 60:02d}"
 
 

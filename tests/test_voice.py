@@ -330,3 +330,19 @@ async def test_microphone_only_on_recording_pages(app: Any) -> None:
         assert '<script src="/static/js/voice.' not in response.text
     # A recording is played back before sending from a blob: URL.
     assert "media-src 'self' blob:" in recording[0].headers["content-security-policy"]
+
+
+async def test_three_photos_and_a_voice_in_one_form(app: Any) -> None:
+    member = await make_member(app)
+    async with member_client(app, member) as c:
+        page = await c.get("/requests/new")
+        client_id = str(uuid.uuid4())
+        files = [("photo", (f"p{i}.jpg", jpeg_bytes(64, 48), "image/jpeg")) for i in range(3)]
+        files.append(("voice", ("v.webm", CHROMIUM_WEBM, "audio/webm")))
+        response = await c.post("/requests/new", data={
+            "csrf_token": csrf_of(page.text), "client_id": client_id, "category": "safety",
+            "description": "脚手架松了"}, files=files)
+    assert response.status_code == 303, response.text[:300]
+    item = await ServiceRequest.get(client_id=client_id)
+    assert await item.photos.all().count() == 3
+    assert await RequestVoice.filter(request_id=item.id).count() == 1

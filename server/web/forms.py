@@ -15,7 +15,8 @@ from server.web.sessions import state_of
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 MAX_FIELDS = 60
-MAX_FILES = 3
+# The request form's photos (server.services.photos.MAX_PHOTOS) and a voice message.
+MAX_FILES = 4
 
 
 def csrf_token(request: Request) -> str:

@@ -162,7 +162,10 @@ async def test_count_and_headers_are_checked_before_any_decoding(
     member = await make_member(app)
     good = ("photo", ("good.jpg", jpeg_bytes(), "image/jpeg"))
     async with member_client(app, member) as c:
-        too_many, _ = await post_request(c, [good] * 4)
+        # Four files fit the form (three photos and a voice message): refused by count.
+        four, _ = await post_request(c, [good] * 4)
+        assert four.status_code == 422 and "最多上传 3 张照片" in four.text
+        too_many, _ = await post_request(c, [good] * 5)
         assert too_many.status_code == 400  # the form parser's own file limit
         bomb_last, _ = await post_request(
             c, [good, ("photo", ("bomb.png", declared_png(20000, 20000), "image/png"))])

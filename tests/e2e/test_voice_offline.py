@@ -55,6 +55,12 @@ async def join(context: BrowserContext, server: LiveServer, name: str) -> Page:
     return page
 
 
+async def fits(page: Page) -> None:
+    """The page is no wider than the phone."""
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["viewport"]["width"], f"{page.url} is {width} px wide"  # type: ignore[index]
+
+
 async def outbox_total(page: Page) -> int:
     return int(await page.evaluate("LianxinOutbox.summary().then(s => s.total)"))
 
@@ -68,6 +74,7 @@ async def test_voice_recorded_offline_reaches_the_cadre(server: LiveServer,
     # Whom to call, on the worker's home.
     await expect(worker.locator("#status .calls a[href^='tel:']").first).to_be_visible()
     await worker.screenshot(path=shots / "worker-home-360.png", full_page=True)
+    await fits(worker)
     await worker.goto(server.url + "/requests/new")
     await worker.evaluate("navigator.serviceWorker.ready.then(() => 1)")
     await worker.reload()
@@ -86,6 +93,7 @@ async def test_voice_recorded_offline_reaches_the_cadre(server: LiveServer,
     assert recorded is not None and recorded[0] in {"audio/webm", "audio/ogg", "audio/mp4"}
     assert recorded[1] > 1000
     await worker.screenshot(path=shots / "request-form-recorded-360.png", full_page=True)
+    await fits(worker)
     await worker.click("#new-request button[type=submit]")
     await expect(worker.locator(".saved-note")).to_contain_text("已保存，有网络时自动发送")
     # Queued with the recording as bytes, like a photo.
@@ -131,6 +139,7 @@ async def test_voice_recorded_offline_reaches_the_cadre(server: LiveServer,
     # The worker's number: one tap, then a tel: link.
     await cadre.click("#worker-phone button")
     await expect(cadre.locator("#worker-phone a[href^='tel:1']")).to_be_visible()
+    await fits(cadre)
     assert not cadre_problems, cadre_problems
 
     # Another worker asks for the clip by its address: 404.

@@ -34,6 +34,8 @@ DATA = Path(__file__).resolve().parent / "data"
 # Recorded by Chromium's MediaRecorder from its fake microphone (2 s of beeps).
 CHROMIUM_WEBM = (DATA / "chromium-fake-mic.webm").read_bytes()
 CHROMIUM_MP4 = (DATA / "chromium-fake-mic.m4a").read_bytes()
+# As stored: the same with a Duration written in (see test_webm_gets_its_duration_written_in).
+STORED_WEBM = voice.check_voice(CHROMIUM_WEBM).data
 
 
 # --- what is taken --------------------------------------------------------------------------
@@ -54,6 +56,19 @@ LAYOUTS = {
     "m4a-aac": lambda s: samples.mp4_plain(s),
     "m4a-opus": lambda s: samples.mp4_plain(s, codec=b"Opus"),
 }
+
+
+def test_webm_gets_its_duration_written_in() -> None:
+    """MediaRecorder leaves WebM's Duration out, and `<audio>` then shows no length and
+    cannot seek: the stored copy has it, and is otherwise the same bytes."""
+    assert b"\x44\x89" not in CHROMIUM_WEBM[:200]
+    stored = voice.check_voice(CHROMIUM_WEBM)
+    assert stored.data != CHROMIUM_WEBM and len(stored.data) == len(CHROMIUM_WEBM) + 18
+    assert stored.data.endswith(CHROMIUM_WEBM[-4000:])  # the audio itself untouched
+    again = voice.check_voice(stored.data)
+    assert again.data == stored.data and again.duration_ms == stored.duration_ms
+    built = samples.webm(7.5, duration_header=7.5)  # already has one: kept as it is
+    assert voice.check_voice(built).data == built
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
@@ -160,8 +175,8 @@ async def spoken(app: Any) -> dict[str, Any]:
 async def test_a_voice_alone_files_a_request(app: Any, spoken: dict[str, Any]) -> None:
     item, clip = spoken["item"], spoken["clip"]
     assert item.description == ""
-    assert clip.data == CHROMIUM_WEBM and clip.content_type == "audio/webm"
-    assert clip.size == len(CHROMIUM_WEBM) and 1500 <= clip.duration_ms <= 2500
+    assert clip.data == STORED_WEBM and clip.content_type == "audio/webm"
+    assert clip.size == len(STORED_WEBM) and 1500 <= clip.duration_ms <= 2500
     event = await RequestEvent.get(id=clip.event_id)  # type: ignore[attr-defined]
     assert event.kind == EventKind.SUBMITTED and event.request_id == item.id  # type: ignore[attr-defined]
     async with member_client(app, spoken["member"]) as c:
@@ -175,13 +190,13 @@ async def test_a_voice_alone_files_a_request(app: Any, spoken: dict[str, Any]) -
     assert f'<audio controls preload="metadata" src="/requests/{item.id}/voices/{clip.id}">' \
         in page.text
     assert "语音留言" in listed.text
-    assert played.status_code == 200 and played.content == CHROMIUM_WEBM
+    assert played.status_code == 200 and played.content == STORED_WEBM
     assert played.headers["content-type"] == "audio/webm"
     assert played.headers["accept-ranges"] == "bytes"
     # Safari plays media only from a server that answers ranges.
-    assert part.status_code == 206 and part.content == CHROMIUM_WEBM[100:200]
-    assert part.headers["content-range"] == f"bytes 100-199/{len(CHROMIUM_WEBM)}"
-    assert tail.status_code == 206 and tail.content == CHROMIUM_WEBM[-50:]
+    assert part.status_code == 206 and part.content == STORED_WEBM[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(STORED_WEBM)}"
+    assert tail.status_code == 206 and tail.content == STORED_WEBM[-50:]
 
 
 async def test_words_or_voice_one_is_needed(app: Any) -> None:
@@ -217,7 +232,7 @@ async def test_another_worker_gets_404(app: Any, spoken: dict[str, Any]) -> None
     stranger = await make_member(app, name="别的工友")
     async with member_client(app, stranger) as c:
         response = await c.get(f"/requests/{item.id}/voices/{clip.id}")
-    assert response.status_code == 404 and response.content != CHROMIUM_WEBM
+    assert response.status_code == 404 and response.content != STORED_WEBM
     # And the worker's own voice id under another request of theirs is no way in either.
     own = await make_request(stranger)
     async with member_client(app, stranger) as c:
@@ -244,9 +259,9 @@ async def test_who_hears_the_voice(app: Any, spoken: dict[str, Any], who: str,
     assert ('name="voice"' in page.text) is hears
     assert ("microphone=(self)" in page.headers["permissions-policy"]) is hears
     if hears:
-        assert response.status_code == 200 and response.content == CHROMIUM_WEBM
+        assert response.status_code == 200 and response.content == STORED_WEBM
     else:
-        assert response.status_code == 404 and response.content != CHROMIUM_WEBM
+        assert response.status_code == 404 and response.content != STORED_WEBM
 
 
 async def test_follow_up_and_cadre_reply_by_voice(app: Any) -> None:
@@ -285,7 +300,8 @@ async def test_follow_up_and_cadre_reply_by_voice(app: Any) -> None:
     assert sent.status_code == replayed.status_code == 303
     (worker_reply,) = await RequestEvent.filter(request_id=item.id,
                                                 kind=EventKind.WORKER_REPLY)
-    assert (await RequestVoice.get(event_id=worker_reply.id)).data == follow_up
+    assert (await RequestVoice.get(event_id=worker_reply.id)).data == voice.check_voice(
+        follow_up).data
     assert await RequestVoice.filter(request_id=item.id).count() == 2
     async with officer_client(app, cadre.phone) as c:
         page = await c.get(f"/officer/requests/{item.id}")

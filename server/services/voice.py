@@ -144,6 +144,8 @@ def check_voice(raw: bytes) -> CleanVoice:
     if duration_ms > MAX_SECONDS * 1000 + GRACE_MS:
         raise VoiceError(gettext("录音最长 %(n)d 秒，这段有 %(s)d 秒，请录短一点") % {
             "n": MAX_SECONDS, "s": round(duration_ms / 1000)})
+    if kind == WEBM:
+        raw = webm_with_duration(raw, duration_ms)
     return CleanVoice(raw, kind, duration_ms, hashlib.sha256(raw).hexdigest())
 
 
@@ -375,3 +377,51 @@ async def refs_of(request_id: int) -> dict[int, VoiceRef]:
 async def clip(request_id: int, voice_id: int) -> RequestVoice | None:
     """One voice message of a request the caller already found the reader may open."""
     return await RequestVoice.get_or_none(id=voice_id, request_id=request_id)
+
+
+def webm_with_duration(raw: bytes, duration_ms: int) -> bytes:
+    """MediaRecorder's WebM with a Duration written into its Info element, so a player shows
+    the length and can seek (without it, `<audio>` reports an infinite duration). Only for
+    the layout MediaRecorder writes: a segment of unknown size whose Info comes before any
+    SeekHead or Cues (nothing then points at byte positions that the insertion would move).
+    Any other file is kept exactly as it came."""
+    try:
+        _, id_len, _ = _vint(raw, 0, keep_marker=True)
+        size, size_len, _ = _vint(raw, id_len, keep_marker=False)
+        pos = id_len + size_len + size  # past the EBML header
+        element, id_len, _ = _vint(raw, pos, keep_marker=True)
+        _, size_len, unknown = _vint(raw, pos + id_len, keep_marker=False)
+        if element != SEGMENT or not unknown:
+            return raw
+        pos += id_len + size_len
+        while pos < len(raw):
+            element, id_len, _ = _vint(raw, pos, keep_marker=True)
+            size, size_len, unknown = _vint(raw, pos + id_len, keep_marker=False)
+            body = pos + id_len + size_len
+            if unknown or element in {0x114D9B74, 0x1C53BB6B, CLUSTER}:  # SeekHead, Cues
+                return raw
+            if element == INFO:
+                info = raw[body:body + size]
+                scale, inner = 1_000_000, 0
+                while inner < len(info):
+                    child, child_id_len, _ = _vint(info, inner, keep_marker=True)
+                    child_size, child_size_len, _ = _vint(info, inner + child_id_len,
+                                                          keep_marker=False)
+                    value = info[inner + child_id_len + child_size_len:][:child_size]
+                    if child == DURATION:
+                        return raw  # it has one
+                    if child == TIMECODE_SCALE:
+                        scale = _uint(value)
+                    inner += child_id_len + child_size_len + child_size
+                if scale <= 0:
+                    return raw
+                duration = b"\x44\x89\x88" + struct.pack(">d", duration_ms * 1_000_000 / scale)
+                new_body = info + duration
+                # The size as an 8-byte variable-length integer: marker bit, then the value.
+                new_size = (len(new_body) | (1 << 56)).to_bytes(8, "big")
+                return raw[:pos] + raw[pos:pos + id_len] + new_size + new_body + raw[
+                    body + size:]
+            pos = body + size
+    except Exception:  # a file the checks took but this cannot rewrite is kept as it came
+        return raw
+    return raw

@@ -37,9 +37,16 @@ async def server(live_server: LiveServer) -> AsyncIterator[LiveServer]:
 
 
 def csp_watch(page: Page) -> list[str]:
+    """Console reports of a blocked recording or playback (CSP media-src, the microphone's
+    Permissions-Policy). htmx's inline styles after a swap are a known defect of their own
+    (issue 11's list), checked by the all-pages test, not here."""
     problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text)
-            if "Content Security Policy" in m.text or "Permissions policy" in m.text else None)
+
+    def seen(text: str) -> None:
+        if ("Content Security Policy" in text and "inline style" not in text) or (
+                "Permissions policy" in text):
+            problems.append(text)
+    page.on("console", lambda m: seen(m.text))
     return problems
 
 
@@ -140,6 +147,17 @@ async def test_voice_recorded_offline_reaches_the_cadre(server: LiveServer,
     # A length to show and to seek in (MediaRecorder's own WebM would say "infinite").
     assert abs(duration - int(str(duration_ms)) / 1000) < 0.5, (duration, duration_ms)
     await cadre.screenshot(path=shots / "cadre-request-voice-360.png", full_page=True)
+    # The cadre answers by voice, pressing "reply" while still recording: the recording is
+    # stopped, put in the form and sent with it (htmx, multipart).
+    reply_form = cadre.locator("form.action-reply")
+    await reply_form.locator(".voice-start").click()
+    await expect(reply_form.locator(".voice-stop")).to_be_visible()
+    await asyncio.sleep(1.5)
+    await reply_form.locator("button[type=submit]").click()
+    await expect(cadre.locator("#request-panel audio[src*='/voices/']")).to_have_count(2)
+    assert await server.count(
+        "SELECT COUNT(*) FROM request_voice v JOIN request_event e ON e.id = v.event_id "
+        "WHERE v.request_id = $1 AND e.kind = 'reply'", request_id) == 1
     # The worker's number: one tap, then a tel: link.
     await cadre.click("#worker-phone button")
     await expect(cadre.locator("#worker-phone a[href^='tel:1']")).to_be_visible()

@@ -58,7 +58,8 @@ async def test_worker_calls_liaison_and_chair_from_home_card_and_request(
         home = await c.get("/me")
         card = await c.get("/me/card")
         detail = await c.get(f"/requests/{cases['named'].id}")
-    for page in (home, card, detail):
+        listed = await c.get("/requests")
+    for page in (home, card, detail, listed):
         assert page.status_code == 200
         assert {liaison.phone, XBL_CHAIR} <= tel_numbers(page.text), page.url
         # Numbers of officers the worker has nothing to do with are not handed out.

@@ -124,6 +124,7 @@ async def my_requests(request: Request) -> Response:
     return render(request, "requests/list.html", {
         "rows": rows, "total": total, "page": page, "page_size": PAGE_SIZE,
         "params": request.query_params, "now": datetime.now(UTC),
+        "calls": await contacts.for_member(member),
     }, fragment="requests/_list.html")
 
 

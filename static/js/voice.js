@@ -61,10 +61,12 @@
     }
 
     function clear() {
+      if (state.url) {
+        URL.revokeObjectURL(state.url);
+        preview.removeAttribute("src");
+        state.url = "";
+      }
       input.value = "";
-      if (state.url) URL.revokeObjectURL(state.url);
-      state.url = "";
-      preview.removeAttribute("src");
       show("idle");
       warnIfAnonymous();
     }
@@ -135,7 +137,7 @@
     if (form) {
       form.addEventListener("change", warnIfAnonymous);
       // After a queued form is saved the page resets it for the next one.
-      form.addEventListener("reset", function () { setTimeout(clear, 0); });
+      form.addEventListener("reset", function () { if (state.url) setTimeout(clear, 0); });
     }
     field.lianxinVoice = { recording: function () { return !!state.recorder; }, stop: stop };
   }
@@ -167,10 +169,11 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     setUpAll(document);
-    // Forms come back in place (htmx answers, a refused outbox item shown again).
+    // Forms come back in place: htmx swaps a panel of #main, a refused outbox item is shown
+    // again as #main's new content. (Children of #main only: not every note and badge.)
     var main = document.getElementById("main");
     if (main && window.MutationObserver) {
-      new MutationObserver(function () { setUpAll(main); }).observe(main, { childList: true, subtree: true });
+      new MutationObserver(function () { setUpAll(main); }).observe(main, { childList: true });
     }
   });
 })();

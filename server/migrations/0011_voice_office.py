@@ -29,11 +29,11 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='UnionNode',
             name='office_address',
-            field=fields.CharField(default='', max_length=120),
+            field=fields.CharField(default='', db_default='', max_length=120),
         ),
         ops.AddField(
             model_name='UnionNode',
             name='office_phone',
-            field=fields.CharField(default='', max_length=20),
+            field=fields.CharField(default='', db_default='', max_length=20),
         ),
     ]

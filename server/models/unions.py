@@ -32,8 +32,9 @@ class UnionNode(Model):
     member_seq = fields.IntField(default=0)
     # Project unions: where the union office is and its phone, kept by the chair. An
     # applicant still waiting (or turned down) has no liaison yet: this is whom they reach.
-    office_address = fields.CharField(max_length=120, default="")
-    office_phone = fields.CharField(max_length=20, default="")
+    # (A database default too: the columns are added to tables that already have rows.)
+    office_address = fields.CharField(max_length=120, default="", db_default="")
+    office_phone = fields.CharField(max_length=20, default="", db_default="")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -100,6 +100,19 @@ def sees_photos(viewer: Viewer) -> bool:
     return not is_outside(viewer)
 
 
+def hears_voices(viewer: Viewer) -> bool:
+    """A voice is known to workmates and foremen the way a face is: outside readers get the
+    text only, never a voice message (not even the union's own replies)."""
+    return not is_outside(viewer)
+
+
+def may_call_filer(viewer: Viewer, anonymity: str, member_id: int) -> bool:
+    """Whether an officer may have the filer's phone number: only one who may know who filed
+    (never management or the upper union; nobody when the filer is anonymous to all)."""
+    return isinstance(viewer, Officer) and viewer.sees_identities and may_see_filer(
+        viewer, anonymity, member_id)
+
+
 def lists_only_referred(viewer: Viewer) -> bool:
     """Management reads only what the union referred to it; other requests reach it as
     counts. Nobody signed in is held to the same (the strictest list there is)."""
@@ -320,6 +333,23 @@ OUTSIDE_READABLE_NOTES = frozenset({
 
 
 @dataclass(frozen=True)
+class VoiceRef:
+    """A voice message as a page links to it."""
+    id: int
+    duration_ms: int
+
+    @property
+    def length(self) -> str:
+        seconds = max(1, self.duration_ms // 1000)  # as players show it: whole seconds
+        return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def voices_for(viewer: Viewer, voices: Mapping[int, VoiceRef]) -> Mapping[int, VoiceRef]:
+    """The voice messages of a request's events (by event id) that `viewer` may hear."""
+    return voices if hears_voices(viewer) else {}
+
+
+@dataclass(frozen=True)
 class EventView:
     kind: str
     created_at: datetime
@@ -327,6 +357,8 @@ class EventView:
     who: str
     note: str  # "" when there is none or the viewer may not read it
     rating: int | None
+    id: int = 0
+    voice: VoiceRef | None = None
 
 
 def worker_timeline(events: Iterable[RequestEvent]) -> list[RequestEvent]:
@@ -336,8 +368,8 @@ def worker_timeline(events: Iterable[RequestEvent]) -> list[RequestEvent]:
     return [event for event in events if event.public]
 
 
-def timeline(viewer: Officer, events: Iterable[RequestEvent],
-             filer: Identity | None) -> list[EventView]:
+def timeline(viewer: Officer, events: Iterable[RequestEvent], filer: Identity | None,
+             voices: Mapping[int, VoiceRef] | None = None) -> list[EventView]:
     """The events of one request as `viewer` may read them (events with `actor` fetched).
 
     Union officers read every event and note. Outside readers read only events the worker
@@ -346,6 +378,7 @@ def timeline(viewer: Officer, events: Iterable[RequestEvent],
     is the liaison's, which narrows the filer down to their workers.
     """
     outside = is_outside(viewer)
+    audible = voices_for(viewer, voices or {})
     views = []
     for event in events:
         if outside and not event.public:
@@ -354,7 +387,7 @@ def timeline(viewer: Officer, events: Iterable[RequestEvent],
             kind=str(event.kind), created_at=event.created_at, public=event.public,
             who=_actor(viewer, event, filer, outside),
             note=event.note if not outside or _outside_reads_note(viewer, event) else "",
-            rating=_rating(event)))
+            rating=_rating(event), id=event.id, voice=audible.get(event.id)))
     return views
 
 

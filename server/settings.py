@@ -153,7 +153,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("LIANXIN_MAX_BODY_BYTES", "max_body_bytes", str(64 * 1024),
            "Largest request body accepted for ordinary forms, in bytes.", _parse_positive_int),
     Option("LIANXIN_MAX_UPLOAD_BYTES", "max_upload_bytes", str(4 * 1024 * 1024),
-           "Largest request body accepted on routes that take photos, in bytes.",
+           "Largest request body accepted on routes that take photos or voice messages, in bytes.",
            _parse_positive_int),
     Option("LIANXIN_HEAVY_WORKERS", "heavy_workers", "2",
            "How many CPU-heavy jobs (photo decoding, posters, spreadsheets) one server "

@@ -162,8 +162,9 @@ async def test_count_and_headers_are_checked_before_any_decoding(
     member = await make_member(app)
     good = ("photo", ("good.jpg", jpeg_bytes(), "image/jpeg"))
     async with member_client(app, member) as c:
+        # Four files fit the form (three photos and a voice message): refused by count,
+        # saying so, with what was written kept (not the parser's 400).
         too_many, _ = await post_request(c, [good] * 4, "四张照片")
-        # Refused by the form, saying so, with what was written kept (not the parser's 400).
         assert too_many.status_code == 422
         assert "最多 3 张照片，这次选了 4 张" in too_many.text and "四张照片" in too_many.text
         bomb_last, _ = await post_request(

@@ -34,7 +34,7 @@ async def test_batch_files_each_item_once_with_its_own_answer(app: Any) -> None:
     member = await make_member(app)
     tag = uuid.uuid4().hex[:6]
     good = [item(f"批量 {tag} {i}") for i in range(5)]
-    bad = item("", category="wages")  # no description
+    bad = item("", category="wages")  # no description (and no voice)
     unknown = item(f"批量 {tag} x", category="lottery")
     async with member_client(app, member) as c:
         r = await post_batch(c, [*good, bad, unknown])
@@ -42,7 +42,8 @@ async def test_batch_files_each_item_once_with_its_own_answer(app: Any) -> None:
         results = r.json()["results"]
         assert [x["id"] for x in results] == [x["id"] for x in [*good, bad, unknown]]
         assert [x["status"] for x in results] == [201] * 5 + [422, 422]
-        assert "诉求内容" in results[5]["message"]
+        # Neither words nor a voice message (a batch item never carries one).
+        assert "请写几句话说明情况，或者录一段语音" in results[5]["message"]
         assert "诉求类别" in results[6]["message"]
         # Replayed (the answer was lost): the same requests, nothing new, answered as synced.
         again = (await post_batch(c, good)).json()["results"]

@@ -38,6 +38,7 @@ from server.models.requests import (
     Level,
     RequestEvent,
     RequestPhoto,
+    RequestVoice,
     ServiceRequest,
     Status,
     Urgency,
@@ -48,7 +49,8 @@ from server.models.unions import NodeKind, Team, UnionNode
 
 __models__ = [
     UnionNode, Team, Officer, Member, MemberClaim, Invite, RebindCode, AuditEntry,
-    LimitCounter, ServiceRequest, RequestPhoto, RequestEvent, CategoryDeadline, Notice,
+    LimitCounter, ServiceRequest, RequestPhoto, RequestEvent, RequestVoice, CategoryDeadline,
+    Notice,
     NoticeRead, NoticeAck, InboxItem, Session, PushSubscription, Delivery, FanoutJob,
     SmsMonth,
     DutyDay, PasswordCode, DailySummary, NoticePhoto,
@@ -96,6 +98,7 @@ __all__ = [
     "RebindCode",
     "RequestEvent",
     "RequestPhoto",
+    "RequestVoice",
     "Role",
     "ServiceRequest",
     "Session",

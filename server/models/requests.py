@@ -164,6 +164,29 @@ class RequestPhoto(Model):
         table = "request_photo"
 
 
+class RequestVoice(Model):
+    # A voice message: what one event said aloud (the filing, a worker's follow-up, an
+    # officer's reply). Kept in the database like photos, checked before it is stored
+    # (server.services.voice); served only to those who may hear it (server.privacy).
+    id = fields.IntField(primary_key=True)
+    request: fields.ForeignKeyRelation[ServiceRequest] = fields.ForeignKeyField(
+        "models.ServiceRequest", related_name="voices", on_delete=fields.CASCADE
+    )
+    event: fields.OneToOneRelation[RequestEvent] = fields.OneToOneField(
+        "models.RequestEvent", related_name="voice", on_delete=fields.CASCADE
+    )
+    data = fields.BinaryField()
+    content_type = fields.CharField(max_length=20)
+    size = fields.IntField()
+    duration_ms = fields.IntField()
+    sha256 = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "request_voice"
+        indexes = (("request_id", "id"),)
+
+
 class RequestEvent(Model):
     id = fields.BigIntField(primary_key=True)
     request: fields.ForeignKeyRelation[ServiceRequest] = fields.ForeignKeyField(

@@ -30,6 +30,11 @@ class UnionNode(Model):
     auto_approve = fields.BooleanField(default=False)
     # Per-project counter behind member numbers; bumped inside the approving transaction.
     member_seq = fields.IntField(default=0)
+    # Project unions: where the union office is and its phone, kept by the chair. An
+    # applicant still waiting (or turned down) has no liaison yet: this is whom they reach.
+    # (A database default too: the columns are added to tables that already have rows.)
+    office_address = fields.CharField(max_length=120, default="", db_default="")
+    office_phone = fields.CharField(max_length=20, default="", db_default="")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

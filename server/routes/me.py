@@ -11,7 +11,7 @@ from starlette.routing import Route
 from server.access import require_member, sign_in_member
 from server.errors import DomainError
 from server.models import MemberStatus
-from server.services import cards, moves, rebind, rota, sms
+from server.services import cards, contacts, moves, rebind, rota, sms
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
 
@@ -21,7 +21,8 @@ async def status(request: Request) -> Response:
     duty = await rota.today(member.project_id)  # type: ignore[attr-defined]
     return render(request, "me/status.html", {
         "me": member, "duty": duty, "duty_prompt": rota.invites_suggestions(duty),
-        "sms_offered": sms.enabled(request.app.state.settings)})
+        "sms_offered": sms.enabled(request.app.state.settings),
+        "calls": await contacts.for_member(member), "office": contacts.office_of(member.project)})
 
 
 async def leave_form(request: Request) -> Response:
@@ -61,7 +62,8 @@ async def card(request: Request) -> Response:
     token = cards.card_token(request.app.state.keyring, member, expires_at)
     qr = cards.qr_svg(cards.card_check_url(settings.base_url, token))
     return render(request, "me/card.html", {"me": member, "qr_svg": qr, "shown_at": now,
-                                            "expires_at": expires_at})
+                                            "expires_at": expires_at,
+                                            "calls": await contacts.for_member(member)})
 
 
 async def rebind_form(request: Request) -> Response:

@@ -25,12 +25,15 @@ from server.models import (
     Role,
     ServiceRequest,
     Status,
+    UnionNode,
 )
 from server.models.requests import OPEN_STATUSES
 from server.routes import officer_figures
 from server.routes.officer import NO_STORE, client_ip
+from server.routes.requests import voice_upload
 from server.services import (
     audit,
+    contacts,
     coverage,
     deadlines,
     digest,
@@ -39,8 +42,10 @@ from server.services import (
     lifecycle,
     upper,
 )
+from server.services import voice as voices
 from server.validation import small_int
 from server.web.forms import form_dict, read_form
+from server.web.middleware import MICROPHONE
 from server.web.templating import render
 
 PAGE_SIZE = 30
@@ -82,6 +87,7 @@ async def queue(request: Request) -> Response:
         "rows": rows, "views": views, "total": total, "page": page, "page_size": PAGE_SIZE,
         "params": request.query_params, "now": now,
         "anonymous": privacy.anonymous_label(), "categories": list(Category),
+        "hears_voices": privacy.hears_voices(officer),
     }, fragment="officer/_request_table.html", headers=NO_STORE)
 
 
@@ -100,10 +106,17 @@ async def _escalate_label(officer: Officer, item: ServiceRequest) -> str:
     return gettext("上报给上级工会")
 
 
+def _detail_headers(officer: Officer) -> dict[str, str]:
+    """Never stored (other people's data); the microphone on for those who reply by voice."""
+    return {**NO_STORE, **MICROPHONE} if privacy.hears_voices(officer) else NO_STORE
+
+
 async def _detail_context(officer: Officer, item: ServiceRequest, error: str = "",
-                          error_action: str = "", note: str = "") -> dict[str, Any]:
+                          error_action: str = "", note: str = "",
+                          worker_phone: str = "") -> dict[str, Any]:
     events = await lifecycle.events_of(item)
     view = privacy.request_view(officer, item)
+    audible = privacy.voices_for(officer, await voices.refs_of(item.id))
     photo_ids: list[Any] = []
     if privacy.sees_photos(officer):
         photo_ids = list(await RequestPhoto.filter(request_id=item.id).order_by(
@@ -115,8 +128,11 @@ async def _detail_context(officer: Officer, item: ServiceRequest, error: str = "
                                       active=True).order_by("name")
     return {
         "item": item, "view": view, "person": view.filer,
-        "events": privacy.timeline(officer, events, view.filer),
+        "events": privacy.timeline(officer, events, view.filer, audible),
         "anonymous": privacy.anonymous_label(), "actions": actions,
+        "may_call": privacy.may_call_filer(officer, item.anonymity, item.member.id),
+        "hears_voices": privacy.hears_voices(officer),
+        "worker_phone": worker_phone,
         "error": error, "error_action": error_action, "note": note,
         "escalate_label": await _escalate_label(officer, item) if "escalate" in actions else "",
         "photo_ids": photo_ids, "cadres": cadres, "now": datetime.now(UTC),
@@ -129,7 +145,24 @@ async def detail(request: Request) -> Response:
     await audit.record(officer, "request.view", item, ip=client_ip(request))
     await inbox.mark_request_read(item.id, officer_id=officer.id)
     return render(request, "officer/request.html", await _detail_context(officer, item),
-                  fragment="officer/_request_panel.html", headers=NO_STORE)
+                  fragment="officer/_request_panel.html", headers=_detail_headers(officer))
+
+
+async def worker_phone(request: Request) -> Response:
+    """The filer's phone number, shown when the officer asks for it (a button, not on every
+    view): each number an officer takes is on the audit log as such, apart from opening the
+    request, and the number is not on a screen shown to someone on site. Only officers who
+    may know who filed get it (`privacy.may_call_filer`); to anyone else, 404."""
+    officer = await require_officer(request)
+    item = await request_for_officer(officer, int(request.path_params["request_id"]))
+    await read_form(request)
+    if not privacy.may_call_filer(officer, item.anonymity, item.member.id):
+        raise HTTPException(404)
+    await audit.record(officer, "request.phone", item, ip=client_ip(request),
+                       member=item.member.id)
+    return render(request, "officer/request.html",
+                  await _detail_context(officer, item, worker_phone=item.member.phone),
+                  fragment="officer/_worker_phone.html", headers=_detail_headers(officer))
 
 
 async def act(request: Request) -> Response:
@@ -138,17 +171,23 @@ async def act(request: Request) -> Response:
     action = request.path_params["action"]
     if action not in lifecycle.TRANSITIONS:
         raise HTTPException(404)
-    data = form_dict(await read_form(request))
+    form = await read_form(request)
+    data = form_dict(form)
+    voice = voices.NO_VOICE
+    if action in lifecycle.VOICE_ACTIONS and privacy.hears_voices(officer):
+        voice = await voices.clean_upload(await voice_upload(form))
     note, error = lifecycle.clean_note(data)
+    error = error or voice.error
     if not error:
         try:
             await lifecycle.apply_officer_action(officer, item, action, lifecycle.ActionInput(
                 note=note, duplicate_of=small_int(data.get("duplicate_of")),
-                assignee_id=small_int(data.get("assignee"))))
+                assignee_id=small_int(data.get("assignee")), voice=voice.voice))
         except DomainError as exc:
             error = exc.message
         else:
-            await audit.record(officer, f"request.{action}", item, ip=client_ip(request))
+            await audit.record(officer, f"request.{action}", item, ip=client_ip(request),
+                               **({"voice": True} if voice.voice else {}))
     item = await request_for_officer(officer, item.id) if not error else item
     if not error and request.headers.get("hx-request") != "true":
         return RedirectResponse(f"/officer/requests/{item.id}", status_code=303)
@@ -156,7 +195,7 @@ async def act(request: Request) -> Response:
                                     note if error else "")
     return render(request, "officer/request.html", context,
                   status_code=422 if error else 200, fragment="officer/_request_panel.html",
-                  headers=NO_STORE)
+                  headers=_detail_headers(officer))
 
 
 EARLIEST_DATE, LATEST_DATE = date(2000, 1, 1), date(2999, 12, 31)
@@ -257,6 +296,33 @@ async def deadline_settings(request: Request) -> Response:
     }, status_code=422 if errors else 200, headers=NO_STORE)
 
 
+async def office_settings(request: Request) -> Response:
+    """Where the union office is and its phone: what an applicant without a liaison yet, or
+    one turned down, is shown. Kept by the project's chair."""
+    officer = await require_officer(request, Role.CHAIR)
+    if not officer.union.is_project:
+        raise HTTPException(404)
+    errors: dict[str, str] = {}
+    # Read fresh: the signed-in officer's union is a snapshot shared across requests.
+    project = await UnionNode.get(id=officer.union.id)
+    values = {"office_address": project.office_address, "office_phone": project.office_phone}
+    if request.method == "POST":
+        data = form_dict(await read_form(request))
+        values = {k: str(data.get(k, "")) for k in values}
+        try:
+            office = contacts.clean_office(data)
+            await contacts.save_office(project, office)
+        except DomainError as exc:
+            errors = exc.as_errors()
+        else:
+            await audit.record(officer, "project.office", project, ip=client_ip(request),
+                               address=office.address, phone=office.phone)
+            return RedirectResponse("/officer/office?saved=1", status_code=303)
+    return render(request, "officer/office.html", {
+        "values": values, "errors": errors, "saved": request.query_params.get("saved") == "1",
+    }, status_code=422 if errors else 200, headers=NO_STORE)
+
+
 async def badges(request: Request) -> Response:
     officer = await require_officer(request)
     now = datetime.now(UTC)
@@ -276,11 +342,14 @@ async def badges(request: Request) -> Response:
 routes = [
     Route("/officer/requests", queue),
     Route("/officer/requests/{request_id:int}", detail),
+    # Before the actions' pattern, which would take "phone" for an unknown action.
+    Route("/officer/requests/{request_id:int}/phone", worker_phone, methods=["POST"]),
     Route("/officer/requests/{request_id:int}/{action:str}", act, methods=["POST"]),
     Route("/officer/figures", figures_page),
     Route("/officer/figures/requests", request_figures_page),
     Route("/officer/digest", digest_page),
     Route("/officer/digest.xlsx", digest_xlsx),
     Route("/officer/deadlines", deadline_settings, methods=["GET", "POST"]),
+    Route("/officer/office", office_settings, methods=["GET", "POST"]),
     Route("/officer/badges", badges),
 ]

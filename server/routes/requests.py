@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -20,16 +21,27 @@ from server.access import (
 from server.errors import DomainError
 from server.i18n import N_, gettext
 from server.labels import CATEGORY_LABELS
-from server.models import Category, MemberStatus, RequestPhoto, ServiceRequest
-from server.services import inbox, lifecycle, notices
+from server.models import Category, Member, MemberStatus, RequestPhoto, ServiceRequest
+from server.services import contacts, inbox, lifecycle, notices
 from server.services import requests as svc
+from server.services import voice as voices
 from server.services.photos import MAX_PHOTOS, MAX_UPLOAD_BYTES, NO_PHOTOS, clean_photos
 from server.validation import Cleaner, small_int
 from server.web.forms import form_dict, read_batch, read_form
 from server.web.forms import uploads as form_uploads
+from server.web.media import bytes_response
+from server.web.middleware import MICROPHONE
 from server.web.templating import render
 
 PAGE_SIZE = 30
+
+
+async def voice_upload(form: FormData) -> bytes | None:
+    """The form's recording (field `voice`), read one byte past the limit; None if none."""
+    value = form.get("voice")
+    if isinstance(value, UploadFile) and (value.filename or value.size):
+        return await value.read(voices.MAX_BYTES + 1)
+    return None
 
 
 def _form_context(values: Mapping[str, object], errors: dict[str, str]) -> dict[str, object]:
@@ -43,7 +55,7 @@ async def new_form(request: Request) -> Response:
     return render(request, "requests/new.html",
                   {**_form_context(values, {}), "active": member.status == MemberStatus.ACTIVE,
                    "left": member.status == MemberStatus.LEFT},
-                  fragment="requests/_form.html")
+                  fragment="requests/_form.html", headers=MICROPHONE)
 
 
 async def new_submit(request: Request) -> Response:
@@ -52,9 +64,10 @@ async def new_submit(request: Request) -> Response:
     data = form_dict(form)
     # Decoding is the costly part: none for a member who may not file yet (refused below).
     uploads = await form_uploads(form, "photo", MAX_UPLOAD_BYTES, MAX_PHOTOS)
-    cleaned = (await clean_photos(uploads) if member.status == MemberStatus.ACTIVE
-               else NO_PHOTOS)
-    new, errors, photos = svc.clean_new_request(data, cleaned)
+    active = member.status == MemberStatus.ACTIVE
+    cleaned = await clean_photos(uploads) if active else NO_PHOTOS
+    voice = await voices.clean_upload(await voice_upload(form)) if active else voices.NO_VOICE
+    new, errors, photos = svc.clean_new_request(data, cleaned, voice)
     status = 422
     if new is not None:
         try:
@@ -67,7 +80,7 @@ async def new_submit(request: Request) -> Response:
     values = {k: v for k, v in data.items() if isinstance(v, str)}
     return render(request, "requests/new.html",
                   {**_form_context(values, errors), "active": True},
-                  status_code=status, fragment="requests/_form.html")
+                  status_code=status, fragment="requests/_form.html", headers=MICROPHONE)
 
 
 async def sync_new(request: Request) -> Response:
@@ -110,6 +123,7 @@ async def my_requests(request: Request) -> Response:
         # For the page script that lists requests still waiting in this phone's outbox.
         "category_names": {c.value: gettext(CATEGORY_LABELS[c]) for c in Category},
         "params": request.query_params, "now": datetime.now(UTC),
+        "calls": await contacts.for_member(member),
     }, fragment="requests/_list.html")
 
 
@@ -120,16 +134,23 @@ async def detail(request: Request) -> Response:
         return RedirectResponse(f"/officer/requests/{request_id}", status_code=303)
     member = await require_member(request)
     item = await request_for_member(member, request_id)
+    unread_from = item.worker_seen_event_id
+    context = await _worker_context(member, item)
+    await lifecycle.mark_seen_by_worker(item)
+    return render(request, "requests/detail.html", {
+        **context, "unread_from": unread_from, "error": "", "error_action": "", "note": "",
+        "comment": ""},
+        fragment="requests/_timeline.html", headers=MICROPHONE)
+
+
+async def _worker_context(member: Member, item: ServiceRequest) -> dict[str, object]:
     events = privacy.worker_timeline(await lifecycle.events_of(item))
     photos = await RequestPhoto.filter(request_id=item.id).order_by("id").values_list(
         "id", flat=True)
-    unread_from = item.worker_seen_event_id
-    await lifecycle.mark_seen_by_worker(item)
-    return render(request, "requests/detail.html", {
-        "item": item, "events": events, "photo_ids": photos,
-        "actions": lifecycle.worker_actions(item), "unread_from": unread_from, "error": "",
-        "error_action": "", "note": "", "comment": "",
-    }, fragment="requests/_timeline.html")
+    return {"item": item, "events": events, "photo_ids": photos,
+            "voices": privacy.voices_for(member, await voices.refs_of(item.id)),
+            "calls": await contacts.for_request(member, item),
+            "actions": lifecycle.worker_actions(item)}
 
 
 async def worker_action(request: Request) -> Response:
@@ -138,17 +159,21 @@ async def worker_action(request: Request) -> Response:
     action = request.path_params["action"]
     if action not in lifecycle.WORKER_TRANSITIONS:
         raise HTTPException(404)
-    data = form_dict(await read_form(request))
+    form = await read_form(request)
+    data = form_dict(form)
+    voice = voices.NO_VOICE
+    if action in lifecycle.VOICE_ACTIONS:
+        voice = await voices.clean_upload(await voice_upload(form))
     note, error = lifecycle.clean_note(data)
     c = Cleaner(data)
     comment = c.text("rating_comment", required=False, max_length=lifecycle.MAX_RATING_COMMENT,
                      label=N_("评价"), multiline=True)
     client_id = c.client_id() if data.get("client_id") else None
     rating = small_int(data.get("rating"))
-    error = "; ".join(e for e in (error, *c.errors.values()) if e)
+    error = "; ".join(e for e in (error, *c.errors.values(), voice.error) if e)
     if not error:
         data_in = lifecycle.ActionInput(note=note, rating=rating, client_id=client_id,
-                                        rating_comment=comment)
+                                        rating_comment=comment, voice=voice.voice)
         try:
             if action == "confirm":
                 await lifecycle.confirm_and_rate(member, item, data_in)
@@ -159,15 +184,30 @@ async def worker_action(request: Request) -> Response:
     if not error:
         return RedirectResponse(f"/requests/{item.id}", status_code=303)
     item = await request_for_member(member, item.id)
-    events = privacy.worker_timeline(await lifecycle.events_of(item))
-    photos = await RequestPhoto.filter(request_id=item.id).order_by("id").values_list(
-        "id", flat=True)
-    # What was typed comes back with the message, next to the button that was pressed.
     return render(request, "requests/detail.html", {
-        "item": item, "events": events, "photo_ids": photos,
-        "actions": lifecycle.worker_actions(item), "unread_from": item.worker_seen_event_id,
+        **await _worker_context(member, item), "unread_from": item.worker_seen_event_id,
+        # What was typed comes back with the message, next to the button that was pressed.
         "error": error, "error_action": action, "note": note, "comment": comment,
-    }, status_code=422, fragment="requests/_timeline.html")
+    }, status_code=422, fragment="requests/_timeline.html", headers=MICROPHONE)
+
+
+async def voice_clip(request: Request) -> Response:
+    """A voice message, for the worker whose request it is and the union officers who may
+    open the request; management and the upper union never hear one (nor learn that there
+    is one: 404, as for a request they may not open)."""
+    request_id = int(request.path_params["request_id"])
+    officer = await current_officer(request)
+    if officer is not None:
+        if not privacy.hears_voices(officer):
+            raise HTTPException(404)
+        item = await request_for_officer(officer, request_id)
+    else:
+        item = await request_for_member(await require_member(request), request_id)
+    found = await voices.clip(item.id, int(request.path_params["voice_id"]))
+    if found is None:
+        raise HTTPException(404)
+    return bytes_response(request, found.data, found.content_type,
+                          {"Cache-Control": "private, max-age=86400"})
 
 
 async def photo(request: Request) -> Response:
@@ -205,6 +245,7 @@ routes = [
     Route("/requests/sync", sync_new, methods=["POST"]),
     Route("/requests/{request_id:int}", detail),
     Route("/requests/{request_id:int}/photos/{photo_id:int}", photo),
+    Route("/requests/{request_id:int}/voices/{voice_id:int}", voice_clip),
     Route("/requests/{request_id:int}/{action:str}", worker_action, methods=["POST"]),
     Route("/me/badges", badges),
 ]

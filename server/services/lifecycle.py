@@ -36,6 +36,8 @@ from server.models import (
 )
 from server.models.requests import OPEN_STATUSES
 from server.services import care, deadlines, inbox
+from server.services import voice as voices
+from server.services.voice import CleanVoice
 from server.validation import Cleaner
 
 MAX_NOTE = 2000
@@ -97,6 +99,8 @@ SYSTEM_TRANSITIONS: dict[str, Transition] = {
 # Namespace of the due-soon reminders' keys (see `due_soon_key`).
 _DUE_SOON_KEYS = uuid.uuid5(uuid.NAMESPACE_URL, "https://lianxin.invalid/due-soon")
 SUBMITTED = Transition(EventKind.SUBMITTED, frozenset(), _NOBODY, Status.SUBMITTED)
+# Actions that may be said aloud: a voice message stands in for their note.
+VOICE_ACTIONS = frozenset({"reply", "worker_reply"})
 
 
 # --- the one writer of events -----------------------------------------------------------------
@@ -164,10 +168,15 @@ async def record_submitted(conn: BaseDBAsyncClient, request_ids: Sequence[int],
     await care.note_contact(member_id, datetime.now(UTC), conn=conn)
 
 
-async def record_filed(request: ServiceRequest, now: datetime) -> RequestEvent:
-    """The filing event of a request filed alone; the same row `record_submitted` writes."""
-    return await record_event(request, SUBMITTED.kind, by_worker=True, public=SUBMITTED.public,
-                              client_id=request.client_id, now=now)
+async def record_filed(request: ServiceRequest, now: datetime,
+                       voice: CleanVoice | None = None) -> RequestEvent:
+    """The filing event of a request filed alone; the same row `record_submitted` writes,
+    with the voice message the worker recorded instead of (or beside) typing."""
+    event = await record_event(request, SUBMITTED.kind, by_worker=True,
+                               public=SUBMITTED.public, client_id=request.client_id, now=now)
+    if voice is not None:
+        await voices.store(request.id, event.id, voice)
+    return event
 
 
 # --- who may do what ------------------------------------------------------------------------
@@ -220,6 +229,18 @@ class ActionInput:
     rating: int | None = None
     rating_comment: str = ""
     client_id: uuid.UUID | None = None
+    voice: CleanVoice | None = None
+
+
+def _voice_for(action: str, data: ActionInput) -> CleanVoice | None:
+    return data.voice if action in VOICE_ACTIONS else None
+
+
+def _needs_words(action: str, worker: bool) -> DomainError:
+    if action in VOICE_ACTIONS:
+        return DomainError(gettext("请写几句话，或者录一段语音"), field="note")
+    return DomainError(gettext("请写几句说明") if worker else gettext("请填写说明"),
+                       field="note")
 
 
 def clean_note(data: Mapping[str, object]) -> tuple[str, str]:
@@ -248,8 +269,9 @@ async def apply_officer_action(officer: Officer, request: ServiceRequest, action
         raise _refused_now()
     rule = TRANSITIONS[action]
     note = data.note.strip()[:MAX_NOTE]
-    if rule.needs_note and not note:
-        raise DomainError(gettext("请填写说明"), field="note")
+    voice = _voice_for(action, data)
+    if rule.needs_note and not note and voice is None:
+        raise _needs_words(action, worker=False)
     now = now or datetime.now(UTC)
     detail: dict[str, object] = {}
     assignee: Officer | None = None
@@ -315,8 +337,11 @@ async def apply_officer_action(officer: Officer, request: ServiceRequest, action
             updates.append("status")
         if updates:
             await request.save(update_fields=sorted(set(updates)))
-        return await record_event(request, rule.kind, actor=officer, public=rule.public,
-                                  note=note, detail=detail, now=now)
+        event = await record_event(request, rule.kind, actor=officer, public=rule.public,
+                                   note=note, detail=detail, now=now)
+        if voice is not None:
+            await voices.store(request.id, event.id, voice)
+        return event
 
 
 def _mark_acknowledged(request: ServiceRequest, now: datetime, updates: list[str]) -> None:
@@ -356,8 +381,9 @@ async def apply_worker_action(member: Member, request: ServiceRequest, action: s
             return _replay_of(done, request, rule, note)
     if action not in worker_actions(request):
         raise DomainError(gettext("这条诉求现在不能做这个操作，请刷新"), status=409)
-    if rule.needs_note and not note:
-        raise DomainError(gettext("请写几句说明"), field="note")
+    voice = _voice_for(action, data)
+    if rule.needs_note and not note and voice is None:
+        raise _needs_words(action, worker=True)
     if action == "rate" and data.rating not in {1, 2, 3, 4, 5}:
         raise DomainError(rating_missing_message(), field="rating")
     now = now or datetime.now(UTC)
@@ -387,9 +413,12 @@ async def apply_worker_action(member: Member, request: ServiceRequest, action: s
                 updates.append("status")
             if updates:
                 await request.save(update_fields=updates)
-            return await record_event(request, rule.kind, by_worker=True, note=note,
-                                      detail={"rating": data.rating} if action == "rate" else {},
-                                      client_id=data.client_id, now=now)
+            event = await record_event(request, rule.kind, by_worker=True, note=note,
+                                       detail={"rating": data.rating} if action == "rate"
+                                       else {}, client_id=data.client_id, now=now)
+            if voice is not None:
+                await voices.store(request.id, event.id, voice)
+            return event
     except IntegrityError:
         if data.client_id is None:
             raise

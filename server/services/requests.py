@@ -28,6 +28,7 @@ from server.models import (
 )
 from server.services import deadlines, lifecycle, limits, membership, rota
 from server.services.photos import CleanedPhotos, CleanPhoto
+from server.services.voice import NO_VOICE, CleanedVoice, CleanVoice
 from server.validation import Cleaner
 
 MAX_DESCRIPTION = 2000
@@ -45,17 +46,26 @@ class NewRequest:
     urgency: Urgency
     anonymity: Anonymity
     photos: list[tuple[bytes, str]] = field(default_factory=list)
+    # Filed alone only (a form with a file never travels in an outbox batch).
+    voice: CleanVoice | None = None
 
 
-def clean_new_request(data: Mapping[str, object],
-                      uploads: CleanedPhotos) -> tuple[NewRequest | None, dict[str, str],
-                                                       list[CleanPhoto]]:
+def clean_new_request(data: Mapping[str, object], uploads: CleanedPhotos,
+                      voice: CleanedVoice = NO_VOICE) -> tuple[NewRequest | None,
+                                                               dict[str, str],
+                                                               list[CleanPhoto]]:
+    """The request form, checked. The rule for words: a description, or a voice message,
+    or both; a request with neither says nothing."""
     c = Cleaner(data)
     client_id = c.client_id()
     category = c.choice("category", {str(k): k for k in Category}, required=True,
                         label=N_("诉求类别"))
-    description = c.text("description", required=True, max_length=MAX_DESCRIPTION,
+    description = c.text("description", required=False, max_length=MAX_DESCRIPTION,
                          label=N_("诉求内容"), multiline=True)
+    if not description and not voice.sent and "description" not in c.errors:
+        c.errors["description"] = gettext("请写几句话说明情况，或者录一段语音")
+    if voice.error:
+        c.errors["voice"] = voice.error
     urgency = c.choice("urgency", {str(k): k for k in Urgency}, required=False,
                        label=N_("紧急程度")) or Urgency.NORMAL
     anonymity = c.choice("anonymous", {str(k): k for k in Anonymity}, required=False,
@@ -67,7 +77,7 @@ def clean_new_request(data: Mapping[str, object],
     if c.errors:
         return None, c.errors, []
     return NewRequest(client_id, Category(category), description, Urgency(urgency),
-                      Anonymity(anonymity)), {}, photos
+                      Anonymity(anonymity), voice=voice.voice), {}, photos
 
 
 @dataclass
@@ -145,7 +155,7 @@ async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPh
                                           size=len(photo.data), width=photo.width,
                                           height=photo.height, sha256=photo.sha256,
                                           upload_sha256=photo.upload_sha256)
-            await lifecycle.record_filed(request, now)
+            await lifecycle.record_filed(request, now, new.voice)
     except IntegrityError:
         existing = await _replayed(member, new)
         if existing is None:

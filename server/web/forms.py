@@ -15,9 +15,9 @@ from server.web.sessions import state_of
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 MAX_FIELDS = 60
-# Above any form's own limit (3 photos): a fourth photo reaches the form's check, which
-# says so and keeps what was typed, instead of the parser's bare 400. The body size limit
-# (BodyLimitMiddleware) bounds the bytes whatever the count.
+# Above any form's own limit (3 photos and a voice message): a fifth file reaches the form's
+# check, which says so and keeps what was typed, instead of the parser's bare 400. The body
+# size limit (BodyLimitMiddleware) bounds the bytes whatever the count.
 MAX_FILES = 10
 
 

@@ -13,6 +13,8 @@ from server.i18n import LANGUAGES, current_language, negotiate
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    # blob: plays back a voice message just recorded, before it is sent.
+    "media-src 'self' blob:; "
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'; manifest-src 'self'; worker-src 'self'"
 )
@@ -25,6 +27,9 @@ SECURITY_HEADERS = {
     "cross-origin-opener-policy": "same-origin",
     "permissions-policy": "geolocation=(), microphone=(), payment=()",
 }
+# The pages that record a voice message (the request form, a request's page for the worker
+# and for officers) pass this with their response; every other page keeps the microphone off.
+MICROPHONE = {"permissions-policy": "geolocation=(), microphone=(self), payment=()"}
 LANGUAGE_COOKIE = "lx_lang"
 
 
@@ -69,7 +74,8 @@ class BodyLimitMiddleware:
     """Refuse bodies over the limit (413) before they are read into memory."""
 
     def __init__(self, app: ASGIApp, default_limit: int, upload_limit: int,
-                 upload_prefixes: tuple[str, ...] = ("/requests",)) -> None:
+                 upload_prefixes: tuple[str, ...] = ("/requests", "/officer/requests/"),
+                 ) -> None:
         self.app = app
         self.default_limit = default_limit
         self.upload_limit = upload_limit

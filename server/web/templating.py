@@ -53,6 +53,7 @@ def make_templates(asset_url: Any) -> Jinja2Templates:
     env.filters["localdate"] = labels.localdate
     env.filters["localtime"] = labels.localtime
     env.filters["pageparams"] = page_params
+    env.filters["tel"] = tel_href
     return Jinja2Templates(env=env)
 
 
@@ -87,6 +88,8 @@ def js_strings() -> dict[str, str | dict[str, str]]:
         "photo": _("照片"), "removePhoto": _("删掉这张"),
         "photoLimit": _("最多 %(max)d 张照片：已选 %(have)d 张，这次又选了 %(n)d 张，没有加上。"
                         "请少选几张，或先删掉一张。"),
+        "micDenied": _(
+            "没有用上麦克风。可以在浏览器设置里允许录音，或者点下面选择手机录好的音频。"),
     }
 
 
@@ -101,7 +104,16 @@ def text_limits() -> dict[str, int | str]:
     """Every limit a page states or enforces (`maxlength`, "24 小时内有效", "最大 1.5 MB"),
     read from the constant the server checks, so changing one changes the words too."""
     from server.passwords import MIN_LENGTH
-    from server.services import lifecycle, membership, notices, officers, photos, rebind
+    from server.services import (
+        contacts,
+        lifecycle,
+        membership,
+        notices,
+        officers,
+        photos,
+        rebind,
+        voice,
+    )
     from server.services import requests as filing
 
     return {
@@ -114,7 +126,15 @@ def text_limits() -> dict[str, int | str]:
         "notice_title": notices.MAX_TITLE, "notice_body": notices.MAX_BODY,
         "password_min": MIN_LENGTH, "password_code_hours": int(
             officers.CODE_LIFETIME.total_seconds() // 3600),
+        "voice_seconds": voice.MAX_SECONDS,
+        "voice_mb": f"{voice.MAX_BYTES / 1_000_000:g}",
+        "office_address": contacts.MAX_OFFICE_ADDRESS,
     }
+
+
+def tel_href(phone: str) -> str:
+    """A `tel:` link for a number as people write it (029-8888 6666): digits and + only."""
+    return "tel:" + "".join(ch for ch in phone if ch.isascii() and (ch.isdigit() or ch == "+"))
 
 
 def page_params(params: Mapping[str, str], page: int) -> str:

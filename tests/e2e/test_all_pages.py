@@ -66,6 +66,7 @@ NOT_PAGES: dict[str, str] = {
     "/officer/notices/{notice_id}/photo": "a JPEG",
     "/push/csrf": "the CSRF token for the service worker (JSON)",
     "/officer/figures.xlsx": "a spreadsheet download",
+    "/requests/{request_id}/voices/{voice_id}": "an audio clip (the seed has none: a 404)",
 }
 # GET routes not asked for at all.
 SKIPPED: dict[str, str] = {
@@ -254,6 +255,7 @@ async def seed(server: LiveServer, worker: Role, cadre: Role, chair: Role, manag
     # The upper union's drill-down opens the worker's project.
     project = await server.query("SELECT id FROM union_node WHERE code = 'chuangxingang'")
     s.ids["project_id"] = str(project[0][0])
+    s.ids["voice_id"] = "1"
     return s
 
 
@@ -422,7 +424,7 @@ async def test_every_page_fits_the_phone(live_server: LiveServer, browser: Brows
 def test_every_get_route_is_covered() -> None:
     """A GET route the sweep cannot fill fails here first, with the name of the parameter."""
     ids = {"token": "t", "member_id": "1", "request_id": "1", "photo_id": "1", "notice_id": "1",
-           "fmt": "png", "day": "2026-12-07", "project_id": "1"}
+           "fmt": "png", "day": "2026-12-07", "project_id": "1", "voice_id": "1"}
     for path in get_routes():
         if path not in SKIPPED:
             fill(path, ids)

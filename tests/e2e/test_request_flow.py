@@ -75,7 +75,7 @@ async def test_wage_request_end_to_end(live_server: LiveServer, browser: Browser
     await cadre.get_by_role("button", name="受理", exact=True).click()
     await expect(panel).to_contain_text("已受理")
     await cadre.fill("#f-reply", "收到，我今天去找班组长问清楚")
-    await cadre.locator("form.action-reply button").click()
+    await cadre.locator("form.action-reply button[type=submit]").click()
     await expect(panel).to_contain_text("收到，我今天去找班组长问清楚")
     await cadre.locator("form.action-escalate button").click()
     await expect(panel.locator(".badge").nth(1)).to_contain_text("工会主席")

@@ -104,7 +104,7 @@ async def test_a_bad_photo_is_refused_and_the_text_kept(app: Any) -> None:
         assert 'value="台风避险路线"' in text and "按图上的路线到二号楼地下室集合" in text
         two = await post_notice(c, [("photo", ("a.jpg", jpeg_bytes(), "image/jpeg")),
                                     ("photo", ("b.jpg", jpeg_bytes(), "image/jpeg"))])
-        assert two.status_code == 422 and "最多上传 1 张照片" in two.text
+        assert two.status_code == 422 and "最多 1 张照片，这次选了 2 张" in two.text
         # The outbox sends in the background asking for JSON: the message comes back there.
         page = await c.get("/officer/notices/new")
         queued = await c.post("/officer/notices/new", headers={"Accept": "application/json"},

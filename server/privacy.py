@@ -214,6 +214,17 @@ def table_for(viewer: Viewer, cells: Mapping[T, int]) -> dict[T, Count]:
     return suppress_table(cells) if is_outside(viewer) else dict(cells)
 
 
+def receipts_for(viewer: Viewer, recipients: int, read: int,
+                 acknowledged: int) -> dict[str, Count]:
+    """A notice's 已读 N / M and 已确认 N / M. Who has read and who has not are each a
+    count of people: outside the union both sides of each split follow the small-cell rule
+    (with the total shown, hiding only the small side would hide nothing)."""
+    reads = table_for(viewer, {"read": read, "unread": recipients - read})
+    acks = table_for(viewer, {"acked": acknowledged, "unacked": recipients - acknowledged})
+    return {"recipients": count_for(viewer, recipients), "read": reads["read"],
+            "acknowledged": acks["acked"]}
+
+
 def share_for(viewer: Viewer, part: int, whole: int) -> float | None:
     """A rate is a breakdown of `whole` into `part` and the rest: outside the union it is
     shown only when neither side is a small count (1 of 9 resolved names one request)."""

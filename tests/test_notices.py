@@ -19,6 +19,8 @@ from server.models import (
     NoticeRead,
     Officer,
     ServiceRequest,
+    Team,
+    UnionNode,
 )
 from server.services import inbox, notices
 from server.services.demo import ensure_node
@@ -149,6 +151,30 @@ async def test_receipts_counted_once_per_reader(app: Any) -> None:
     assert readers[2].name in page.text and f"tel:{readers[2].phone}" in page.text
     not_read = re.search(r'id="not-read".*?</section>', page.text, re.S)
     assert not_read and readers[0].phone not in not_read.group(0)
+
+
+async def test_management_sees_no_small_receipt_counts(app: Any) -> None:
+    """A team notice read by 2 of a small team: the chair sees the numbers; the project's
+    manager (outside the union) sees "< 5" wherever a count of people is under five."""
+    await Team.create(project=await UnionNode.get(code="xibailiang"), name="抹灰班组")
+    readers = [await make_member(app, team="抹灰班组") for _ in range(2)]
+    notice = await published(app, XBL_CHAIR, scope="team", team=str(readers[0].team.id),
+                             needs_ack="1")
+    for reader in readers:
+        async with member_client(app, reader) as c:
+            assert (await c.get(f"/notices/{notice.id}")).status_code == 200
+    total = await Member.filter(team_id=readers[0].team.id, status="active").count()
+    assert 0 < total < 5
+    async with new_client(app) as c:
+        await login(c, XBL_CHAIR)
+        chair_page = (await c.get(f"/officer/notices/{notice.id}")).text
+    assert f"已读 2 / {total}" in chair_page
+    async with new_client(app) as c:
+        await login(c, XBL_MANAGER)
+        page = await c.get(f"/officer/notices/{notice.id}")
+    assert page.status_code == 200
+    assert "已读 &lt; 5 / &lt; 5" in page.text and "已确认 0 / &lt; 5" in page.text
+    assert f"已读 2 / {total}" not in page.text
 
 
 async def test_unread_badge_and_inbox(app: Any) -> None:

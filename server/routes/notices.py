@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from server import privacy
 from server.access import notice_for_officer, require_member, require_officer
 from server.errors import DomainError
 from server.models import Notice, NoticePhoto, Officer, Role, Team
@@ -87,8 +88,11 @@ async def officer_detail(request: Request) -> Response:
     officer = await require_officer(request)
     notice = await notice_for_officer(officer, int(request.path_params["notice_id"]))
     unread = await notices.not_read_by_my_members(notice, officer)
+    counted = await notices.receipts(notice)
+    receipts = privacy.receipts_for(officer, counted.recipients, counted.read,
+                                    counted.acknowledged)
     return render(request, "officer/notice.html", {
-        "notice": notice, "receipts": await notices.receipts(notice), "unread": unread,
+        "notice": notice, "receipts": receipts, "unread": unread,
         "photo": await notices.has_photo(notice),
         "follow_up": notice.kind in notices.FOLLOW_UP_KINDS and officer.sees_identities,
         "notice_labels": notices}, headers=NO_STORE)

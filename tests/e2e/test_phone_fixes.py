@@ -166,11 +166,12 @@ async def test_officer_buttons_keep_to_the_policy_and_errors_show_by_the_button(
     await expect(escalate).to_contain_text("上报给主席")
     await page.get_by_role("button", name="受理", exact=True).click()
     await expect(page.locator("#request-panel .badge").first).to_contain_text("已受理")
-    # Reply pressed with nothing written: the message is under that button, on screen.
-    await page.locator("form.action-reply button").click()
+    # Reply pressed with nothing written or recorded: the message is under that button, on
+    # screen.
+    await page.locator("form.action-reply button[type=submit]").click()
     error = page.locator("form.action-reply #reply-error")
     await expect(error).to_be_visible()
-    await expect(error).to_contain_text("请填写说明")
+    await expect(error).to_contain_text("请写几句话，或者录一段语音")
     await asyncio.sleep(0.3)  # the scroll into view
     assert await in_view(page, "form.action-reply #reply-error")
     await page.fill("#f-note", "先记一下")

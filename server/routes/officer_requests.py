@@ -30,7 +30,6 @@ from server.models import (
 from server.models.requests import OPEN_STATUSES
 from server.routes import officer_figures
 from server.routes.officer import NO_STORE, client_ip
-from server.routes.requests import voice_upload
 from server.services import (
     audit,
     contacts,
@@ -45,6 +44,7 @@ from server.services import (
 from server.services import voice as voices
 from server.validation import small_int
 from server.web.forms import form_dict, read_form
+from server.web.forms import upload as form_upload
 from server.web.middleware import MICROPHONE
 from server.web.templating import render
 
@@ -175,7 +175,7 @@ async def act(request: Request) -> Response:
     data = form_dict(form)
     voice = voices.NO_VOICE
     if action in lifecycle.VOICE_ACTIONS and privacy.hears_voices(officer):
-        voice = await voices.clean_upload(await voice_upload(form))
+        voice = await voices.clean_upload(await form_upload(form, "voice", voices.MAX_BYTES))
     note, error = lifecycle.clean_note(data)
     error = error or voice.error
     if not error:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -28,20 +27,13 @@ from server.services import voice as voices
 from server.services.photos import MAX_PHOTOS, MAX_UPLOAD_BYTES, NO_PHOTOS, clean_photos
 from server.validation import Cleaner, small_int
 from server.web.forms import form_dict, read_batch, read_form
+from server.web.forms import upload as form_upload
 from server.web.forms import uploads as form_uploads
 from server.web.media import bytes_response
 from server.web.middleware import MICROPHONE
 from server.web.templating import render
 
 PAGE_SIZE = 30
-
-
-async def voice_upload(form: FormData) -> bytes | None:
-    """The form's recording (field `voice`), read one byte past the limit; None if none."""
-    value = form.get("voice")
-    if isinstance(value, UploadFile) and (value.filename or value.size):
-        return await value.read(voices.MAX_BYTES + 1)
-    return None
 
 
 def _form_context(values: Mapping[str, object], errors: dict[str, str]) -> dict[str, object]:
@@ -66,7 +58,9 @@ async def new_submit(request: Request) -> Response:
     uploads = await form_uploads(form, "photo", MAX_UPLOAD_BYTES, MAX_PHOTOS)
     active = member.status == MemberStatus.ACTIVE
     cleaned = await clean_photos(uploads) if active else NO_PHOTOS
-    voice = await voices.clean_upload(await voice_upload(form)) if active else voices.NO_VOICE
+    voice = voices.NO_VOICE
+    if active:
+        voice = await voices.clean_upload(await form_upload(form, "voice", voices.MAX_BYTES))
     new, errors, photos = svc.clean_new_request(data, cleaned, voice)
     status = 422
     if new is not None:
@@ -163,7 +157,7 @@ async def worker_action(request: Request) -> Response:
     data = form_dict(form)
     voice = voices.NO_VOICE
     if action in lifecycle.VOICE_ACTIONS:
-        voice = await voices.clean_upload(await voice_upload(form))
+        voice = await voices.clean_upload(await form_upload(form, "voice", voices.MAX_BYTES))
     note, error = lifecycle.clean_note(data)
     c = Cleaner(data)
     comment = c.text("rating_comment", required=False, max_length=lifecycle.MAX_RATING_COMMENT,

@@ -45,6 +45,14 @@ async def read_form(request: Request) -> FormData:
     return form
 
 
+async def upload(form: FormData, name: str, max_bytes: int) -> bytes | None:
+    """The one file sent under `name`, read to one byte past `max_bytes`; None if none."""
+    value = form.get(name)
+    if isinstance(value, UploadFile) and (value.filename or value.size):
+        return await value.read(max_bytes + 1)
+    return None
+
+
 async def uploads(form: FormData, name: str, max_bytes: int,
                   max_count: int | None = None) -> list[tuple[bytes, str]]:
     """The files sent under `name` (bytes, file name), each read to one byte past

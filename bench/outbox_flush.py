@@ -29,13 +29,18 @@ from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, LiveServer
 FILL = """async ([n, tag]) => {
   const form = document.querySelector("#new-request form");
   form.querySelector("input[value=living]").checked = true;
+  let put = 0;
   for (let i = 0; i < n; i++) {
     form.querySelector("#f-description").value = tag + " " + i;
     form.querySelector("input[name=client_id]").value = crypto.randomUUID();
     await LianxinOutbox.put(await LianxinOutbox.fromForm(form, "request", "bench " + i));
+    put++;
   }
-  return (await LianxinOutbox.summary()).pending;
+  return put;
 }"""
+# Counts what was put in the outbox, not what is still pending there: the page's own flush
+# timer may already have sent an item while the loop ran (seen in CI, 19 of 20 pending).
+# Exactly-once is checked at the end against the rows stored.
 
 
 async def make_db(workdir: Path, backend: str) -> tuple[str, object]:

@@ -48,6 +48,27 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"lianxin test database backend: {BACKEND}"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, run only the browser modules marked `both_databases`.
+
+    A browser test drives a live server through pages; what it checks (layout, the service
+    worker, the outbox) is the same whichever database the server writes to, and the HTTP
+    tests already run every query on both. The modules where the database does matter (the
+    offline outbox's exactly-once sync, the delivery queue's claims, the read replica) carry
+    the mark and run twice. LIANXIN_E2E_ON_POSTGRES=all runs every browser test on both.
+    """
+    if BACKEND != "postgres" or os.environ.get("LIANXIN_E2E_ON_POSTGRES") == "all":
+        return
+    keep, drop = [], []
+    for item in items:
+        browser_only = (item.get_closest_marker("e2e") is not None
+                        and item.get_closest_marker("both_databases") is None)
+        (drop if browser_only else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def _pg_name(name: str) -> str:
     return f"lx_{name[:30]}_{os.getpid()}_{secrets.token_hex(3)}"
 

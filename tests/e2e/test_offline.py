@@ -19,7 +19,7 @@ from tests.conftest import XBL_CADRE, fresh_phone
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, LiveServer, officer_login
 from tests.e2e.proxy import Fault, Proxy
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_databases]
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from server.settings import load
 from tests.conftest import fresh_phone
 from tests.e2e.conftest import PHONE, LiveServer
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_databases]
 
 
 async def service_worker(context: Any) -> Worker:

@@ -13,7 +13,7 @@ from server.services.demo import DEMO_PASSWORD
 from tests.conftest import CSRF_RE, XBL_CHAIR, clone_database, enrolment_form
 from tests.e2e.conftest import LiveServer, query_db
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_databases]
 
 
 def csrf(html: str) -> str:

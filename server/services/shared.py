@@ -116,6 +116,8 @@ async def join(member: Member, problem: SharedProblem, client_id: uuid.UUID,
     if member.status != MemberStatus.ACTIVE:
         raise DomainError(gettext("入会申请通过后才能参加"), status=409)
     if problem.status != SharedStatus.OPEN:
+        if await has_joined(member, problem):
+            return Joined(False)  # a tap queued offline before it closed: already counted
         raise DomainError(gettext("这个问题已经办完了"), status=409)
     now = now or datetime.now(UTC)
     # One statement that skips a row already there (either UNIQUE key): no failed INSERT

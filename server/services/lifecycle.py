@@ -466,8 +466,9 @@ async def _master_for(request: ServiceRequest, wanted: int | None,
     if scope is not None and not await ServiceRequest.filter(scope, id=target).exists():
         raise _no_target()  # as if it did not exist: outside the officer's scope
     if await ServiceRequest.filter(duplicate_of_id=request.id).exists():
-        raise DomainError(gettext("已有别的诉求合并到这一条，它不能再合并到别处；可以反过来把那一条合并到这里"),
-                          field="duplicate_of")
+        raise DomainError(gettext(
+            "已有别的诉求合并到这一条，它不能再合并到别处；可以反过来把那一条合并到这里"),
+            field="duplicate_of")
     other = await ServiceRequest.get(id=target)
     if other.status == Status.DECLINED:
         raise DomainError(gettext("那条诉求已不予受理，不能合并过去"), field="duplicate_of")

@@ -248,6 +248,20 @@ async def seed(server: LiveServer, worker: Role, cadre: Role, chair: Role, manag
         rota.update({f"theme_{n}": "党群", f"department_{n}": "党群口", f"officer_{n}": "",
                      f"category_{n}": "", f"line_{n}": "工会、党群的事，今天找党群口"})
     await post(ch, "/officer/rota", "/officer/rota", **rota)
+    # A duplicate following a resolved master (the worker's "handled together" box), and
+    # shared problems of the project: one the worker joined, one still to join (issue 12).
+    s.requests["follower"] = await file_request(w, "living", "热水器还是没人修")
+    await post(c, f"/officer/requests/{s.requests['follower']}",
+               f"/officer/requests/{s.requests['follower']}/duplicate",
+               duplicate_of=str(s.requests["resolved"]))
+    shared = await post(ch, "/officer/shared", "/officer/shared",
+                        title="工地需要电动车棚，充电要安全",
+                        summary="下雨天车淋湿，楼道里充电不安全。", client_id=str(uuid.uuid4()))
+    s.ids["problem_id"] = shared.headers["location"].rsplit("/", 1)[1]
+    await post(w, "/requests", f"/shared/{s.ids['problem_id']}/join",
+               client_id=str(uuid.uuid4()))
+    await post(ch, "/officer/shared", "/officer/shared", title="十二个人两个月工资没发",
+               summary="钢筋班组十二个人，九月、十月工资都没发。", client_id=str(uuid.uuid4()))
     # The deadline job writes the chair's daily summary (from 07:00 Beijing time; earlier in
     # the day the summary page of today is a 404, which the sweep lays out as an error page).
     server.cli("deadlines")

@@ -438,7 +438,8 @@ async def test_every_page_fits_the_phone(live_server: LiveServer, browser: Brows
 def test_every_get_route_is_covered() -> None:
     """A GET route the sweep cannot fill fails here first, with the name of the parameter."""
     ids = {"token": "t", "member_id": "1", "request_id": "1", "photo_id": "1", "notice_id": "1",
-           "fmt": "png", "day": "2026-12-07", "project_id": "1", "voice_id": "1"}
+           "fmt": "png", "day": "2026-12-07", "project_id": "1", "voice_id": "1",
+           "problem_id": "1"}
     for path in get_routes():
         if path not in SKIPPED:
             fill(path, ids)

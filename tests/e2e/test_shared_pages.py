@@ -115,3 +115,33 @@ async def test_duplicate_and_shared_pages_on_a_phone(live_server: LiveServer,
     await _fits(chair, server, f"/officer/requests/{master}", shots, "officer-master")
     for context in (first, other, chair_ctx):
         await context.close()
+
+
+async def test_me_too_tapped_offline_is_sent_once_when_back(live_server: LiveServer,
+                                                           browser: Browser) -> None:
+    """No signal on site: the tap waits in the outbox (the server really stopped), is sent
+    when it is back, and counts once however often the outbox tries."""
+    from tests.e2e.test_offline import wait_empty
+
+    server = live_server
+    context, page = await _worker(browser, server)
+    chair_ctx = await browser.new_context(**PHONE, base_url=server.url)
+    chair = await chair_ctx.new_page()
+    await officer_login(chair, server.url, XBL_CHAIR)
+    shared = await _post(chair_ctx.request, "/officer/shared", "/officer/shared",
+                         title="宿舍热水不够用", client_id=str(uuid.uuid4()))
+    problem = shared.headers["location"].rsplit("/", 1)[1]
+    await page.goto(server.url + "/requests")
+    server.stop()
+    try:
+        await page.click(f'form[action="/shared/{problem}/join"] button')
+        await expect(page.locator(".saved-note")).to_be_visible()
+    finally:
+        server.start()
+    await page.goto(server.url + "/requests")
+    await wait_empty(page, within=40)
+    count = await server.count("SELECT COUNT(*) FROM shared_join WHERE problem_id = $1",
+                               int(problem))
+    assert count == 1
+    await context.close()
+    await chair_ctx.close()

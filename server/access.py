@@ -25,6 +25,7 @@ from server.models import (
     Role,
     ServiceRequest,
     SessionKind,
+    SharedProblem,
     UnionNode,
 )
 from server.web.sessions import SessionState, state_of
@@ -229,6 +230,24 @@ async def request_for_officer(officer: Officer, request_id: int) -> ServiceReque
 async def request_for_member(member: Member, request_id: int) -> ServiceRequest:
     return await _one_in_scope(ServiceRequest.filter(member_id=member.id), request_id,
                                "member", "project", "assignee")
+
+
+def shared_scope(officer: Officer) -> Q:
+    """Shared problems an officer may open: those of the projects in their subtree (for a
+    manager, their own project; what they see of one is `privacy`'s decision)."""
+    if officer.role == Role.ADMIN:
+        return Q()
+    return Q(project_id__in=projects_under(officer.union.path))
+
+
+async def shared_for_officer(officer: Officer, problem_id: int) -> SharedProblem:
+    return await _one_in_scope(SharedProblem.filter(shared_scope(officer)), problem_id)
+
+
+async def shared_for_member(member: Member, problem_id: int) -> SharedProblem:
+    """A shared problem of the member's own project; another project's is 404."""
+    return await _one_in_scope(SharedProblem.filter(project_id=member.project_id),  # type: ignore[attr-defined]
+                               problem_id)
 
 
 def can_review_members(officer: Officer) -> bool:

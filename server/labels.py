@@ -40,12 +40,14 @@ EVENT_LABELS: dict[str, str] = {
     EventKind.AUTO_ESCALATED: N_("超时未办，自动上报"),
     EventKind.REFERRED: N_("已转项目管理人员"),
     EventKind.MANAGEMENT_REPLY: N_("项目管理人员答复"), EventKind.RESOLVED: N_("已办结"),
-    EventKind.DECLINED: N_("不予受理"), EventKind.DUPLICATE: N_("与其他诉求重复"),
+    EventKind.DECLINED: N_("不予受理"), EventKind.DUPLICATE: N_("与其他工友反映的同一问题合并办理"),
     EventKind.CONFIRMED: N_("工友确认已解决"), EventKind.AUTO_CLOSED: N_("超时自动确认"),
     EventKind.REOPENED: N_("工友表示没有解决"), EventKind.RATED: N_("工友评价"),
     EventKind.REASSIGNED: N_("更换负责干部"),
     EventKind.HANDED_OVER: N_("原负责干部账号停用，已移交"),
     EventKind.DUE_SOON: N_("快到期了，已提醒负责干部"),
+    EventKind.MERGED: N_("有一条同样的诉求合并到这里"),
+    EventKind.UNLINKED: N_("取消合并，单独办理"),
 }
 CARD_REASONS = {
     "bad_signature": N_("无法识别的会员卡"), "unknown": N_("找不到这位会员"),

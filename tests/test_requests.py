@@ -306,11 +306,14 @@ async def test_decline_and_duplicate(app: Any) -> None:
         await apply_officer_action(chair, b, "duplicate", ActionInput(duplicate_of=b.id))
     await apply_officer_action(chair, b, "duplicate", ActionInput(duplicate_of=a.id))
     b2 = await ServiceRequest.get(id=b.id)
-    assert b2.status == Status.DECLINED and b2.duplicate_of_id == a.id  # type: ignore[attr-defined]
+    # A duplicate follows its master (issue 12): never declined for being one.
+    assert b2.status == Status.SUBMITTED and b2.duplicate_of_id == a.id  # type: ignore[attr-defined]
     with pytest.raises(DomainError):
         await apply_officer_action(chair, a, "decline", ActionInput(note=""))
     await apply_officer_action(chair, a, "decline", ActionInput(note="不属于工会职责"))
     assert (await ServiceRequest.get(id=a.id)).status == Status.DECLINED
+    # …unless the master itself is declined: then so is it, with the same public reason.
+    assert (await ServiceRequest.get(id=b.id)).status == Status.DECLINED
 
 
 async def test_two_officers_at_once_one_wins(app: Any) -> None:

@@ -45,6 +45,7 @@ from server.models.requests import (
 )
 from server.models.rota import DutyDay
 from server.models.sessions import Session, SessionKind
+from server.models.shared import SharedJoin, SharedProblem, SharedStatus, SharedUpdate
 from server.models.unions import NodeKind, Team, UnionNode
 
 __models__ = [
@@ -56,6 +57,7 @@ __models__ = [
     DutyDay, PasswordCode, DailySummary, NoticePhoto,
     MemberMove, ContactLog,
     ProjectFigures, FiguresMonth, FiguresFiler, Headcount,
+    SharedProblem, SharedJoin, SharedUpdate,
 ]
 
 __all__ = [
@@ -103,6 +105,10 @@ __all__ = [
     "ServiceRequest",
     "Session",
     "SessionKind",
+    "SharedJoin",
+    "SharedProblem",
+    "SharedStatus",
+    "SharedUpdate",
     "SmsMonth",
     "Status",
     "Team",

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from server.models.members import Member
     from server.models.officers import Officer
     from server.models.requests import RequestEvent, ServiceRequest
+    from server.models.shared import SharedUpdate
     from server.models.unions import UnionNode
 
 
@@ -54,6 +55,10 @@ class InboxItem(Model):
     summary: fields.ForeignKeyNullableRelation[DailySummary] = fields.ForeignKeyField(
         "models.DailySummary", related_name="inbox_items", null=True,
         on_delete=fields.CASCADE)
+    # Or a public word on a shared problem the member joined (server.services.shared).
+    shared_update: fields.ForeignKeyNullableRelation[SharedUpdate] = fields.ForeignKeyField(
+        "models.SharedUpdate", related_name="inbox_items", null=True,
+        on_delete=fields.CASCADE)
     # Why it is in this inbox ("reply", "assigned", "escalated_to_me", …): the line shown.
     reason = fields.CharField(max_length=24)
     created_at = fields.DatetimeField()
@@ -61,6 +66,7 @@ class InboxItem(Model):
 
     class Meta:
         table = "inbox_item"
-        unique_together = (("event", "member"), ("event", "officer"), ("summary", "officer"))
+        unique_together = (("event", "member"), ("event", "officer"), ("summary", "officer"),
+                           ("shared_update", "member"))
         indexes = (("member_id", "read_at"), ("officer_id", "read_at"),
                    ("request_id", "member_id"))

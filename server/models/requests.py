@@ -80,6 +80,9 @@ class EventKind(StrEnum):
     HANDED_OVER = "handed_over"
     # The deadline job reminding the assignee that the current deadline is near (internal).
     DUE_SOON = "due_soon"
+    # On a master: a request was merged into it (internal). On either side: the link undone.
+    MERGED = "merged"
+    UNLINKED = "unlinked"
 
 
 class ServiceRequest(Model):

@@ -29,6 +29,7 @@ from server.models import (
 )
 from server.models.requests import OPEN_STATUSES
 from server.routes import officer_figures
+from server.routes import shared as shared_routes
 from server.routes.officer import NO_STORE, client_ip
 from server.services import (
     audit,
@@ -136,6 +137,7 @@ async def _detail_context(officer: Officer, item: ServiceRequest, error: str = "
         "error": error, "error_action": error_action, "note": note,
         "escalate_label": await _escalate_label(officer, item) if "escalate" in actions else "",
         "photo_ids": photo_ids, "cadres": cadres, "now": datetime.now(UTC),
+        **await shared_routes.links_context(officer, item),
     }
 
 
@@ -182,7 +184,8 @@ async def act(request: Request) -> Response:
         try:
             await lifecycle.apply_officer_action(officer, item, action, lifecycle.ActionInput(
                 note=note, duplicate_of=small_int(data.get("duplicate_of")),
-                assignee_id=small_int(data.get("assignee")), voice=voice.voice))
+                assignee_id=small_int(data.get("assignee")), voice=voice.voice,
+                master_scope=request_scope(officer)))
         except DomainError as exc:
             error = exc.message
         else:

@@ -80,7 +80,8 @@ async def remind_due_soon(now: datetime, window: timedelta) -> int:
         rows = await ServiceRequest.filter(
             status__in=list(SYSTEM_TRANSITIONS["due_soon"].sources), level=Level.CADRE,
             assignee_id__isnull=False, level_due_at__gt=now, level_due_at__lte=now + window,
-            id__gt=after_id).order_by("id").limit(BATCH)
+            # A duplicate runs on its master's clock: the master is reminded, not it.
+            duplicate_of_id__isnull=True, id__gt=after_id).order_by("id").limit(BATCH)
         if not rows:
             break
         after_id = rows[-1].id
@@ -108,7 +109,8 @@ async def _one_batch(now: datetime) -> tuple[int, int, bool]:
     escalate, close = SYSTEM_TRANSITIONS["auto_escalate"], SYSTEM_TRANSITIONS["auto_close"]
     overdue = await ServiceRequest.filter(
         status__in=list(escalate.sources), level__in=list(NEXT_LEVEL),
-        level_due_at__lt=now).order_by("level_due_at").limit(BATCH)
+        # A duplicate follows its master: the master escalates, it does not.
+        duplicate_of_id__isnull=True, level_due_at__lt=now).order_by("level_due_at").limit(BATCH)
     escalated = 0
     for request in overdue:
         escalated += await apply_system_transition(request, "auto_escalate", now)

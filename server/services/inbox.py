@@ -52,6 +52,9 @@ REASON_LABELS: dict[str, str] = {
     "handed_over": N_("停用账号的干部手上的诉求交给你办理"),
     "due_soon": N_("有诉求快到办理期限了"),
     "daily_summary": N_("今日汇总"),
+    # A shared problem the worker joined ("我也遇到", server.services.shared).
+    "shared_update": N_("你也遇到的问题有新进展"),
+    "shared_closed": N_("你也遇到的问题有了结果"),
 }
 
 
@@ -178,4 +181,5 @@ async def latest(*, member_id: int | None = None, officer_id: int | None = None,
                  limit: int = 50) -> list[InboxItem]:
     query = (InboxItem.filter(member_id=member_id) if member_id is not None
              else InboxItem.filter(officer_id=officer_id))
-    return await query.order_by("-id").limit(limit).select_related("request", "summary")
+    return await query.order_by("-id").limit(limit).select_related("request", "summary",
+                                                                  "shared_update")

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 
 from server.db import id_list, transaction
 from server.errors import DomainError
@@ -74,7 +75,8 @@ TRANSITIONS: dict[str, Transition] = {
                                    needs_note=True),
     "resolve": Transition(EventKind.RESOLVED, OPEN, _UNION, Status.RESOLVED, needs_note=True),
     "decline": Transition(EventKind.DECLINED, OPEN, _UNION, Status.DECLINED, needs_note=True),
-    "duplicate": Transition(EventKind.DUPLICATE, OPEN, _UNION, Status.DECLINED),
+    # The status a duplicate takes is its master's (see `follower_status`), never 不予受理.
+    "duplicate": Transition(EventKind.DUPLICATE, OPEN, _UNION, None),
     "reassign": Transition(EventKind.REASSIGNED, OPEN, frozenset({Role.ADMIN, Role.CHAIR}),
                            None, public=False),
 }
@@ -99,6 +101,14 @@ SYSTEM_TRANSITIONS: dict[str, Transition] = {
 # Namespace of the due-soon reminders' keys (see `due_soon_key`).
 _DUE_SOON_KEYS = uuid.uuid5(uuid.NAMESPACE_URL, "https://lianxin.invalid/due-soon")
 SUBMITTED = Transition(EventKind.SUBMITTED, frozenset(), _NOBODY, Status.SUBMITTED)
+# What a duplicate copies from its master: the union's public answers and its status moves,
+# never the master's worker's words (their filing, follow-ups, rating) nor internal events.
+MIRRORED = frozenset({EventKind.ACKNOWLEDGED, EventKind.REPLY, EventKind.MANAGEMENT_REPLY,
+                      EventKind.RESOLVED, EventKind.DECLINED})
+# Namespace of the keys of mirrored events: one per (master's event, follower), UNIQUE.
+_MIRROR_KEYS = uuid.uuid5(uuid.NAMESPACE_URL, "https://lianxin.invalid/mirror")
+_RANK = {Status.SUBMITTED: 0, Status.ACKNOWLEDGED: 1, Status.IN_PROGRESS: 2,
+         Status.RESOLVED: 3}
 # Actions that may be said aloud: a voice message stands in for their note.
 VOICE_ACTIONS = frozenset({"reply", "worker_reply"})
 
@@ -110,9 +120,12 @@ async def record_event(request: ServiceRequest, kind: EventKind, *,
                        public: bool = True, note: str = "",
                        detail: dict[str, object] | None = None,
                        client_id: uuid.UUID | None = None, now: datetime | None = None,
-                       conn: BaseDBAsyncClient | None = None) -> RequestEvent:
+                       conn: BaseDBAsyncClient | None = None,
+                       notify: bool = True) -> RequestEvent:
     """Write one event and move the request's event pointers with it (the unread badge reads
-    them). Call inside the transaction that changed the request."""
+    them). Call inside the transaction that changed the request. An answer the worker reads
+    is copied to the requests merged into this one (`_mirror`), in the same transaction, with
+    their inbox items and pushes; `notify=False` writes no inbox item (a catch-up copy)."""
     event = await RequestEvent.create(request_id=request.id, kind=kind, actor=actor,
                                       by_worker=by_worker, public=public, note=note,
                                       detail=detail or {}, client_id=client_id,
@@ -131,7 +144,8 @@ async def record_event(request: ServiceRequest, kind: EventKind, *,
     await query.update(**updates)
     for name, value in updates.items():
         setattr(request, name, value)
-    await inbox.add_items(request, event, conn)
+    if notify:
+        await inbox.add_items(request, event, conn)
     if by_worker or (actor is not None and public):
         # The worker wrote, or an officer did something the worker sees: they were in touch
         # (the duty of care). An internal note or a hand-over is not contact.
@@ -139,7 +153,96 @@ async def record_event(request: ServiceRequest, kind: EventKind, *,
                                 event.created_at,
                                 project_id=request.project_id,  # type: ignore[attr-defined]
                                 conn=conn)
+    if _mirrors(event):
+        await _mirror(request, event, conn)
     return event
+
+
+def _mirrors(event: RequestEvent) -> bool:
+    return (event.public and not event.by_worker and event.kind in MIRRORED
+            and "master_event" not in event.detail)
+
+
+def follower_status(own: Status, master: Status) -> Status:
+    """Where a duplicate stands when its master is at `master`: as far along as either, and
+    resolved (waiting for its own worker's confirmation) once the master is resolved or
+    closed. Never closed by the master: each worker confirms for themself."""
+    target = Status.RESOLVED if master == Status.CLOSED else master
+    if target == Status.DECLINED:
+        return Status.DECLINED
+    if own not in _RANK or target not in _RANK:
+        return own
+    return target if _RANK[target] > _RANK[own] else own
+
+
+async def _mirror(master: ServiceRequest, event: RequestEvent,
+                  conn: BaseDBAsyncClient | None, *, notify: bool = True,
+                  only: int | None = None) -> None:
+    """Copy one of the master's public answers to its followers (or to follower `only`),
+    moving their status with it. Each copy is keyed by (event, follower): written once."""
+    query = ServiceRequest.filter(
+        duplicate_of_id=master.id,
+        status__in=[*OPEN_STATUSES, Status.RESOLVED])
+    if only is not None:
+        query = query.filter(id=only)
+    followers = await (query.using_db(conn) if conn is not None else query)
+    now = event.created_at
+    for follower in followers:
+        if event.kind == EventKind.ACKNOWLEDGED and follower.status != Status.SUBMITTED:
+            continue  # it was taken up already (marking it a duplicate did that)
+        target = {EventKind.ACKNOWLEDGED: Status.ACKNOWLEDGED,
+                  EventKind.REPLY: Status.IN_PROGRESS, EventKind.RESOLVED: Status.RESOLVED,
+                  EventKind.DECLINED: Status.DECLINED}.get(EventKind(event.kind))
+        updates: list[str] = []
+        if target is not None:
+            new = follower_status(Status(follower.status), target)
+            if new == Status.DECLINED and follower.status not in OPEN_STATUSES:
+                new = Status(follower.status)  # resolved for its worker: that stands
+            _move_to(follower, new, now, updates)
+        if event.kind == EventKind.RESOLVED and follower.status == Status.RESOLVED:
+            follower.resolution = event.note
+            updates.append("resolution")
+        if updates:
+            await follower.save(update_fields=sorted(set(updates)), using_db=conn)
+        await record_event(
+            follower, EventKind(event.kind), actor=event.actor, public=True,
+            note=event.note, detail={"master": master.id, "master_event": event.id},
+            client_id=uuid.uuid5(_MIRROR_KEYS, f"{event.id}:{follower.id}"), now=now,
+            conn=conn, notify=notify)
+
+
+def _move_to(request: ServiceRequest, status: Status, now: datetime,
+             updates: list[str]) -> None:
+    """Set a duplicate's status and the times that go with reaching it."""
+    if status == request.status:
+        return
+    if request.acknowledged_at is None and status != Status.SUBMITTED:
+        request.acknowledged_at = now
+        request.ack_seconds = _seconds(request.created_at, now)
+        updates += ["acknowledged_at", "ack_seconds"]
+    if status == Status.RESOLVED:
+        request.resolved_at = now
+        request.resolve_seconds = _seconds(request.created_at, now)
+        request.resolved_on_time = now <= request.resolve_due_at
+        updates += ["resolved_at", "resolve_seconds", "resolved_on_time"]
+    request.status = status
+    updates.append("status")
+
+
+async def duplicate_target(request_id: int, project_id: int) -> int | None:
+    """The request a duplicate of `request_id` would follow: it, or its own master (a chain
+    is never made: the first request is where the union answers). None if there is no such
+    request in the project."""
+    row = await ServiceRequest.filter(id=request_id, project_id=project_id).values_list(
+        "id", "duplicate_of_id")
+    if not row:
+        return None
+    own_id, master_id = row[0]
+    return int(master_id) if master_id is not None else int(own_id)
+
+
+def _no_target() -> DomainError:
+    return DomainError(gettext("请填写同一项目里另一条诉求的编号"), field="duplicate_of")
 
 
 async def record_submitted(conn: BaseDBAsyncClient, request_ids: Sequence[int],
@@ -197,6 +300,8 @@ def officer_may(officer: Officer, action: str, request: ServiceRequest) -> bool:
             return False
     if action == "refer" and request.referred:
         return False
+    if action == "duplicate" and request.duplicate_of_id is not None:  # type: ignore[attr-defined]
+        return False  # it follows one already: unlink first
     return True
 
 
@@ -230,6 +335,9 @@ class ActionInput:
     rating_comment: str = ""
     client_id: uuid.UUID | None = None
     voice: CleanVoice | None = None
+    # The requests the acting officer may open (`access.request_scope`): a duplicate's master
+    # must be one of them, so only an officer who may act on both links them.
+    master_scope: Q | None = None
 
 
 def _voice_for(action: str, data: ActionInput) -> CleanVoice | None:
@@ -318,14 +426,15 @@ async def apply_officer_action(officer: Officer, request: ServiceRequest, action
             request.resolution = note
             updates += ["resolved_at", "resolve_seconds", "resolved_on_time", "resolution"]
         elif action == "duplicate":
-            other = await ServiceRequest.get_or_none(id=data.duplicate_of or 0,
-                                                     project_id=request.project_id)  # type: ignore[attr-defined]
-            if other is None or other.id == request.id:
-                raise DomainError(gettext("请填写同一项目里另一条诉求的编号"),
-                                  field="duplicate_of")
+            other = await _master_for(request, data.duplicate_of, data.master_scope)
             request.duplicate_of = other
             updates.append("duplicate_of_id")
             detail = {"duplicate_of": other.id}
+            _move_to(request, follower_status(Status(request.status), Status(other.status)),
+                     now, updates)
+            if request.status == Status.RESOLVED:
+                request.resolution = other.resolution
+                updates.append("resolution")
         elif action == "reassign":
             assert assignee is not None
             detail = {"from": request.assignee_id,  # type: ignore[attr-defined]
@@ -341,7 +450,104 @@ async def apply_officer_action(officer: Officer, request: ServiceRequest, action
                                    note=note, detail=detail, now=now)
         if voice is not None:
             await voices.store(request.id, event.id, voice)
+        if action == "duplicate":
+            await _link(officer, request, now)
         return event
+
+
+async def _master_for(request: ServiceRequest, wanted: int | None,
+                      scope: Q | None) -> ServiceRequest:
+    """The master a duplicate may follow: in the same project and the officer's scope, not
+    itself, not declined; a request with followers of its own cannot become a follower (no
+    chains)."""
+    target = await duplicate_target(wanted or 0, request.project_id)  # type: ignore[attr-defined]
+    if target is None or target == request.id:
+        raise _no_target()
+    if scope is not None and not await ServiceRequest.filter(scope, id=target).exists():
+        raise _no_target()  # as if it did not exist: outside the officer's scope
+    if await ServiceRequest.filter(duplicate_of_id=request.id).exists():
+        raise DomainError(gettext(
+            "已有别的诉求合并到这一条，它不能再合并到别处；可以反过来把那一条合并到这里"),
+            field="duplicate_of")
+    other = await ServiceRequest.get(id=target)
+    if other.status == Status.DECLINED:
+        raise DomainError(gettext("那条诉求已不予受理，不能合并过去"), field="duplicate_of")
+    return other
+
+
+async def _link(officer: Officer, follower: ServiceRequest, now: datetime) -> None:
+    """The master's side of a new link (an internal event), and the follower's copy of the
+    union's public answers on the master so far (on its timeline, no inbox item each: the
+    "merged" item already tells the worker)."""
+    master = await ServiceRequest.get(id=follower.duplicate_of_id)  # type: ignore[attr-defined]
+    await record_event(master, EventKind.MERGED, actor=officer, public=False,
+                       detail={"follower": follower.id}, now=now)
+    earlier = await RequestEvent.filter(request_id=master.id, public=True, by_worker=False,
+                                        kind__in=list(MIRRORED - {EventKind.ACKNOWLEDGED})
+                                        ).order_by("id").select_related("actor")
+    for event in earlier:
+        if "master_event" not in event.detail:
+            await _mirror(master, event, None, notify=False, only=follower.id)
+
+
+def may_unlink(officer: Officer, request: ServiceRequest) -> bool:
+    return (request.duplicate_of_id is not None  # type: ignore[attr-defined]
+            and officer.role in {Role.ADMIN, Role.CHAIR, Role.CADRE})
+
+
+async def unlink(officer: Officer, request: ServiceRequest, note: str = "",
+                 now: datetime | None = None) -> RequestEvent:
+    """Undo "duplicate": the request is handled on its own again, with an event on both
+    timelines (the worker reads theirs; the master's is internal to the union)."""
+    if not may_unlink(officer, request):
+        raise _refused_now()
+    now = now or datetime.now(UTC)
+    async with transaction():
+        fresh = await ServiceRequest.filter(id=request.id).select_for_update().get()
+        master_id = fresh.duplicate_of_id  # type: ignore[attr-defined]
+        if master_id is None:
+            raise _refused_now()
+        fresh.duplicate_of = None
+        updates = ["duplicate_of_id"]
+        if fresh.status in OPEN_STATUSES:
+            # Its own clock again (the deadline job skipped it while it followed).
+            fresh.level_due_at = deadlines.add_workdays(now, deadlines.LEVEL_WORKDAYS)
+            updates.append("level_due_at")
+        await fresh.save(update_fields=updates)
+        event = await record_event(fresh, EventKind.UNLINKED, actor=officer,
+                                   note=note.strip()[:MAX_NOTE],
+                                   detail={"master": master_id}, now=now)
+        master = await ServiceRequest.get(id=master_id)
+        await record_event(master, EventKind.UNLINKED, actor=officer, public=False,
+                           detail={"follower": fresh.id}, now=now)
+    return event
+
+
+@dataclass(frozen=True)
+class Followed:
+    """What the worker of a duplicate learns of its master: its status and the union's
+    resolution, nothing about its worker or their words."""
+    status: Status
+    resolution: str
+
+
+async def followed(request: ServiceRequest) -> Followed | None:
+    master_id = request.duplicate_of_id  # type: ignore[attr-defined]
+    if master_id is None:
+        return None
+    row = await ServiceRequest.filter(id=master_id).values_list("status", "resolution")
+    if not row:
+        return None
+    status, resolution = row[0]
+    shown = str(resolution) if status in {Status.RESOLVED, Status.CLOSED} else ""
+    return Followed(Status(status), shown)
+
+
+async def links_of(request: ServiceRequest) -> tuple[int | None, list[int]]:
+    """The master a request follows, and the requests following it (for the officer page)."""
+    followers = await ServiceRequest.filter(duplicate_of_id=request.id).order_by(
+        "id").values_list("id", flat=True)
+    return request.duplicate_of_id, [int(i) for i in followers]  # type: ignore[attr-defined, call-overload]
 
 
 def _mark_acknowledged(request: ServiceRequest, now: datetime, updates: list[str]) -> None:

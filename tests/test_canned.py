@@ -40,11 +40,12 @@ async def test_the_chair_keeps_the_list_and_every_change_is_audited(app: Any) ->
         page = await c.get("/officer/canned")
         assert page.status_code == 200 and 'href="/officer/canned"' in page.text
         token = csrf_of(page.text)
-        for text in ("收到，我们马上去现场看。", "已经转给项目部，有结果告诉你。", "工资的事\n已经报给主席"):
+        added = ["收到，我们马上去现场看。", "已经转给项目部，有结果告诉你。",
+                 "工资的事\n已经报给主席"]
+        for text in added:
             answer = await c.post("/officer/canned", data={"csrf_token": token, "text": text})
             assert answer.status_code == 303
-        assert await texts(project) == ["收到，我们马上去现场看。", "已经转给项目部，有结果告诉你。",
-                                        "工资的事\n已经报给主席"]
+        assert await texts(project) == added
         first, second, third = await canned.replies_for(project.id)
         assert (await c.post(f"/officer/canned/{third.id}/up",
                              data={"csrf_token": token})).status_code == 303

@@ -19,6 +19,7 @@ from tortoise.queryset import QuerySet
 
 from server.db import get_with_related
 from server.models import (
+    CannedReply,
     Member,
     Notice,
     Officer,
@@ -256,6 +257,36 @@ def can_review_members(officer: Officer) -> bool:
 
 def can_reassign(officer: Officer) -> bool:
     return officer.role in {Role.ADMIN, Role.CHAIR}
+
+
+def canned_project(officer: Officer) -> UnionNode | None:
+    """The project whose canned replies (常用回复) the officer reads: a project's chair and
+    cadres read their own project's list; anyone else has none."""
+    if officer.role in {Role.CHAIR, Role.CADRE} and officer.union.is_project:
+        return officer.union
+    return None
+
+
+def may_keep_canned(officer: Officer) -> bool:
+    """Only the project's chair adds, edits, orders and deletes its canned replies."""
+    return officer.role == Role.CHAIR and officer.union.is_project
+
+
+def reads_canned_for(officer: Officer, request: ServiceRequest) -> bool:
+    """Whether the request page offers `officer` the canned replies of the request's project:
+    union officers who answer workers there (its chair and cadres, and the admin)."""
+    if officer.role == Role.ADMIN:
+        return True
+    project = canned_project(officer)
+    return project is not None and project.id == request.project_id  # type: ignore[attr-defined]
+
+
+async def canned_reply_for_chair(officer: Officer, reply_id: int) -> CannedReply:
+    """One of the chair's own project's canned replies; 403 for anyone who keeps none, 404
+    for another project's."""
+    if not may_keep_canned(officer):
+        raise HTTPException(403)
+    return await _one_in_scope(CannedReply.filter(project_id=officer.union.id), reply_id)
 
 
 async def notice_for_officer(officer: Officer, notice_id: int) -> Notice:

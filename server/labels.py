@@ -49,6 +49,7 @@ EVENT_LABELS: dict[str, str] = {
     EventKind.MERGED: N_("有一条同样的诉求合并到这里"),
     EventKind.UNLINKED: N_("取消合并，单独办理"),
 }
+HEARD_BY_LABELS = {"in_person": N_("当面"), "phone": N_("电话")}
 CARD_REASONS = {
     "bad_signature": N_("无法识别的会员卡"), "unknown": N_("找不到这位会员"),
     "replaced": N_("这张卡已作废（会员换了手机）"), "inactive": N_("不是有效会员"),
@@ -68,6 +69,10 @@ def role_label(value: object) -> str:
 
 def status_label(value: object) -> str:
     return _label(MEMBER_STATUS_LABELS, value)
+
+
+def heard_by_label(value: object) -> str:
+    return _label(HEARD_BY_LABELS, value)
 
 
 def card_reason(value: object) -> str:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from tortoise.expressions import Q
 
 from server.i18n import gettext
-from server.labels import role_label
+from server.labels import heard_by_label, role_label
 from server.models import (
     Anonymity,
     EventKind,
@@ -394,17 +394,34 @@ def timeline(viewer: Officer, events: Iterable[RequestEvent], filer: Identity | 
     for event in events:
         if outside and not event.public:
             continue
+        note = event.note if not outside or _outside_reads_note(viewer, event) else ""
         views.append(EventView(
             kind=str(event.kind), created_at=event.created_at, public=event.public,
             who=_actor(viewer, event, filer, outside),
-            note=event.note if not outside or _outside_reads_note(viewer, event) else "",
+            note=on_behalf_note(viewer, event) or note,
             rating=_rating(event), id=event.id, voice=audible.get(event.id)))
     return views
 
 
+def on_behalf_note(viewer: Viewer, event: RequestEvent) -> str:
+    """"由干部刘芳代为提交（电话）" on the filing event of a request a cadre filed for the
+    worker (`actor` fetched), for the worker and union officers; "" for anyone else, and for
+    other events. Outside the union nobody learns that a cadre filed it, nor which one: the
+    cadre's name narrows the filer down to their hundred workers."""
+    how = event.detail.get("on_behalf") if event.kind == EventKind.SUBMITTED else None
+    if not how or is_outside(viewer):
+        return ""
+    actor = event.actor
+    name = actor.name if isinstance(actor, Officer) else gettext("工会干部")
+    return gettext("由干部%(name)s代为提交（%(how)s）") % {"name": name,
+                                                     "how": heard_by_label(how)}
+
+
 def _actor(viewer: Officer, event: RequestEvent, filer: Identity | None,
            outside: bool) -> str:
-    if event.by_worker:
+    if event.by_worker or event.kind == EventKind.SUBMITTED:
+        # Filed by the worker, or for them by a cadre (`on_behalf_note` says which cadre,
+        # to whom may know it): the filing is the worker's either way.
         return filer.name if filer else anonymous_label()
     actor = event.actor
     if not isinstance(actor, Officer):

@@ -1,6 +1,7 @@
 """Lianxin's data model. Tortoise discovers the classes listed in `__models__`."""
 
 from server.models.audit import AuditEntry, LimitCounter
+from server.models.canned import CannedReply
 from server.models.care import ContactKind, ContactLog
 from server.models.delivery import (
     Channel,
@@ -35,6 +36,7 @@ from server.models.requests import (
     Category,
     CategoryDeadline,
     EventKind,
+    HeardBy,
     Level,
     RequestEvent,
     RequestPhoto,
@@ -58,11 +60,13 @@ __models__ = [
     MemberMove, ContactLog,
     ProjectFigures, FiguresMonth, FiguresFiler, Headcount,
     SharedProblem, SharedJoin, SharedUpdate,
+    CannedReply,
 ]
 
 __all__ = [
     "Anonymity",
     "AuditEntry",
+    "CannedReply",
     "Category",
     "CategoryDeadline",
     "Channel",
@@ -77,6 +81,7 @@ __all__ = [
     "FiguresFiler",
     "FiguresMonth",
     "Headcount",
+    "HeardBy",
     "InboxItem",
     "Invite",
     "Level",

@@ -53,6 +53,13 @@ class Anonymity(StrEnum):
     ALL = "all"  # hidden from union officers too
 
 
+class HeardBy(StrEnum):
+    """How a cadre heard a request they filed on a worker's behalf."""
+
+    IN_PERSON = "in_person"  # 当面
+    PHONE = "phone"  # 电话
+
+
 class Urgency(StrEnum):
     NORMAL = "normal"
     URGENT = "urgent"
@@ -132,6 +139,15 @@ class ServiceRequest(Model):
     # escalation or a referral. "新回复" shows while the second is ahead of the first.
     worker_seen_event_id = fields.BigIntField(default=0)
     last_public_event_id = fields.BigIntField(default=0)
+    # Filed by a cadre on the worker's behalf (heard face to face or by phone), with the
+    # worker's consent: who, how, and when the consent was recorded. All null for a request
+    # the worker filed. Who filed it is never shown outside the union (server.privacy).
+    on_behalf_by: fields.ForeignKeyNullableRelation[Officer] = fields.ForeignKeyField(
+        "models.Officer", related_name="filed_on_behalf", null=True,
+        on_delete=fields.SET_NULL
+    )
+    on_behalf_channel = fields.CharEnumField(HeardBy, max_length=10, null=True)
+    on_behalf_consent_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "service_request"

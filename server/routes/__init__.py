@@ -9,6 +9,7 @@ from server.routes import (
     notices,
     officer,
     officer_accounts,
+    officer_canned,
     officer_care,
     officer_enrol,
     officer_figures,
@@ -31,5 +32,5 @@ routes: list[BaseRoute] = [
     *officer_requests.routes,
     *officer_posters.routes, *officer_accounts.routes, *notices.routes, *push.routes,
     *rota.routes,
-    *officer_figures.routes,
+    *officer_figures.routes, *officer_canned.routes,
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from starlette.exceptions import HTTPException
@@ -15,16 +16,32 @@ from server.access import (
     can_review_members,
     member_for_officer,
     member_scope,
+    request_scope,
     require_officer,
 )
 from server.db import reads_from_replica
 from server.errors import DomainError
 from server.i18n import gettext
-from server.models import Member, MemberClaim, MemberStatus, Officer, Role, Team
+from server.models import (
+    Category,
+    Member,
+    MemberClaim,
+    MemberStatus,
+    Officer,
+    Role,
+    ServiceRequest,
+    Team,
+)
 from server.routes.officer import NO_STORE, client_ip
 from server.services import audit, cards, care, membership, moves, rebind
+from server.services import requests as filing
+from server.services import voice as voices
+from server.services.photos import MAX_PHOTOS, MAX_UPLOAD_BYTES, NO_PHOTOS, clean_photos
 from server.validation import PHONE_RE, mask_phone, small_int
 from server.web.forms import form_dict, query_text, read_form
+from server.web.forms import upload as form_upload
+from server.web.forms import uploads as form_uploads
+from server.web.middleware import MICROPHONE
 from server.web.templating import is_htmx, render
 
 PAGE_SIZE = 50
@@ -164,6 +181,7 @@ async def member_detail(request: Request) -> Response:
     await audit.record(officer, "member.view", member, ip=client_ip(request))
     return render(request, "officer/member.html", {
         "m": member, "id_number": id_number, "code": None, **await _care_context(officer, member),
+        "filed": small_int(request.query_params.get("filed")),
     }, headers=NO_STORE)
 
 
@@ -221,12 +239,67 @@ async def card_check(request: Request) -> Response:
                   headers=NO_STORE)
 
 
+def _on_behalf_context(member: Member, values: Mapping[str, object],
+                       errors: dict[str, str]) -> dict[str, object]:
+    return {"on_behalf": member, "values": values, "errors": errors,
+            "categories": list(Category), "max_photos": MAX_PHOTOS,
+            "active": member.status == MemberStatus.ACTIVE, "left": False}
+
+
+async def on_behalf_form(request: Request) -> Response:
+    """代工友提交诉求: the worker's request form, filled in by a cadre or chair who may see
+    the member, for a worker they heard face to face or by phone."""
+    officer = await require_officer(request, Role.CHAIR, Role.CADRE)
+    member = await member_for_officer(officer, int(request.path_params["member_id"]))
+    return render(request, "officer/on_behalf.html", _on_behalf_context(member, {}, {}),
+                  fragment="requests/_form.html", headers={**NO_STORE, **MICROPHONE})
+
+
+async def on_behalf_submit(request: Request) -> Response:
+    officer = await require_officer(request, Role.CHAIR, Role.CADRE)
+    member = await member_for_officer(officer, int(request.path_params["member_id"]))
+    form = await read_form(request)
+    data = form_dict(form)
+    active = member.status == MemberStatus.ACTIVE
+    uploads = await form_uploads(form, "photo", MAX_UPLOAD_BYTES, MAX_PHOTOS)
+    cleaned = await clean_photos(uploads) if active else NO_PHOTOS
+    voice = voices.NO_VOICE
+    if active:
+        voice = await voices.clean_upload(await form_upload(form, "voice", voices.MAX_BYTES))
+    new, errors, photos = filing.clean_on_behalf(data, cleaned, voice)
+    status = 422
+    if new is not None:
+        try:
+            filed = await filing.file_request(member, new, photos, on_behalf_by=officer)
+        except DomainError as exc:
+            errors, status = exc.as_errors(), exc.status
+        else:
+            item = filed.request
+            if filed.created:
+                await audit.record(officer, "request.on_behalf", item, ip=client_ip(request),
+                                   member=member.id, heard_by=str(new.heard_by),
+                                   consent=True, anonymity=str(new.anonymity))
+            # The cadre who filed it opens it when it is theirs to handle (they are the
+            # worker's liaison, or a chair); otherwise back to the member, with its number.
+            if await ServiceRequest.filter(request_scope(officer), id=item.id).exists():
+                return RedirectResponse(f"/officer/requests/{item.id}", status_code=303)
+            return RedirectResponse(f"/officer/members/{member.id}?filed={item.id}",
+                                    status_code=303)
+    values = {k: v for k, v in data.items() if isinstance(v, str)}
+    return render(request, "officer/on_behalf.html",
+                  _on_behalf_context(member, values, errors), status_code=status,
+                  fragment="requests/_form.html", headers={**NO_STORE, **MICROPHONE})
+
+
 routes = [
     Route("/officer/pending", pending),
     Route("/officer/members", member_list),
     Route("/officer/members/reassign", reassign, methods=["POST"]),
     Route("/officer/members/{member_id:int}", member_detail),
     Route("/officer/members/{member_id:int}/rebind", issue_rebind, methods=["POST"]),
+    Route("/officer/members/{member_id:int}/requests/new", on_behalf_form, methods=["GET"]),
+    Route("/officer/members/{member_id:int}/requests/new", on_behalf_submit,
+          methods=["POST"]),
     Route("/officer/members/{member_id:int}/{decision:str}", review, methods=["POST"]),
     Route("/officer/claims/{claim_id:int}/resolve", resolve_claim, methods=["POST"]),
     Route("/officer/card", card_check),

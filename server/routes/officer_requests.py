@@ -12,7 +12,12 @@ from starlette.routing import Route
 from tortoise.expressions import Q
 
 from server import privacy
-from server.access import request_for_officer, request_scope, require_officer
+from server.access import (
+    reads_canned_for,
+    request_for_officer,
+    request_scope,
+    require_officer,
+)
 from server.db import reads_from_replica
 from server.errors import DomainError
 from server.i18n import gettext
@@ -33,6 +38,7 @@ from server.routes import shared as shared_routes
 from server.routes.officer import NO_STORE, client_ip
 from server.services import (
     audit,
+    canned,
     contacts,
     coverage,
     deadlines,
@@ -138,6 +144,8 @@ async def _detail_context(officer: Officer, item: ServiceRequest, error: str = "
         "escalate_label": await _escalate_label(officer, item) if "escalate" in actions else "",
         "photo_ids": photo_ids, "cadres": cadres, "now": datetime.now(UTC),
         **await shared_routes.links_context(officer, item),
+        "canned": await canned.replies_for(item.project.id)
+        if "reply" in actions and reads_canned_for(officer, item) else [],
     }
 
 

@@ -142,7 +142,8 @@ async def _worker_context(member: Member, item: ServiceRequest) -> dict[str, obj
     events = privacy.worker_timeline(await lifecycle.events_of(item))
     photos = await RequestPhoto.filter(request_id=item.id).order_by("id").values_list(
         "id", flat=True)
-    return {"item": item, "events": events, "photo_ids": photos,
+    on_behalf = next((n for n in (privacy.on_behalf_note(member, e) for e in events) if n), "")
+    return {"item": item, "events": events, "photo_ids": photos, "on_behalf": on_behalf,
             "voices": privacy.voices_for(member, await voices.refs_of(item.id)),
             "calls": await contacts.for_request(member, item),
             "actions": lifecycle.worker_actions(item),

@@ -272,11 +272,20 @@ async def record_submitted(conn: BaseDBAsyncClient, request_ids: Sequence[int],
 
 
 async def record_filed(request: ServiceRequest, now: datetime,
-                       voice: CleanVoice | None = None) -> RequestEvent:
+                       voice: CleanVoice | None = None, *,
+                       on_behalf_by: Officer | None = None) -> RequestEvent:
     """The filing event of a request filed alone; the same row `record_submitted` writes,
-    with the voice message the worker recorded instead of (or beside) typing."""
-    event = await record_event(request, SUBMITTED.kind, by_worker=True,
-                               public=SUBMITTED.public, client_id=request.client_id, now=now)
+    with the voice message the worker recorded instead of (or beside) typing. Filed by a
+    cadre for the worker, the event is the cadre's, and says how they heard it."""
+    if on_behalf_by is not None:
+        event = await record_event(
+            request, SUBMITTED.kind, actor=on_behalf_by, public=SUBMITTED.public,
+            detail={"on_behalf": str(request.on_behalf_channel), "consent": True},
+            client_id=request.client_id, now=now)
+    else:
+        event = await record_event(request, SUBMITTED.kind, by_worker=True,
+                                   public=SUBMITTED.public, client_id=request.client_id,
+                                   now=now)
     if voice is not None:
         await voices.store(request.id, event.id, voice)
     return event

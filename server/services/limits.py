@@ -221,7 +221,20 @@ async def within_filing_quota(member: Member, batch: Sequence[T]) -> list[T]:
     return [item for item in batch if item.client_id in allowed]
 
 
-async def check_filing(member: Member, client_id: uuid.UUID) -> None:
-    """One request filed on its own: refused (429) when the hour's quota is used up."""
-    if client_id not in await filing_quota(member, [client_id]):
+async def count_filing(member: Member, client_id: uuid.UUID) -> Hit | None:
+    """One request filed on its own: refused (429) when the hour's quota is used up. Answers
+    what it counted: None for a client_id already filed (a replay costs nothing), else the
+    hit, for `refund` when the filing turns out to be a replay after all (concurrent posts
+    of one form all count before any of them has inserted)."""
+    if await ServiceRequest.exists(client_id=client_id):
+        return None
+    hit = await bump(current().requests, str(member.id))
+    if hit.over:
+        await hit.refund()
         raise TooManyAttempts(requests_message())
+    return hit
+
+
+async def refund(hit: Hit | None) -> None:
+    if hit is not None:
+        await hit.refund()

@@ -20,8 +20,10 @@ from server.i18n import N_, gettext
 from server.models import (
     Anonymity,
     Category,
+    HeardBy,
     Member,
     MemberStatus,
+    Officer,
     RequestPhoto,
     ServiceRequest,
     Urgency,
@@ -48,6 +50,10 @@ class NewRequest:
     photos: list[tuple[bytes, str]] = field(default_factory=list)
     # Filed alone only (a form with a file never travels in an outbox batch).
     voice: CleanVoice | None = None
+    # Filed by a cadre on the worker's behalf: how the cadre heard it, and the worker's
+    # consent (`clean_on_behalf` refuses the form without it).
+    heard_by: HeardBy | None = None
+    consent: bool = False
 
 
 def clean_new_request(data: Mapping[str, object], uploads: CleanedPhotos,
@@ -80,6 +86,29 @@ def clean_new_request(data: Mapping[str, object], uploads: CleanedPhotos,
                       Anonymity(anonymity), voice=voice.voice), {}, photos
 
 
+def clean_on_behalf(data: Mapping[str, object], uploads: CleanedPhotos,
+                    voice: CleanedVoice = NO_VOICE) -> tuple[NewRequest | None,
+                                                             dict[str, str],
+                                                             list[CleanPhoto]]:
+    """The cadre's "代工友提交诉求" form: the worker's form, plus how the cadre heard it and
+    the worker's consent, which is required (a request is the worker's to make)."""
+    new, errors, photos = clean_new_request(data, uploads, voice)
+    c = Cleaner(data)
+    heard = c.choice("heard_by", {str(k): k for k in HeardBy}, required=True,
+                     label=N_("怎么听到的"))
+    if data.get("consent") != "yes":
+        c.errors["consent"] = consent_message()
+    errors = {**errors, **c.errors}
+    if new is None or errors:
+        return None, errors, []
+    new.heard_by, new.consent = HeardBy(heard), True
+    return new, {}, photos
+
+
+def consent_message() -> str:
+    return gettext("要先问工友同不同意由你代为提交，同意了再勾选")
+
+
 @dataclass
 class FiledRequest:
     request: ServiceRequest
@@ -110,27 +139,41 @@ def _same_content(row: tuple[object, ...], new: NewRequest) -> bool:
 CONTENT_COLUMNS = ("category", "description", "urgency", "anonymity")
 
 
-async def _replayed(member: Member, new: NewRequest) -> ServiceRequest | None:
-    """The request a replayed client_id filed, answered only to the member who filed it and
-    only for the same content: an idempotency key is not a credential, and a second form
-    that reused one must not vanish into the first."""
+async def _replayed(member: Member, new: NewRequest,
+                    on_behalf_by: Officer | None) -> ServiceRequest | None:
+    """The request a replayed client_id filed, answered only to the member who filed it (or
+    the officer who filed it for them) and only for the same content: an idempotency key is
+    not a credential, and a second form that reused one must not vanish into the first."""
     existing = await ServiceRequest.get_or_none(client_id=new.client_id)
     if existing is None:
         return None
-    if existing.member_id != member.id or not _same_content(  # type: ignore[attr-defined]
-            tuple(getattr(existing, c) for c in CONTENT_COLUMNS), new):
+    filer = on_behalf_by.id if on_behalf_by is not None else None
+    if (existing.member_id != member.id  # type: ignore[attr-defined]
+            or existing.on_behalf_by_id != filer  # type: ignore[attr-defined]
+            or not _same_content(tuple(getattr(existing, c) for c in CONTENT_COLUMNS), new)):
         raise _key_reused()
     return existing
 
 
 async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPhoto],
-                       now: datetime | None = None) -> FiledRequest:
-    """Create the request once per client_id; a replay returns the first one unchanged."""
-    await limits.check_filing(member, new.client_id)
-    existing = await _replayed(member, new)
+                       now: datetime | None = None, *,
+                       on_behalf_by: Officer | None = None) -> FiledRequest:
+    """Create the request once per client_id; a replay returns the first one unchanged.
+
+    With `on_behalf_by`, a cadre files it for the worker (heard face to face or by phone,
+    with their consent): it is the worker's request all the same (their project, their
+    liaison, their quota), and its first event says who filed it and how."""
+    if on_behalf_by is not None and (new.heard_by is None or not new.consent):
+        raise DomainError(consent_message(), field="consent")
+    hit = await limits.count_filing(member, new.client_id)
+    existing = await _replayed(member, new, on_behalf_by)
     if existing is not None:
+        # A replay files nothing: what it counted goes back (forty concurrent replays of one
+        # form must not use up the worker's hour).
+        await limits.refund(hit)
         return FiledRequest(existing, False)
     if member.status != MemberStatus.ACTIVE:
+        await limits.refund(hit)
         raise _not_active(member)
     now = now or datetime.now(UTC)
     project = member.project
@@ -148,6 +191,9 @@ async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPh
                 created_at=now, ack_due_at=ack_due, resolve_due_at=resolve_due,
                 level_due_at=ack_due,
                 duty=duty,
+                on_behalf_by=on_behalf_by,
+                on_behalf_channel=new.heard_by if on_behalf_by is not None else None,
+                on_behalf_consent_at=now if on_behalf_by is not None else None,
             )
             for photo in photos:
                 await RequestPhoto.create(request=request, data=photo.data,
@@ -155,11 +201,12 @@ async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPh
                                           size=len(photo.data), width=photo.width,
                                           height=photo.height, sha256=photo.sha256,
                                           upload_sha256=photo.upload_sha256)
-            await lifecycle.record_filed(request, now, new.voice)
+            await lifecycle.record_filed(request, now, new.voice, on_behalf_by=on_behalf_by)
     except IntegrityError:
-        existing = await _replayed(member, new)
+        existing = await _replayed(member, new, on_behalf_by)
         if existing is None:
             raise
+        await limits.refund(hit)
         return FiledRequest(existing, False)
     return FiledRequest(request, True)
 

@@ -233,6 +233,16 @@ async def seed(server: LiveServer, worker: Role, cadre: Role, chair: Role, manag
                        long_ago.isoformat(sep=" ") if server.db_url.startswith("sqlite")
                        else long_ago, s.requests["upper"])
 
+    # Canned replies (the chair's list, and the picker by the reply box), and a request the
+    # cadre filed for the worker after a phone call.
+    for text in ("收到，我们这两天去现场看一下，有进展马上告诉你。",
+                 "这件事已经报给工会主席，主席会找项目部协调，请耐心等几天。"):
+        await post(ch, "/officer/canned", "/officer/canned", text=text)
+    behalf = f"/officer/members/{member_id}/requests/new"
+    await post(c, behalf, behalf, category="living", description="宿舍的空调坏了，晚上热得睡不着",
+               anonymous="management", heard_by="phone", consent="yes",
+               client_id=str(uuid.uuid4()))
+
     # Notices: one from the chair to the project (needs acknowledging), one from the cadre.
     notice = await post(ch, "/officer/notices/new", "/officer/notices/new",
                         title="十月份工资发放安排：15 日前发到每个人的工资卡",
@@ -407,9 +417,12 @@ async def test_every_page_fits_the_phone(live_server: LiveServer, browser: Brows
                    "/requests": "2-worker-requests.png",
                    "/requests/new": "2-worker-new-request.png"},
         "cadre": {"/officer/requests": "3-cadre-queue.png",
-                  f"/officer/requests/{opened}": "4-cadre-request.png"},
+                  f"/officer/requests/{opened}": "4-cadre-request.png",
+                  f"/officer/members/{s.ids['member_id']}/requests/new":
+                      "6-cadre-on-behalf-new-request.png"},
         "chair": {"/officer/pending": "5-chair-pending.png",
-                  "/officer/members": "5-chair-members.png"},
+                  "/officer/members": "5-chair-members.png",
+                  "/officer/canned": "7-chair-canned.png"},
     }
     findings = Findings()
     roles = (visitor, applicant, worker, cadre, chair, manager, upper)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+from markupsafe import Markup
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from server.access import require_officer
@@ -19,7 +20,7 @@ from server.routes.officer import NO_STORE, client_ip
 from server.services import audit, coverage, figure_rows, upper
 from server.validation import small_int
 from server.web.forms import form_dict, read_form
-from server.web.templating import render
+from server.web.templating import is_htmx, render, render_part
 
 
 def _table_params(request: Request, now: datetime) -> tuple[upper.Period, str, bool, int]:
@@ -35,18 +36,38 @@ def _require_upper(officer: Officer) -> None:
 
 
 async def upper_page(request: Request, officer: Officer) -> Response:
-    """/officer/figures for a union above the projects (called by the figures route)."""
+    """/officer/figures for a union above the projects (called by the figures route).
+
+    Everything below the tabs is the same for every reader of the union in the same
+    language and view, and changes only when the memo's snapshot does: it is rendered once
+    per snapshot and view and kept beside the snapshot, so a view costs the session and
+    the page around it (bench/README.md, "The upper union's project tables")."""
     now = datetime.now(UTC)
     period, sort, descending, page = _table_params(request, now)
-    with reads_from_replica():
-        table = await upper.table(officer, period, now, sort, descending, page,
-                                  memo=_memo(request),
-                                  max_age=request.app.state.settings.figures_cache_seconds)
-    return render(request, "officer/upper_figures.html", {
-        "t": table, "columns": upper.COLUMNS, "sort_link": _sort_link(table),
-        "period_query": _period_query(table.period), "now": now,
-        "page_size": upper.PAGE_SIZE, "params": _table_query(table),
-    }, fragment="officer/_project_table.html", headers=NO_STORE)
+    max_age = request.app.state.settings.figures_cache_seconds
+    memo = _memo(request)
+    htmx = is_htmx(request)
+    key = upper.memo_key(officer, period)
+    view = (request.scope.get("language", ""), htmx,
+            sort if sort in upper.SORT_KEYS else "", descending, page)
+    html = memo.page(key, view, max_age) if max_age > 0 else None
+    if html is None:
+        with reads_from_replica():
+            table = await upper.table(officer, period, now, sort, descending, page,
+                                      memo=memo, max_age=max_age)
+        html = render_part(request, "officer/_project_table.html" if htmx
+                           else "officer/_upper_body.html", {
+            "t": table, "columns": upper.COLUMNS, "sort_link": _sort_link(table),
+            "period_query": _period_query(table.period), "page_size": upper.PAGE_SIZE,
+            "params": _table_query(table)})
+        if max_age > 0:
+            memo.keep_page(key, view, table.made, html)
+    if htmx:
+        response: Response = HTMLResponse(html, headers=NO_STORE)
+        response.headers.append("Vary", "HX-Request")
+        return response
+    return render(request, "officer/upper_figures.html", {"body": Markup(html)},  # noqa: S704 - rendered by our own autoescaping templates
+                  headers=NO_STORE)
 
 
 def _table_query(table: upper.Table) -> dict[str, str]:

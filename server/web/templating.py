@@ -198,6 +198,16 @@ def _base_context(request: Request, csrf: str) -> dict[str, Any]:
     }
 
 
+def render_part(request: Request, template: str, context: dict[str, Any]) -> str:
+    """A part of a page shared by several readers, as text, in the request's language.
+    Nothing of the reader is in its context (no CSRF token, officer or member: the
+    templates' strict undefined turns any use of them into an error, not a leak)."""
+    language = request.scope.get("language", i18n.DEFAULT_LANGUAGE)
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.get_template(template).render(
+        {"lang": language, "html_lang": i18n.html_lang(language), **context})
+
+
 # Stands for the visitor's CSRF token in a page rendered once for every visitor.
 CSRF_SLOT = "lianxin-csrf-slot-7f3a"
 

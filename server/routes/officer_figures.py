@@ -20,7 +20,13 @@ from server.routes.officer import NO_STORE, client_ip
 from server.services import audit, coverage, figure_rows, upper
 from server.validation import small_int
 from server.web.forms import form_dict, read_form
-from server.web.templating import is_htmx, render, render_part
+from server.web.templating import (
+    fill_slot,
+    is_htmx,
+    render,
+    render_part,
+    render_with_slot,
+)
 
 
 def _table_params(request: Request, now: datetime) -> tuple[upper.Period, str, bool, int]:
@@ -38,10 +44,11 @@ def _require_upper(officer: Officer) -> None:
 async def upper_page(request: Request, officer: Officer) -> Response:
     """/officer/figures for a union above the projects (called by the figures route).
 
-    Everything below the tabs is the same for every reader of the union in the same
-    language and view, and changes only when the memo's snapshot does: it is rendered once
-    per snapshot and view and kept beside the snapshot, so a view costs the session and
-    the page around it (bench/README.md, "The upper union's project tables")."""
+    The page is the same for every reader of the union with the same role in the same
+    language and view but for their CSRF token, and changes only when the memo's snapshot
+    does: it is rendered once per snapshot and kept beside it with a slot for the token
+    (the part below the tabs once more for the htmx view), so a view costs the session
+    lookup and a string replace (bench/README.md, "The upper union's project tables")."""
     now = datetime.now(UTC)
     period, sort, descending, page = _table_params(request, now)
     max_age = request.app.state.settings.figures_cache_seconds
@@ -50,24 +57,35 @@ async def upper_page(request: Request, officer: Officer) -> Response:
     key = upper.memo_key(officer, period)
     view = (request.scope.get("language", ""), htmx,
             sort if sort in upper.SORT_KEYS else "", descending, page)
-    html = memo.page(key, view, max_age) if max_age > 0 else None
-    if html is None:
-        with reads_from_replica():
-            table = await upper.table(officer, period, now, sort, descending, page,
-                                      memo=memo, max_age=max_age)
-        html = render_part(request, "officer/_project_table.html" if htmx
-                           else "officer/_upper_body.html", {
-            "t": table, "columns": upper.COLUMNS, "sort_link": _sort_link(table),
-            "period_query": _period_query(table.period), "page_size": upper.PAGE_SIZE,
-            "params": _table_query(table)})
-        if max_age > 0:
-            memo.keep_page(key, view, table.made, html)
+    # The page around the body reads the reader's role and union kind (the tabs) and the
+    # address (the language switch); nothing else of them but the token.
+    whole = (*view, str(officer.role), str(officer.union.kind), request.url.path,
+             request.url.query)
+    if max_age > 0:
+        html = memo.page(key, view if htmx else whole, max_age)
+        if html is not None:
+            return _answer(request, html, htmx)
+    with reads_from_replica():
+        table = await upper.table(officer, period, now, sort, descending, page,
+                                  memo=memo, max_age=max_age)
+    html = render_part(request, "officer/_project_table.html" if htmx
+                       else "officer/_upper_body.html", {
+        "t": table, "columns": upper.COLUMNS, "sort_link": _sort_link(table),
+        "period_query": _period_query(table.period), "page_size": upper.PAGE_SIZE,
+        "params": _table_query(table)})
+    if not htmx:
+        html = render_with_slot(request, "officer/upper_figures.html", {"body": Markup(html)})  # noqa: S704 - our own autoescaped templates
+    if max_age > 0:
+        memo.keep_page(key, view if htmx else whole, table.made, html)
+    return _answer(request, html, htmx)
+
+
+def _answer(request: Request, html: str, htmx: bool) -> Response:
     if htmx:
-        response: Response = HTMLResponse(html, headers=NO_STORE)
+        response = HTMLResponse(html, headers=NO_STORE)
         response.headers.append("Vary", "HX-Request")
         return response
-    return render(request, "officer/upper_figures.html", {"body": Markup(html)},  # noqa: S704 - rendered by our own autoescaping templates
-                  headers=NO_STORE)
+    return fill_slot(request, html, NO_STORE)
 
 
 def _table_query(table: upper.Table) -> dict[str, str]:

@@ -212,6 +212,21 @@ def render_part(request: Request, template: str, context: dict[str, Any]) -> str
 CSRF_SLOT = "lianxin-csrf-slot-7f3a"
 
 
+def render_with_slot(request: Request, template: str, context: dict[str, Any]) -> str:
+    """A whole page as text with `CSRF_SLOT` for the token, to be kept and served to other
+    readers whose page is the same but for their token (`fill_slot`)."""
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.get_template(template).render(
+        {**_base_context(request, CSRF_SLOT), **context})
+
+
+def fill_slot(request: Request, html: str, headers: Mapping[str, str] | None = None
+              ) -> HTMLResponse:
+    response = HTMLResponse(html.replace(CSRF_SLOT, csrf_token(request)), headers=headers)
+    response.headers.append("Vary", "HX-Request")
+    return response
+
+
 def render_shared(request: Request, cache: dict[tuple[str, bool, str], str], template: str,
                   context: dict[str, Any], *, fragment: str | None = None) -> HTMLResponse:
     """`render` for a page that is the same for every anonymous visitor but for the CSRF

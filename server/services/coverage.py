@@ -10,6 +10,7 @@ what the upper union's table reads.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import unicodedata
@@ -33,6 +34,7 @@ MAX_HEADCOUNT = 100_000
 # fill in the history; not a date from another decade.
 MAX_BACKDATE = timedelta(days=366)
 HISTORY_SHOWN = 30
+log = logging.getLogger(__name__)
 _SEPARATORS = re.compile(r"[\s,，、']")
 
 
@@ -262,36 +264,48 @@ WHERE pf.project_id IN ({scope})
 
 class ClosedMonths:
     """Members at the end of months already over, per scope, kept an hour: a month's end
-    is history (it changes only if a past move is corrected), and counting it means a pass
-    over every member of the scope (500,000 for a province: seconds on a busy machine), so
-    it is done at most once an hour per process, by one request while any others asking
-    for the same scope wait for its answer instead of counting too. Owned by the app,
-    beside the upper table's memo; bounded."""
+    is history (it changes only if a past move is corrected), and counting it is a pass
+    over every member of the scope (500,000 for a province: seconds on a busy machine).
+    So a page never waits for it: the count runs as a task of its own, at most one per
+    scope at a time; until its first answer the past months show no 入会率, and after an
+    hour the old answer serves while a new count runs. Owned by the app, beside the upper
+    table's memo; bounded."""
 
     MAX_AGE = 3600.0
     MAX_ENTRIES = 64
+    Groups = list[tuple[int, str, str, int]]
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[object, ...], tuple[float, list[tuple[int, str, str, int]]]] = {}
-        self._locks: dict[tuple[object, ...], asyncio.Lock] = {}
+        self._entries: dict[tuple[object, ...], tuple[float, ClosedMonths.Groups]] = {}
+        self._running: dict[tuple[object, ...], asyncio.Task[None]] = {}
 
-    async def get(self, key: tuple[object, ...],
-                  count: Callable[[], Awaitable[list[tuple[int, str, str, int]]]]
-                  ) -> list[tuple[int, str, str, int]]:
+    def get(self, key: tuple[object, ...],
+            count: Callable[[], Awaitable[ClosedMonths.Groups]]) -> ClosedMonths.Groups | None:
+        """The counts for `key` if there are any (None: not yet), starting a count when
+        there are none or they are over an hour old."""
         found = self._entries.get(key)
-        if found is not None and time.monotonic() - found[0] <= self.MAX_AGE:
-            return found[1]
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            found = self._entries.get(key)
-            if found is not None and time.monotonic() - found[0] <= self.MAX_AGE:
-                return found[1]
+        if (found is None or time.monotonic() - found[0] > self.MAX_AGE) and (
+                key not in self._running):
+            self._running[key] = asyncio.create_task(self._count(key, count))
+        return None if found is None else found[1]
+
+    async def _count(self, key: tuple[object, ...],
+                     count: Callable[[], Awaitable[ClosedMonths.Groups]]) -> None:
+        try:
             groups = await count()
-            if len(self._entries) >= self.MAX_ENTRIES:
-                self._entries.clear()
-                self._locks = {key: lock}
-            self._entries[key] = (time.monotonic(), groups)
-            return groups
+        except Exception:  # a failed count is tried again by the next page that needs it
+            log.exception("counting members at past month ends failed")
+            return
+        finally:
+            self._running.pop(key, None)
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic(), groups)
+
+    async def settle(self) -> None:
+        """Wait for the counts under way (tests, and the bench's warm-up)."""
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
 
 
 async def _member_groups(first: str, scope: str, scope_arg: object
@@ -327,12 +341,12 @@ async def monthly(month_list: list[str], *, path: str | None = None,
     heads = await fetch(_SITE_HEADCOUNTS_SQL.format(scope=_SCOPE[key]), scope_arg)
     if not heads:
         return {m: None for m in month_list}
-    groups: list[tuple[int, str, str, int]] = []
+    groups: list[tuple[int, str, str, int]] | None = []
     if first < current:
         def count() -> Awaitable[list[tuple[int, str, str, int]]]:
             return _member_groups(first, _SCOPE[key], scope_arg)
-        groups = await (closed.get((key, scope_arg, first, current), count)
-                        if closed is not None else count())
+        groups = (closed.get((key, scope_arg, first, current), count) if closed is not None
+                  else await count())
     now_members = {int(str(p)): int(str(n)) for p, n in await fetch(
         _CURRENT_MEMBERS_SQL.format(scope=_SCOPE[key]), scope_arg)}
     # The headcount in force at each month's end, per project (entries in day order).
@@ -356,6 +370,9 @@ async def monthly(month_list: list[str], *, path: str | None = None,
             continue
         if month >= current:
             members = sum(now_members.get(pid, 0) for pid in heads_then)
+        elif groups is None:  # past months still being counted (ClosedMonths)
+            out[month] = None
+            continue
         else:
             members = sum(n for pid, came, went, n in groups
                           if pid in heads_then and came <= month < went)

@@ -432,6 +432,11 @@ class Memo:
             self._locks.clear()
         self._entries[key] = value
 
+    def clear(self) -> None:
+        """Forget every snapshot and page (not the past month ends' counts)."""
+        self._entries.clear()
+        self._pages.clear()
+
     def lock(self, key: tuple[str, bool, str, str]) -> asyncio.Lock:
         """Held while a snapshot of `key` is assembled: twenty readers arriving as it expires
         wait for one assembly instead of making twenty (they all then read its result)."""

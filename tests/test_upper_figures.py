@@ -730,6 +730,31 @@ async def test_rendered_view_is_shared_per_snapshot_and_never_carries_the_reader
         assert 'id="tot-requests">24<' in (await c2.get("/officer/figures")).text
 
 
+async def test_an_old_snapshot_serves_while_the_next_is_assembled(app: Any) -> None:
+    tree = await make_tree()
+    now = datetime.now(UTC)
+    await populate(tree, now)
+    officer = await loaded(tree.industry_officer)
+    period = this_month(now)
+    memo = upper.Memo()
+    first = await upper.table(officer, period, now, memo=memo, max_age=10)
+    (member,) = await add_members(tree.b1, 1)
+    await add_request(member, month_start(now))
+    key = upper.memo_key(officer, period)
+    memo._entries[key].made -= 15  # past max_age, within STALE_FACTOR × max_age
+    stale = await upper.table(officer, period, now, memo=memo, max_age=10)
+    assert stale.total.cells["requests"] == first.total.cells["requests"] == 23
+    await memo.settle()  # the task started by that view
+    renewed = await upper.table(officer, period, now, memo=memo, max_age=10)
+    assert renewed.total.cells["requests"] == 24 and renewed.made > stale.made
+    # Past STALE_FACTOR × max_age nobody is served the old one: the reader waits.
+    (member,) = await add_members(tree.b1, 1)
+    await add_request(member, month_start(now))
+    memo._entries[key].made -= 31
+    assert (await upper.table(officer, period, now, memo=memo,
+                              max_age=10)).total.cells["requests"] == 25
+
+
 def test_memo_pages_live_exactly_as_long_as_their_snapshot() -> None:
     memo = upper.Memo()
     key = ("/1/", True, "2026-01", "2026-12")

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -50,6 +51,7 @@ from server.privacy import Count, K
 from server.services import coverage, figure_rows, figures
 from server.services.offload import run_heavy
 
+log = logging.getLogger(__name__)
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TREND_MONTHS = 12
 MAX_PERIOD_MONTHS = 60
@@ -396,10 +398,15 @@ class Memo:
 
     MAX_ENTRIES = 64
     MAX_PAGES = 256
+    # A snapshot past `max_age` still serves, up to this many times `max_age`, while one task
+    # assembles the next: no reader waits for an assembly unless there is no snapshot at all
+    # (twenty readers queued behind each assembly were most of the p95, bench/README.md).
+    STALE_FACTOR = 3
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, bool, str, str], Assembled] = {}
         self._locks: dict[tuple[str, bool, str, str], asyncio.Lock] = {}
+        self._tasks: dict[tuple[str, bool, str, str], asyncio.Task[None]] = {}
         self.closed = coverage.ClosedMonths()  # members at past month ends, for the trend
         # Rendered views of a snapshot (page, sort, language …), each with the snapshot's
         # `made`: valid exactly as long as the snapshot they were rendered from.
@@ -407,8 +414,8 @@ class Memo:
 
     def page(self, key: tuple[str, bool, str, str], view: tuple[Any, ...],
              max_age: float) -> str | None:
-        """The view rendered from the current snapshot of `key`, if that is still young."""
-        found = self.get(key, max_age)
+        """The view rendered from the current snapshot of `key`, if that may still serve."""
+        found = self.usable(key, max_age)
         rendered = self._pages.get((key, view))
         if found is None or rendered is None or rendered[0] != found.made:
             return None
@@ -425,6 +432,41 @@ class Memo:
         if found is None or time.monotonic() - found.made > max_age:
             return None
         return found
+
+    def usable(self, key: tuple[str, bool, str, str], max_age: float) -> Assembled | None:
+        """The snapshot if it may still serve (see STALE_FACTOR); `refresh` renews it."""
+        found = self._entries.get(key)
+        if found is None or time.monotonic() - found.made > max_age * self.STALE_FACTOR:
+            return None
+        return found
+
+    def refresh(self, key: tuple[str, bool, str, str], max_age: float,
+                assemble: Callable[[], Awaitable[Assembled]]) -> None:
+        """Start assembling the next snapshot in a task of its own when this one is past
+        `max_age` and nobody is assembling it yet."""
+        found = self._entries.get(key)
+        if found is None or time.monotonic() - found.made <= max_age:
+            return
+        lock = self.lock(key)
+        if lock.locked() or key in self._tasks:
+            return
+        self._tasks[key] = asyncio.create_task(self._refresh(key, lock, assemble))
+
+    async def _refresh(self, key: tuple[str, bool, str, str], lock: asyncio.Lock,
+                       assemble: Callable[[], Awaitable[Assembled]]) -> None:
+        try:
+            async with lock:
+                self.put(key, await assemble())
+        except Exception:  # the next reader past max_age tries again; until then it serves
+            log.exception("assembling the upper table failed")
+        finally:
+            self._tasks.pop(key, None)
+
+    async def settle(self) -> None:
+        """Wait for the assemblies and counts under way (tests)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self.closed.settle()
 
     def put(self, key: tuple[str, bool, str, str], value: Assembled) -> None:
         if len(self._entries) >= self.MAX_ENTRIES:
@@ -452,13 +494,15 @@ async def table(viewer: Officer, period: Period, now: datetime, sort: str = "",
     key = memo_key(viewer, period)
     outside = key[1]
     if memo is not None and max_age > 0:
-        assembled = memo.get(key, max_age)
+        assembled = memo.usable(key, max_age)
         if assembled is None:
             async with memo.lock(key):
-                assembled = memo.get(key, max_age)
+                assembled = memo.usable(key, max_age)
                 if assembled is None:
                     assembled = await _assemble(viewer, period, now, memo.closed)
                     memo.put(key, assembled)
+        else:
+            refresh(viewer, period, now, memo, max_age)
     else:
         assembled = await _assemble(viewer, period, now, memo.closed if memo else None)
     sort = sort if sort in SORT_KEYS else ""
@@ -470,6 +514,14 @@ async def table(viewer: Officer, period: Period, now: datetime, sort: str = "",
                  assembled.quarters, sort, descending, assembled.overdue_at, outside,
                  quick_periods(now), page, len(assembled.rows), assembled.made_at,
                  assembled.made)
+
+
+def refresh(viewer: Officer, period: Period, now: datetime, memo: Memo,
+            max_age: float) -> None:
+    """Renew `viewer`'s snapshot in the background if it is past `max_age` (a page served
+    from the memo calls this too: it never reads the table itself)."""
+    memo.refresh(memo_key(viewer, period), max_age,
+                 lambda: _assemble(viewer, period, now, memo.closed))
 
 
 def memo_key(viewer: Officer, period: Period) -> tuple[str, bool, str, str]:

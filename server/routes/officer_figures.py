@@ -64,7 +64,8 @@ async def upper_page(request: Request, officer: Officer) -> Response:
     if max_age > 0:
         html = memo.page(key, view if htmx else whole, max_age)
         if html is not None:
-            upper.refresh(officer, period, now, memo, max_age)
+            with reads_from_replica():  # the task started here reads where the page would
+                upper.refresh(officer, period, now, memo, max_age)
             return _answer(request, html, htmx)
     with reads_from_replica():
         table = await upper.table(officer, period, now, sort, descending, page,

@@ -4,6 +4,7 @@
                                                 [--requests 1000000] [--db lianxin_province]
     .venv/bin/python bench/province.py measure [--db lianxin_province] [--requests-per-page 400]
                                                [--pages queue,search,figures,digest,upper]
+                                               [--workers 2]
     .venv/bin/python bench/province.py explain [--db lianxin_province]
     .venv/bin/python bench/province.py profile queue|search|figures|digest [--n 50]
 
@@ -256,7 +257,7 @@ async def pick_people(name: str) -> dict[str, str]:
             "province": UPPER_PROVINCE, "company": UPPER_COMPANY}
 
 
-def measure(name: str, per_page: int, only: set[str]) -> None:
+def measure(name: str, per_page: int, only: set[str], workers: int = 2) -> None:
     people = asyncio.run(pick_people(name))
     port = 18000 + os.getpid() % 1000
     base = f"http://127.0.0.1:{port}"
@@ -265,7 +266,7 @@ def measure(name: str, per_page: int, only: set[str]) -> None:
            "LIANXIN_DEADLINE_JOB_SECONDS": "0", "LIANXIN_LOGIN_MAX_FAILURES": "1000",
            **UNLIMITED}
     workdir = Path(tempfile.mkdtemp(prefix="lianxin-province-"))
-    server = subprocess.Popen([LIANXIN, "serve", "--port", str(port), "--workers", "2",
+    server = subprocess.Popen([LIANXIN, "serve", "--port", str(port), "--workers", str(workers),
                                "--log-level", "warning"], env=env, cwd=workdir)
     try:
         for _ in range(100):
@@ -294,7 +295,7 @@ def measure(name: str, per_page: int, only: set[str]) -> None:
             ]
         pages = [p for p in pages if p[0] in only]
         # One user alone shows the server's own time per page; twenty at once, back to back
-        # with no think time, add the queueing of 2 processes on this machine's 2 cores.
+        # with no think time, add the queueing of the processes on this machine's 2 cores.
         print("| page | users | requests | errors | pages/s | p50 ms | p95 ms | p99 ms |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for _key, title, path, cookie in pages:
@@ -406,6 +407,8 @@ def main() -> None:
     mea.add_argument("--requests-per-page", type=int, default=400)
     mea.add_argument("--pages", default="queue,search,figures,digest,upper",
                      help="comma-separated: queue, search, figures, digest, upper")
+    mea.add_argument("--workers", type=int, default=2,
+                     help="server processes (docs/deploy.md recommends 4)")
     exp = sub.add_parser("explain")
     exp.add_argument("--db", default="lianxin_province")
     pro = sub.add_parser("profile")
@@ -417,7 +420,7 @@ def main() -> None:
     if args.command == "generate":
         asyncio.run(generate(args.db, args.projects, args.members, args.requests))
     elif args.command == "measure":
-        measure(args.db, args.requests_per_page, set(args.pages.split(",")))
+        measure(args.db, args.requests_per_page, set(args.pages.split(",")), args.workers)
     elif args.command == "profile":
         asyncio.run(profile(args.db, args.page, args.n))
     else:

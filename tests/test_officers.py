@@ -30,7 +30,7 @@ from server.models import (
     UnionNode,
 )
 from server.passwords import hash_password
-from server.services import lifecycle, officers, unions
+from server.services import lifecycle, officers, rota, unions
 from tests.conftest import (
     ADMIN,
     CXG_CADRE,
@@ -45,7 +45,7 @@ from tests.conftest import (
     new_client,
     settings_for,
 )
-from tests.factories import make_member, make_request, officer_client
+from tests.factories import make_member, make_request, member_client, officer_client
 
 PASSWORD = "temp-pass-2026"
 CODE_RE = re.compile(r'id="password-code">.*?(\d{5} \d{5})</p>', re.S)
@@ -130,8 +130,10 @@ async def test_deactivation_hands_members_to_cadres_same_team_first_balanced(app
         fresh = await ServiceRequest.get(id=r.id).select_related("member")
         assert fresh.assignee_id == fresh.member.liaison_id  # type: ignore[attr-defined]
         event = await RequestEvent.get(request_id=r.id, kind=EventKind.HANDED_OVER)
-        assert event.actor_id == chair.id and not event.public  # type: ignore[attr-defined]
-        assert event.detail == {"from": leaving.id, "to": fresh.assignee_id}  # type: ignore[attr-defined]
+        # Public: the worker reads who holds it now (below); still no contact with them.
+        assert event.actor_id == chair.id and event.public  # type: ignore[attr-defined]
+        assert event.detail == {"from": leaving.id, "to": fresh.assignee_id,  # type: ignore[attr-defined]
+                                "to_name": (await Officer.get(id=fresh.assignee_id)).name}
         assert fresh.last_event_id == event.id
         item = await InboxItem.get(event_id=event.id)
         assert item.officer_id == fresh.assignee_id  # type: ignore[attr-defined]
@@ -152,6 +154,63 @@ async def test_deactivation_hands_members_to_cadres_same_team_first_balanced(app
         assert "原负责干部账号停用，已移交" in detail.text
         inbox = await c.get("/officer/inbox")
         assert "停用账号的干部手上的诉求交给你办理" in inbox.text
+
+
+async def test_the_worker_reads_who_holds_their_request_now(app: Any) -> None:
+    project = await new_project()
+    await new_officer(Role.CHAIR, project, name="测试主席")
+    leaving = await new_officer(Role.CADRE, project, TEAMS[0], name="离开的干部")
+    staying = await new_officer(Role.CADRE, project, TEAMS[0], name="接手干部甲")
+    worker = (await members_of(app, project, leaving, 1, TEAMS[0]))[0]
+    request = await make_request(worker)
+    contact_before = (await Member.get(id=worker.id)).last_contact_at
+    await officers.deactivate(leaving, None)
+    assert (await ServiceRequest.get(id=request.id)).assignee_id == staying.id  # type: ignore[attr-defined]
+    async with member_client(app, worker) as c:
+        page = await c.get(f"/requests/{request.id}")
+    assert page.status_code == 200
+    assert "你的诉求已转给新的联络干部 接手干部甲" in page.text
+    assert "离开的干部" not in page.text
+    # Being handed on is not the union being in touch with the worker (duty of care).
+    assert (await Member.get(id=worker.id)).last_contact_at == contact_before
+
+
+async def test_a_request_nobody_can_take_is_not_news_for_the_worker(app: Any) -> None:
+    project = await new_project()
+    leaving = await new_officer(Role.CADRE, project, TEAMS[0])
+    worker = (await members_of(app, project, leaving, 1, TEAMS[0]))[0]
+    request = await make_request(worker)
+    await officers.deactivate(leaving, None)
+    event = await RequestEvent.get(request_id=request.id, kind=EventKind.HANDED_OVER)
+    assert not event.public and event.detail == {"from": leaving.id, "to": None}  # type: ignore[attr-defined]
+
+
+async def test_deactivation_takes_the_officer_off_the_duty_rota(app: Any) -> None:
+    project = await new_project()
+    chair = await new_officer(Role.CHAIR, project)
+    leaving = await new_officer(Role.CADRE, project, TEAMS[0])
+    other = await new_officer(Role.CADRE, project, TEAMS[1])
+    rows = [rota.DutyRow() for _ in range(7)]
+    rows[0] = rota.DutyRow(theme="安全", department="安全部", officer_id=leaving.id)
+    rows[2] = rota.DutyRow(theme="工资", department="劳资部", officer_id=other.id)
+    rows[4] = rota.DutyRow(theme=rota.OPEN_FORUM, department="工会", officer_id=leaving.id)
+    await rota.set_week(project, rows)
+    async with officer_client(app, chair.phone, PASSWORD) as c:
+        page = await post(c, f"/officer/officers/{leaving.id}/deactivate", confirm="on")
+    assert page.status_code == 200
+    week = await rota.week(project)
+    # Off Monday and Friday, the days themselves kept; the other cadre's Wednesday untouched.
+    assert [(d.theme, d.department, d.officer_id) for d in (week[0], week[2], week[4])] == [
+        ("安全", "安全部", None), ("工资", "劳资部", other.id), (rota.OPEN_FORUM, "工会", None)]
+    entry = await AuditEntry.get(action="officer.deactivate", target_id=leaving.id)
+    assert entry.detail["handed_over"]["rota_days"] == [0, 4]  # type: ignore[index]
+    # An officer on no day leaves no rota note on the record.
+    outcome = await officers.deactivate(other, None)
+    assert outcome.handed_over.rota_days == [2]
+    third = await new_officer(Role.CADRE, project, TEAMS[1])
+    assert (await officers.deactivate(third, None)).handed_over.rota_days == []
+    entry = await AuditEntry.get(action="officer.deactivate", target_id=third.id)
+    assert "rota_days" not in entry.detail["handed_over"]  # type: ignore[index]
 
 
 async def test_without_another_cadre_members_and_requests_go_to_the_chair(app: Any) -> None:
@@ -203,7 +262,8 @@ async def test_a_project_left_without_anyone_waits_for_the_next_chair(app: Any) 
     assert adopted.assignee_id == new_chair.id  # type: ignore[attr-defined]
     event = await RequestEvent.filter(request_id=request.id,
                                       kind=EventKind.HANDED_OVER).order_by("-id").first()
-    assert event is not None and event.detail == {"from": None, "to": new_chair.id}
+    assert event is not None and event.detail == {"from": None, "to": new_chair.id,
+                                                  "to_name": "新主席"}
     assert await InboxItem.exists(officer_id=new_chair.id, request_id=request.id,
                                   reason="handed_over")
 

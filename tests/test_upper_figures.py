@@ -25,7 +25,9 @@ from server.models import (
     AuditEntry,
     Category,
     Member,
+    MemberMove,
     MemberStatus,
+    MoveKind,
     Officer,
     Role,
     ServiceRequest,
@@ -346,6 +348,80 @@ async def test_trend_and_quarters(app: Any) -> None:
     assert q.current.label == f"{current_q[:4]}-Q{(int(current_q[5:]) - 1) // 3 + 1}"
 
 
+async def test_coverage_month_by_month_uses_the_headcount_in_force(app: Any) -> None:
+    """入会率 at each month's end: members whose stretch covered the month's end (moves and
+    leaving included) over the site headcount entered for that time, not today's."""
+    tree = await make_tree()
+    now = datetime.now(UTC)
+    m = [figure_rows.shift_month(figure_rows.month_of(now), -k) for k in range(4)]  # m[0]: now
+    early, before_last = month_start(now, 3), month_start(now, 1)
+    # p1: 6 members from three months back, 1 of whom left at the start of last month; 4
+    # joined last month; 1 moved in this month (numbered long ago elsewhere).
+    old = await add_members(tree.p1, 6)
+    await Member.filter(id__in=[x.id for x in old]).update(joined_at=early)
+    await Member.filter(id=old[0].id).update(status=MemberStatus.LEFT, left_at=before_last)
+    await MemberMove.create(member_id=old[0].id, kind=MoveKind.LEFT, from_project_id=tree.p1.id,
+                            from_status=MemberStatus.ACTIVE, started_at=early,
+                            created_at=before_last)
+    later = await add_members(tree.p1, 4)
+    await Member.filter(id__in=[x.id for x in later]).update(joined_at=before_last)
+    moved = await add_members(tree.p1, 1)
+    await Member.filter(id=moved[0].id).update(joined_at=early - timedelta(days=90),
+                                               project_since=month_start(now))
+    # A pending worker never counts.
+    await add_members(tree.p1, 1, MemberStatus.PENDING)
+    # The headcount as entered over time: 10 three months back; 20 last month, corrected
+    # the same day to 16 (the last entry of a day counts).
+    day = figure_rows.today_china(now)
+    for as_of, count in ((early.astimezone(CHINA).date(), 10),
+                         (before_last.astimezone(CHINA).date(), 20),
+                         (before_last.astimezone(CHINA).date(), 16)):
+        assert day - as_of < coverage.MAX_BACKDATE
+        await coverage.record(tree.chair_p1, tree.p1, coverage.CoverageInput(
+            as_of, [coverage.Entry(None, count)]), ip="t")
+    # p2: members but never a headcount: in neither part of the ratio.
+    p2 = await add_members(tree.p2, 7)
+    await Member.filter(id__in=[x.id for x in p2]).update(joined_at=early)
+
+    expected = {m[3]: 6 / 10, m[2]: 6 / 10, m[1]: 9 / 16, m[0]: 10 / 16}
+    officer = await loaded(tree.company_officer)
+    for rows in ((await upper.trend(officer, tree.company_a.path, now))[0],
+                 (await upper.trend(officer, tree.p1.path, now, project_id=tree.p1.id))[0]):
+        got = {r.month: r.coverage for r in rows}
+        assert {k: got[k] for k in expected} == pytest.approx(expected)
+        assert [r.coverage for r in rows[4:]] == [None] * 8  # no headcount in force yet
+    parts = await coverage.monthly(m[::-1], path=tree.company_a.path)
+    assert parts[m[1]] == coverage.MonthCoverage(9, 16)
+
+    # On the pages: the trend column of the upper view and of the project's own page. The
+    # upper view does not wait for the past month ends to be counted (a task of their own):
+    # its first view has this month's rate only; the next snapshot has them all.
+    app.state.figures_memo = upper.Memo()
+    async with officer_client(app, tree.company_officer.phone, PASSWORD) as c:
+        first_view = await c.get("/officer/figures")
+        assert 'data-col="coverage">62.5%<' in first_view.text
+        assert 'data-col="coverage">56.2%<' not in first_view.text
+        await app.state.figures_memo.closed.settle()
+        app.state.figures_memo.clear()
+        for url in ("/officer/figures", f"/officer/figures/projects/{tree.p1.id}"):
+            page = await c.get(url)
+            assert page.status_code == 200
+            assert (f'<tr data-month="{m[1]}">' in page.text
+                    and 'data-col="coverage">56.2%<' in page.text), url
+
+    # Outside the union a month of under 5 members shows no rate; the admin sees it.
+    small = await add_members(tree.b1, 3)
+    await Member.filter(id__in=[x.id for x in small]).update(joined_at=early)
+    await coverage.record(tree.chair_p1, tree.b1, coverage.CoverageInput(
+        early.astimezone(CHINA).date(), [coverage.Entry(None, 8)]), ip="t")
+    company_b = await _officer(Role.UPPER, tree.company_b, "乙公司工会干部")
+    rows, _ = await upper.trend(await loaded(company_b), tree.company_b.path, now)
+    assert {r.coverage for r in rows[:4]} == {None}
+    admin = await Officer.get(phone=ADMIN).select_related("union")
+    rows, _ = await upper.trend(admin, tree.company_b.path, now)
+    assert [r.coverage for r in rows[:4]] == [3 / 8] * 4
+
+
 async def test_drill_down_access(app: Any) -> None:
     tree = await make_tree()
     now = datetime.now(UTC)
@@ -616,6 +692,83 @@ async def test_memo_serves_the_same_table_until_it_is_too_old(app: Any) -> None:
     # An admin (inside the union) never gets the upper union's suppressed copy, or back.
     admin = await Officer.get(phone=ADMIN).select_related("union")
     assert not (await upper.table(admin, period, now, memo=memo, max_age=60)).suppressed
+
+
+async def test_rendered_view_is_shared_per_snapshot_and_never_carries_the_reader(
+        app: Any) -> None:
+    tree = await make_tree()
+    now = datetime.now(UTC)
+    await populate(tree, now)
+    second = await _officer(Role.UPPER, tree.industry, "第二位行业干部")
+    app.state.figures_memo = upper.Memo()  # a snapshot of this test's tree only
+    async with officer_client(app, tree.industry_officer.phone, PASSWORD) as c1:
+        first = await c1.get("/officer/figures")
+        token1 = csrf_of(first.text)
+    # A request filed now is not in the snapshot (10 s by default): the second reader gets
+    # the same rendered body, in their own page (their token, not the first reader's).
+    (member,) = await add_members(tree.b1, 1)
+    await add_request(member, month_start(now))
+    async with officer_client(app, second.phone, PASSWORD) as c2:
+        page = await c2.get("/officer/figures")
+        token2 = csrf_of(page.text)
+        assert token1 != token2 and token2 in page.text and token1 not in page.text
+        body = page.text[page.text.index('<section class="card wide-page"'):
+                         page.text.index("</main>")]
+        assert body in first.text and 'id="tot-requests">23<' in body
+        # The htmx view of the table is the table alone, from the same snapshot.
+        part = await c2.get("/officer/figures?sort=requests&dir=desc",
+                            headers={"HX-Request": "true"})
+        assert part.text.lstrip().startswith('<section class="card" id="project-table">')
+        assert "<html" not in part.text and token2 not in part.text
+        # Another language is its own rendering.
+        await c2.get("/lang?to=en&next=/officer/figures")
+        english = await c2.get("/officer/figures")
+        assert "Membership rate (month end)" in english.text
+    # A new snapshot (here: a fresh memo) shows the new request.
+    app.state.figures_memo = upper.Memo()
+    async with officer_client(app, second.phone, PASSWORD) as c2:
+        assert 'id="tot-requests">24<' in (await c2.get("/officer/figures")).text
+
+
+async def test_an_old_snapshot_serves_while_the_next_is_assembled(app: Any) -> None:
+    tree = await make_tree()
+    now = datetime.now(UTC)
+    await populate(tree, now)
+    officer = await loaded(tree.industry_officer)
+    period = this_month(now)
+    memo = upper.Memo()
+    first = await upper.table(officer, period, now, memo=memo, max_age=10)
+    (member,) = await add_members(tree.b1, 1)
+    await add_request(member, month_start(now))
+    key = upper.memo_key(officer, period)
+    memo._entries[key].made -= 15  # past max_age, within STALE_FACTOR × max_age
+    stale = await upper.table(officer, period, now, memo=memo, max_age=10)
+    assert stale.total.cells["requests"] == first.total.cells["requests"] == 23
+    await memo.settle()  # the task started by that view
+    renewed = await upper.table(officer, period, now, memo=memo, max_age=10)
+    assert renewed.total.cells["requests"] == 24 and renewed.made > stale.made
+    # Past STALE_FACTOR × max_age nobody is served the old one: the reader waits.
+    (member,) = await add_members(tree.b1, 1)
+    await add_request(member, month_start(now))
+    memo._entries[key].made -= 31
+    assert (await upper.table(officer, period, now, memo=memo,
+                              max_age=10)).total.cells["requests"] == 25
+
+
+def test_memo_pages_live_exactly_as_long_as_their_snapshot() -> None:
+    memo = upper.Memo()
+    key = ("/1/", True, "2026-01", "2026-12")
+    view = ("zh_Hans", False, "", False, 1)
+    old = upper.Assembled([], upper.Row(None, {}), [], None, None,  # type: ignore[arg-type]
+                          datetime.now(UTC), 100.0)
+    memo._entries[key] = old
+    memo.keep_page(key, view, old.made, "<p>old</p>")
+    assert memo.page(key, view, max_age=1e9) == "<p>old</p>"
+    assert memo.page(key, ("en", False, "", False, 1), max_age=1e9) is None
+    assert memo.page(key, view, max_age=0) is None  # the snapshot is too old
+    memo.put(key, upper.Assembled([], upper.Row(None, {}), [], None,  # type: ignore[arg-type]
+                                  None, datetime.now(UTC), 200.0))
+    assert memo.page(key, view, max_age=1e9) is None  # rendered from the previous snapshot
 
 
 def test_periods() -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+from markupsafe import Markup
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from server.access import require_officer
@@ -19,7 +20,13 @@ from server.routes.officer import NO_STORE, client_ip
 from server.services import audit, coverage, figure_rows, upper
 from server.validation import small_int
 from server.web.forms import form_dict, read_form
-from server.web.templating import render
+from server.web.templating import (
+    fill_slot,
+    is_htmx,
+    render,
+    render_part,
+    render_with_slot,
+)
 
 
 def _table_params(request: Request, now: datetime) -> tuple[upper.Period, str, bool, int]:
@@ -35,18 +42,52 @@ def _require_upper(officer: Officer) -> None:
 
 
 async def upper_page(request: Request, officer: Officer) -> Response:
-    """/officer/figures for a union above the projects (called by the figures route)."""
+    """/officer/figures for a union above the projects (called by the figures route).
+
+    The page is the same for every reader of the union with the same role in the same
+    language and view but for their CSRF token, and changes only when the memo's snapshot
+    does: it is rendered once per snapshot and kept beside it with a slot for the token
+    (the part below the tabs once more for the htmx view), so a view costs the session
+    lookup and a string replace (bench/README.md, "The upper union's project tables")."""
     now = datetime.now(UTC)
     period, sort, descending, page = _table_params(request, now)
+    max_age = request.app.state.settings.figures_cache_seconds
+    memo = _memo(request)
+    htmx = is_htmx(request)
+    key = upper.memo_key(officer, period)
+    view = (request.scope.get("language", ""), htmx,
+            sort if sort in upper.SORT_KEYS else "", descending, page)
+    # The page around the body reads the reader's role and union kind (the tabs) and the
+    # address (the language switch); nothing else of them but the token.
+    whole = (*view, str(officer.role), str(officer.union.kind), request.url.path,
+             request.url.query)
+    if max_age > 0:
+        html = memo.page(key, view if htmx else whole, max_age)
+        if html is not None:
+            with reads_from_replica():  # the task started here reads where the page would
+                upper.refresh(officer, period, now, memo, max_age)
+            return _answer(request, html, htmx)
     with reads_from_replica():
         table = await upper.table(officer, period, now, sort, descending, page,
-                                  memo=_memo(request),
-                                  max_age=request.app.state.settings.figures_cache_seconds)
-    return render(request, "officer/upper_figures.html", {
+                                  memo=memo, max_age=max_age)
+    html = render_part(request, "officer/_project_table.html" if htmx
+                       else "officer/_upper_body.html", {
         "t": table, "columns": upper.COLUMNS, "sort_link": _sort_link(table),
-        "period_query": _period_query(table.period), "now": now,
-        "page_size": upper.PAGE_SIZE, "params": _table_query(table),
-    }, fragment="officer/_project_table.html", headers=NO_STORE)
+        "period_query": _period_query(table.period), "page_size": upper.PAGE_SIZE,
+        "params": _table_query(table)})
+    if not htmx:
+        html = render_with_slot(request, "officer/upper_figures.html", {"body": Markup(html)})  # noqa: S704 - our own autoescaped templates
+    if max_age > 0:
+        memo.keep_page(key, view if htmx else whole, table.made, html)
+    return _answer(request, html, htmx)
+
+
+def _answer(request: Request, html: str, htmx: bool) -> Response:
+    if htmx:
+        response = HTMLResponse(html, headers=NO_STORE)
+        response.headers.append("Vary", "HX-Request")
+        return response
+    return fill_slot(request, html, NO_STORE)
 
 
 def _table_query(table: upper.Table) -> dict[str, str]:

@@ -9,11 +9,14 @@ what the upper union's table reads.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+import time
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from tortoise.functions import Count
 
@@ -31,6 +34,7 @@ MAX_HEADCOUNT = 100_000
 # fill in the history; not a date from another decade.
 MAX_BACKDATE = timedelta(days=366)
 HISTORY_SHOWN = 30
+log = logging.getLogger(__name__)
 _SEPARATORS = re.compile(r"[\s,，、']")
 
 
@@ -205,3 +209,172 @@ async def cadre_team(officer: Officer) -> TeamCoverage | None:
         return None
     coverage = await of_project(officer.union, team_id=team_id)
     return coverage.teams[0] if coverage.teams else None
+
+
+# --- 入会率 month by month ------------------------------------------------------------------
+
+# Who was an active member at a month's end, by the rule of `moves.active_members_at`: those
+# active now whose stretch at the project began by then, and the closed stretches (moves,
+# leaving) that covered it. Both grouped by project and by the month (China time) the
+# stretch began and ended, months before the window folded into '0000' and "not ended" into
+# '9999': a few hundred groups however many members, summed per month end in Python.
+# (One pass over the scope's active members, at most once per memo period on the upper view.)
+_ACTIVE_MONTHS_SQL = """
+SELECT m.project_id AS pid, CASE WHEN {start} < ? THEN '0000' ELSE {start} END AS came,
+       '9999' AS went, COUNT(*) AS n
+FROM member m
+WHERE m.status = 'active' AND m.project_id IN ({scope})
+GROUP BY 1, 2
+"""
+_CLOSED_MONTHS_SQL = """
+SELECT mv.from_project_id AS pid, CASE WHEN {began} < ? THEN '0000' ELSE {began} END AS came,
+       {ended} AS went, COUNT(*) AS n
+FROM member_move mv
+WHERE mv.from_status = 'active' AND mv.started_at IS NOT NULL
+  AND mv.from_project_id IN ({scope}) AND {ended} >= ?
+GROUP BY 1, 2, 3
+"""
+_SITE_HEADCOUNTS_SQL = """
+SELECT h.project_id AS pid, h.as_of AS as_of, h.count AS n FROM headcount h
+WHERE h.team_id IS NULL AND h.project_id IN ({scope}) ORDER BY h.project_id, h.as_of, h.id
+"""
+_SCOPE = {"path": "SELECT id FROM union_node WHERE path LIKE ? AND kind = 'project'",
+          "project": "?"}
+
+
+def _month_expr(db: str, column: str) -> str:
+    if db == "sqlite":
+        return f"strftime('%Y-%m', {column}, '+8 hours')"
+    return f"to_char({column} AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')"
+
+
+@dataclass(frozen=True)
+class MonthCoverage:
+    """At a month's end (or now, for the month under way): the active members of the
+    projects that had a site headcount in force then, and those headcounts summed."""
+    members: int
+    headcount: int
+
+
+_CURRENT_MEMBERS_SQL = """
+SELECT pf.project_id AS pid, pf.members AS n FROM project_figures pf
+WHERE pf.project_id IN ({scope})
+"""
+
+
+class ClosedMonths:
+    """Members at the end of months already over, per scope, kept an hour: a month's end
+    is history (it changes only if a past move is corrected), and counting it is a pass
+    over every member of the scope (500,000 for a province: seconds on a busy machine).
+    So a page never waits for it: the count runs as a task of its own, at most one per
+    scope at a time; until its first answer the past months show no 入会率, and after an
+    hour the old answer serves while a new count runs. Owned by the app, beside the upper
+    table's memo; bounded."""
+
+    MAX_AGE = 3600.0
+    MAX_ENTRIES = 64
+    Groups = list[tuple[int, str, str, int]]
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[object, ...], tuple[float, ClosedMonths.Groups]] = {}
+        self._running: dict[tuple[object, ...], asyncio.Task[None]] = {}
+
+    def get(self, key: tuple[object, ...],
+            count: Callable[[], Awaitable[ClosedMonths.Groups]]) -> ClosedMonths.Groups | None:
+        """The counts for `key` if there are any (None: not yet), starting a count when
+        there are none or they are over an hour old."""
+        found = self._entries.get(key)
+        if (found is None or time.monotonic() - found[0] > self.MAX_AGE) and (
+                key not in self._running):
+            self._running[key] = asyncio.create_task(self._count(key, count))
+        return None if found is None else found[1]
+
+    async def _count(self, key: tuple[object, ...],
+                     count: Callable[[], Awaitable[ClosedMonths.Groups]]) -> None:
+        try:
+            groups = await count()
+        except Exception:  # a failed count is tried again by the next page that needs it
+            log.exception("counting members at past month ends failed")
+            return
+        finally:
+            self._running.pop(key, None)
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic(), groups)
+
+    async def settle(self) -> None:
+        """Wait for the counts under way (tests, and the bench's warm-up)."""
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+
+async def _member_groups(first: str, scope: str, scope_arg: object
+                         ) -> list[tuple[int, str, str, int]]:
+    """(project, month the stretch began, month it ended, members): see _ACTIVE_MONTHS_SQL."""
+    db = figure_rows.dialect()
+    start = _month_expr(db, "COALESCE(m.project_since, m.joined_at, m.created_at)")
+    rows = list(await fetch(_ACTIVE_MONTHS_SQL.format(start=start, scope=scope),
+                            first, scope_arg))
+    began, ended = _month_expr(db, "mv.started_at"), _month_expr(db, "mv.created_at")
+    rows += await fetch(_CLOSED_MONTHS_SQL.format(began=began, ended=ended, scope=scope),
+                        first, scope_arg, first)
+    return [(int(str(p)), str(c), str(w), int(str(n))) for p, c, w, n in rows]
+
+
+async def monthly(month_list: list[str], *, path: str | None = None,
+                  project_id: int | None = None, now: datetime | None = None,
+                  closed: ClosedMonths | None = None) -> dict[str, MonthCoverage | None]:
+    """入会率's parts at the end of each month of `month_list` (ascending), over the projects
+    below `path` or the one project: a member counts at a month's end when their stretch
+    at the project began in or before that month and had not ended by its end (the rule
+    of `moves.active_members_at`); the month under way counts the members now (the summary
+    rows). Each project's headcount is the site entry in force then (the newest day on or
+    before the month's end, and of that day the last entered: every entry is kept).
+    Projects with no headcount in force that month count in neither part; None where no
+    project had one. `closed`: where the months already over are kept (the upper view)."""
+    if not month_list:
+        return {}
+    key = "project" if project_id is not None else "path"
+    scope_arg: object = project_id if project_id is not None else f"{path}%"
+    first = month_list[0]
+    current = figure_rows.month_of(now or datetime.now(UTC))
+    heads = await fetch(_SITE_HEADCOUNTS_SQL.format(scope=_SCOPE[key]), scope_arg)
+    if not heads:
+        return {m: None for m in month_list}
+    groups: list[tuple[int, str, str, int]] | None = []
+    if first < current:
+        def count() -> Awaitable[list[tuple[int, str, str, int]]]:
+            return _member_groups(first, _SCOPE[key], scope_arg)
+        groups = (closed.get((key, scope_arg, first, current), count) if closed is not None
+                  else await count())
+    now_members = {int(str(p)): int(str(n)) for p, n in await fetch(
+        _CURRENT_MEMBERS_SQL.format(scope=_SCOPE[key]), scope_arg)}
+    # The headcount in force at each month's end, per project (entries in day order).
+    entries: dict[int, list[tuple[str, int]]] = {}
+    for pid, as_of, n in heads:
+        entries.setdefault(int(str(pid)), []).append((str(as_of)[:7], int(str(n))))
+    in_force: dict[str, dict[int, int]] = {m: {} for m in month_list}
+    for pid, rows in entries.items():
+        i, value = 0, None
+        for month in month_list:
+            while i < len(rows) and rows[i][0] <= month:
+                value = rows[i][1]
+                i += 1
+            if value is not None:
+                in_force[month][pid] = value
+    out: dict[str, MonthCoverage | None] = {}
+    for month in month_list:
+        heads_then = in_force[month]
+        if not heads_then:
+            out[month] = None
+            continue
+        if month >= current:
+            members = sum(now_members.get(pid, 0) for pid in heads_then)
+        elif groups is None:  # past months still being counted (ClosedMonths)
+            out[month] = None
+            continue
+        else:
+            members = sum(n for pid, came, went, n in groups
+                          if pid in heads_then and came <= month < went)
+        out[month] = MonthCoverage(members, sum(heads_then.values()))
+    return out

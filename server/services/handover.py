@@ -33,7 +33,7 @@ from server.models import (
     UnionNode,
 )
 from server.models.requests import OPEN_STATUSES
-from server.services import lifecycle, membership
+from server.services import lifecycle, membership, rota
 
 
 @dataclass
@@ -49,6 +49,7 @@ class Receiver:
 @dataclass
 class HandOver:
     receivers: dict[int | None, Receiver] = field(default_factory=dict)
+    rota_days: list[int] = field(default_factory=list)  # weekdays taken off the duty rota
 
     @property
     def members(self) -> int:
@@ -70,9 +71,13 @@ class HandOver:
 
     def summary(self) -> dict[str, object]:
         """For the audit log: who took how much."""
-        return {"members": self.members, "requests": self.requests,
-                "to": {str(k or "nobody"): [r.members, r.requests]
-                       for k, r in self.receivers.items()}}
+        out: dict[str, object] = {
+            "members": self.members, "requests": self.requests,
+            "to": {str(k or "nobody"): [r.members, r.requests]
+                   for k, r in self.receivers.items()}}
+        if self.rota_days:
+            out["rota_days"] = self.rota_days
+        return out
 
 
 async def _chair_id(project_id: int, exclude: int | None) -> int | None:
@@ -180,16 +185,24 @@ async def _move_requests(requests: list[ServiceRequest], from_id: int | None,
         if not await query.update(assignee_id=target):
             continue  # closed or reassigned meanwhile
         r.assignee_id = target
-        await lifecycle.record_event(r, EventKind.HANDED_OVER, actor=by, public=False,
-                                     detail={"from": from_id, "to": target}, now=now)
+        # The worker sees on their timeline who holds their request now (a plain line with
+        # the new holder's name, who is a union officer of their project); a request that
+        # waits for nobody is not news to them.
+        detail: dict[str, object] = {"from": from_id, "to": target}
+        if target is not None:
+            detail["to_name"] = names.get(target, "")
+        await lifecycle.record_event(r, EventKind.HANDED_OVER, actor=by,
+                                     public=target is not None, detail=detail, now=now)
         result.to(target, names).requests += 1
 
 
 async def hand_over(officer: Officer, by: Officer | None,
                     now: datetime | None = None) -> HandOver:
-    """Hand a (just deactivated) officer's members and open requests to others."""
+    """Hand a (just deactivated) officer's members and open requests to others, and take
+    them off the duty rota (workers would otherwise be shown them as today's duty)."""
     now = now or datetime.now(UTC)
     result = HandOver()
+    result.rota_days = await rota.drop_officer(officer.id)
     project = await UnionNode.get(id=officer.union_id)  # type: ignore[attr-defined]
     if project.is_project:
         rows = await Member.filter(liaison_id=officer.id, status=MemberStatus.ACTIVE,

@@ -146,9 +146,10 @@ async def record_event(request: ServiceRequest, kind: EventKind, *,
         setattr(request, name, value)
     if notify:
         await inbox.add_items(request, event, conn)
-    if by_worker or (actor is not None and public):
+    if by_worker or (actor is not None and public and kind != EventKind.HANDED_OVER):
         # The worker wrote, or an officer did something the worker sees: they were in touch
-        # (the duty of care). An internal note or a hand-over is not contact.
+        # (the duty of care). An internal note or a hand-over (shown to the worker, but
+        # nobody spoke to them) is not contact.
         await care.note_contact(request.member_id,  # type: ignore[attr-defined]
                                 event.created_at,
                                 project_id=request.project_id,  # type: ignore[attr-defined]

@@ -191,7 +191,8 @@ async def change_role(officer: Officer, role: Role | str, by: Officer | None, *,
                 moved = await _adopt(officer, by)
             await audit.record(by, "officer.role", officer, ip=ip, old=str(old[0]),
                                new=new_role.value, sessions_ended=ended,
-                               **({"handed_over": moved.summary()} if moved.receivers else {}))
+                               **({"handed_over": moved.summary()}
+                                  if moved.receivers or moved.rota_days else {}))
     await officer.refresh_from_db()
     return officer
 

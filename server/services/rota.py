@@ -100,6 +100,17 @@ def rows_from_form(data: Mapping[str, object]) -> list[DutyRow]:
     return rows
 
 
+async def drop_officer(officer_id: int) -> list[int]:
+    """Take an officer who is leaving (deactivated, or no longer a cadre or chair) off every
+    day of the rota, keeping the day's theme and department: the weekdays they were on
+    (Monday 0), for the audit record. Runs in the caller's transaction."""
+    days = sorted(int(str(d)) for d in await DutyDay.filter(
+        officer_id=officer_id).values_list("weekday", flat=True))
+    if days:
+        await DutyDay.filter(officer_id=officer_id).update(officer_id=None)
+    return days
+
+
 async def set_week(project: UnionNode, rows: Sequence[DutyRow]) -> None:
     """Replace the project's week: all seven days checked first, then saved in one
     transaction, so a bad Thursday leaves Monday as it was."""

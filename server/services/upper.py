@@ -30,9 +30,11 @@ cell down; as on the other figure pages, each table is suppressed on its own.
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -46,9 +48,10 @@ from server.labels import CHINA
 from server.models import NodeKind, Officer, Role, UnionNode
 from server.models.figures import ProjectFigures
 from server.privacy import Count, K
-from server.services import figure_rows, figures
+from server.services import coverage, figure_rows, figures
 from server.services.offload import run_heavy
 
+log = logging.getLogger(__name__)
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TREND_MONTHS = 12
 MAX_PERIOD_MONTHS = 60
@@ -287,6 +290,8 @@ class TrendRow:
     on_time: float | None
     satisfaction: float | None
     bar: int = 0  # the requests as a share of the busiest month, for a bar (0–100)
+    # 入会率 at the month's end (so far, for this month): members ÷ the headcount in force
+    coverage: float | None = None
 
 
 @dataclass
@@ -326,6 +331,7 @@ class Table:
     page: int = 1
     projects: int = 0  # rows over all pages
     made_at: datetime | None = None  # when the figures were read
+    made: float = 0.0  # the memo snapshot's time.monotonic(), for pages rendered from it
 
 
 def sees_table(officer: Officer) -> bool:
@@ -391,9 +397,35 @@ class Memo:
     process and database); bounded."""
 
     MAX_ENTRIES = 64
+    MAX_PAGES = 256
+    # A snapshot past `max_age` still serves, up to this many times `max_age`, while one task
+    # assembles the next: no reader waits for an assembly unless there is no snapshot at all
+    # (twenty readers queued behind each assembly were most of the p95, bench/README.md).
+    STALE_FACTOR = 3
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, bool, str, str], Assembled] = {}
+        self._locks: dict[tuple[str, bool, str, str], asyncio.Lock] = {}
+        self._tasks: dict[tuple[str, bool, str, str], asyncio.Task[None]] = {}
+        self.closed = coverage.ClosedMonths()  # members at past month ends, for the trend
+        # Rendered views of a snapshot (page, sort, language …), each with the snapshot's
+        # `made`: valid exactly as long as the snapshot they were rendered from.
+        self._pages: dict[tuple[Any, ...], tuple[float, str]] = {}
+
+    def page(self, key: tuple[str, bool, str, str], view: tuple[Any, ...],
+             max_age: float) -> str | None:
+        """The view rendered from the current snapshot of `key`, if that may still serve."""
+        found = self.usable(key, max_age)
+        rendered = self._pages.get((key, view))
+        if found is None or rendered is None or rendered[0] != found.made:
+            return None
+        return rendered[1]
+
+    def keep_page(self, key: tuple[str, bool, str, str], view: tuple[Any, ...], made: float,
+                  html: str) -> None:
+        if len(self._pages) >= self.MAX_PAGES:
+            self._pages.clear()
+        self._pages[(key, view)] = (made, html)
 
     def get(self, key: tuple[str, bool, str, str], max_age: float) -> Assembled | None:
         found = self._entries.get(key)
@@ -401,10 +433,56 @@ class Memo:
             return None
         return found
 
+    def usable(self, key: tuple[str, bool, str, str], max_age: float) -> Assembled | None:
+        """The snapshot if it may still serve (see STALE_FACTOR); `refresh` renews it."""
+        found = self._entries.get(key)
+        if found is None or time.monotonic() - found.made > max_age * self.STALE_FACTOR:
+            return None
+        return found
+
+    def refresh(self, key: tuple[str, bool, str, str], max_age: float,
+                assemble: Callable[[], Awaitable[Assembled]]) -> None:
+        """Start assembling the next snapshot in a task of its own when this one is past
+        `max_age` and nobody is assembling it yet."""
+        found = self._entries.get(key)
+        if found is None or time.monotonic() - found.made <= max_age:
+            return
+        lock = self.lock(key)
+        if lock.locked() or key in self._tasks:
+            return
+        self._tasks[key] = asyncio.create_task(self._refresh(key, lock, assemble))
+
+    async def _refresh(self, key: tuple[str, bool, str, str], lock: asyncio.Lock,
+                       assemble: Callable[[], Awaitable[Assembled]]) -> None:
+        try:
+            async with lock:
+                self.put(key, await assemble())
+        except Exception:  # the next reader past max_age tries again; until then it serves
+            log.exception("assembling the upper table failed")
+        finally:
+            self._tasks.pop(key, None)
+
+    async def settle(self) -> None:
+        """Wait for the assemblies and counts under way (tests)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self.closed.settle()
+
     def put(self, key: tuple[str, bool, str, str], value: Assembled) -> None:
         if len(self._entries) >= self.MAX_ENTRIES:
             self._entries.clear()
+            self._locks.clear()
         self._entries[key] = value
+
+    def clear(self) -> None:
+        """Forget every snapshot and page (not the past month ends' counts)."""
+        self._entries.clear()
+        self._pages.clear()
+
+    def lock(self, key: tuple[str, bool, str, str]) -> asyncio.Lock:
+        """Held while a snapshot of `key` is assembled: twenty readers arriving as it expires
+        wait for one assembly instead of making twenty (they all then read its result)."""
+        return self._locks.setdefault(key, asyncio.Lock())
 
 
 async def table(viewer: Officer, period: Period, now: datetime, sort: str = "",
@@ -413,14 +491,20 @@ async def table(viewer: Officer, period: Period, now: datetime, sort: str = "",
                 max_age: float = 0) -> Table:
     """The table of every project below `viewer`'s union, sorted, cut to `page` (all rows
     when `page_size` is None); from `memo` when it holds one younger than `max_age`."""
-    path = _scope_path(viewer)
-    outside = privacy.is_outside(viewer)
-    key = (path, outside, period.first, period.last)
-    assembled = memo.get(key, max_age) if memo is not None and max_age > 0 else None
-    if assembled is None:
-        assembled = await _assemble(viewer, period, now)
-        if memo is not None and max_age > 0:
-            memo.put(key, assembled)
+    key = memo_key(viewer, period)
+    outside = key[1]
+    if memo is not None and max_age > 0:
+        assembled = memo.usable(key, max_age)
+        if assembled is None:
+            async with memo.lock(key):
+                assembled = memo.usable(key, max_age)
+                if assembled is None:
+                    assembled = await _assemble(viewer, period, now, memo.closed)
+                    memo.put(key, assembled)
+        else:
+            refresh(viewer, period, now, memo, max_age)
+    else:
+        assembled = await _assemble(viewer, period, now, memo.closed if memo else None)
     sort = sort if sort in SORT_KEYS else ""
     ordered = sort_rows(assembled.rows, sort, descending)
     if page_size is not None:
@@ -428,10 +512,25 @@ async def table(viewer: Officer, period: Period, now: datetime, sort: str = "",
         ordered = ordered[(page - 1) * page_size:page * page_size]
     return Table(viewer.union, period, ordered, assembled.total, assembled.trend,
                  assembled.quarters, sort, descending, assembled.overdue_at, outside,
-                 quick_periods(now), page, len(assembled.rows), assembled.made_at)
+                 quick_periods(now), page, len(assembled.rows), assembled.made_at,
+                 assembled.made)
 
 
-async def _assemble(viewer: Officer, period: Period, now: datetime) -> Assembled:
+def refresh(viewer: Officer, period: Period, now: datetime, memo: Memo,
+            max_age: float) -> None:
+    """Renew `viewer`'s snapshot in the background if it is past `max_age` (a page served
+    from the memo calls this too: it never reads the table itself)."""
+    memo.refresh(memo_key(viewer, period), max_age,
+                 lambda: _assemble(viewer, period, now, memo.closed))
+
+
+def memo_key(viewer: Officer, period: Period) -> tuple[str, bool, str, str]:
+    """What a snapshot of the table depends on: the scope, the privacy rule, the months."""
+    return (_scope_path(viewer), privacy.is_outside(viewer), period.first, period.last)
+
+
+async def _assemble(viewer: Officer, period: Period, now: datetime,
+                    closed: coverage.ClosedMonths | None = None) -> Assembled:
     path = _scope_path(viewer)
     raw = await fetch(TABLE_SQL, period.first, period.last, path + "%")
     nodes = await _nodes(path)
@@ -491,7 +590,7 @@ async def _assemble(viewer: Officer, period: Period, now: datetime) -> Assembled
     })
     # Tree order: by company and branch, then name (the path's ids are not in name order).
     rows.sort(key=lambda r: (r.parents, str(r.cells["name"])))
-    trend_rows, quarters = await trend(viewer, path, now)
+    trend_rows, quarters = await trend(viewer, path, now, closed=closed)
     return Assembled(rows, total, trend_rows, quarters, overdue_at, now, time.monotonic())
 
 
@@ -534,7 +633,8 @@ def sort_rows(rows: list[Row], sort: str, descending: bool) -> list[Row]:
 # --- trend and quarters ---------------------------------------------------------------------
 
 async def trend(viewer: privacy.Viewer, path: str, now: datetime, *,
-                project_id: int | None = None) -> tuple[list[TrendRow], Comparison]:
+                project_id: int | None = None, closed: coverage.ClosedMonths | None = None
+                ) -> tuple[list[TrendRow], Comparison]:
     """The last 12 months of a scope (or of one project), and this quarter against the
     last; both from the monthly rows."""
     last = figure_rows.month_of(now)
@@ -554,6 +654,9 @@ async def trend(viewer: privacy.Viewer, path: str, now: datetime, *,
         t.settle(exact)
     shown = privacy.cells_for(viewer, {m: (t.requests, t.people or 0)
                                        for m, t in tallies.items()})
+    covered = await (coverage.monthly(month_list, path=path, now=now, closed=closed)
+                     if project_id is None
+                     else coverage.monthly(month_list, project_id=project_id, now=now))
     busiest = max([t.requests for t in tallies.values()] or [0])
     share = privacy.share_rule(viewer)
     out = []
@@ -562,8 +665,11 @@ async def trend(viewer: privacy.Viewer, path: str, now: datetime, *,
         cells = _request_cells(share, t, shown[month])
         bar = round(100 * t.requests / busiest) if busiest and isinstance(
             cells.requests, int) else 0
+        c = covered.get(month)
+        rate = None if c is None else _coverage(privacy.count_for(viewer, c.members),
+                                                privacy.count_for(viewer, c.headcount))
         out.append(TrendRow(month, cells.requests, cells.resolved, cells.on_time,
-                            cells.satisfaction, bar))
+                            cells.satisfaction, bar, rate))
     current = figure_rows.quarter_of(last)
     previous = figure_rows.shift_month(current, -3)
     quarters = []
@@ -627,8 +733,6 @@ async def project_in_scope(officer: Officer, project_id: int) -> UnionNode | Non
 
 async def project_view(viewer: Officer, project: UnionNode, period: Period,
                        now: datetime) -> ProjectView:
-    from server.services import coverage
-
     pf = await ProjectFigures.get_or_none(project_id=project.id)
     rows = await fetch(PROJECT_PERIOD_SQL, project.id, period.first, period.last)
     t = _tally(rows[0]) if rows else Tally()
@@ -713,10 +817,10 @@ def _workbook(t: Table, title: str, notes: list[str], headers: list[str],
     for i, tr in enumerate(t.trend, start=1):
         trend_sheet.write_string(i, 0, tr.month)
         for col, (kind, value) in enumerate(((("count"), tr.requests), ("rate", tr.resolved),
-                                             ("rate", tr.on_time), ("rate", tr.satisfaction)),
-                                            start=1):
+                                             ("rate", tr.on_time), ("rate", tr.satisfaction),
+                                             ("rate", tr.coverage)), start=1):
             _write_cell(trend_sheet, i, col, kind, value, percent)  # type: ignore[arg-type]
-    trend_sheet.set_column(0, 4, 12)
+    trend_sheet.set_column(0, 5, 12)
     q_sheet = book.add_worksheet(gettext("季度对比"))
     for col, header in enumerate(quarter_headers):
         q_sheet.write_string(0, col, header, bold)
@@ -745,8 +849,8 @@ async def workbook(t: Table) -> bytes:
     headers = [gettext(COLUMNS[0].label), gettext("所属"),
                *(gettext(c.label) for c in COLUMNS[1:])]
     trend_headers = [gettext("月份"), gettext("诉求"), gettext("办结率"), gettext("按时办结率"),
-                     gettext("满意率")]
-    quarter_headers = [gettext("季度"), *trend_headers[1:]]
+                     gettext("满意率"), gettext("入会率（月底）")]
+    quarter_headers = [gettext("季度"), *trend_headers[1:5]]
     return await run_heavy(_workbook, t, title, notes, headers, trend_headers, quarter_headers,
                            total_label(t))
 

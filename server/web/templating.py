@@ -198,8 +198,33 @@ def _base_context(request: Request, csrf: str) -> dict[str, Any]:
     }
 
 
+def render_part(request: Request, template: str, context: dict[str, Any]) -> str:
+    """A part of a page shared by several readers, as text, in the request's language.
+    Nothing of the reader is in its context (no CSRF token, officer or member: the
+    templates' strict undefined turns any use of them into an error, not a leak)."""
+    language = request.scope.get("language", i18n.DEFAULT_LANGUAGE)
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.get_template(template).render(
+        {"lang": language, "html_lang": i18n.html_lang(language), **context})
+
+
 # Stands for the visitor's CSRF token in a page rendered once for every visitor.
 CSRF_SLOT = "lianxin-csrf-slot-7f3a"
+
+
+def render_with_slot(request: Request, template: str, context: dict[str, Any]) -> str:
+    """A whole page as text with `CSRF_SLOT` for the token, to be kept and served to other
+    readers whose page is the same but for their token (`fill_slot`)."""
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.get_template(template).render(
+        {**_base_context(request, CSRF_SLOT), **context})
+
+
+def fill_slot(request: Request, html: str, headers: Mapping[str, str] | None = None
+              ) -> HTMLResponse:
+    response = HTMLResponse(html.replace(CSRF_SLOT, csrf_token(request)), headers=headers)
+    response.headers.append("Vary", "HX-Request")
+    return response
 
 
 def render_shared(request: Request, cache: dict[tuple[str, bool, str], str], template: str,

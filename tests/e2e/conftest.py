@@ -144,3 +144,13 @@ def shots(request: pytest.FixtureRequest) -> Path:
     folder = ARTIFACTS / request.node.name
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+async def officer_act(page: Page, action: str, text: str = "") -> None:
+    """Take `action` from the officer's request panel: choose it, write, press the button
+    (the one text box with a choice of action; 受理 is its own button)."""
+    form = page.locator("#action-form")
+    await form.locator(f"label.action-{action}").click()
+    if text:
+        await page.fill("#f-text", text)
+    await form.locator("button[type=submit]").click()

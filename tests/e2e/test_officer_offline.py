@@ -141,7 +141,7 @@ async def test_offline_reply_applies_once_and_conflicting_resolve_needs_attentio
     await cadre.screenshot(path=shots / "needs-attention-360-en.png", full_page=True)
     await cadre.goto(server.url + f"/officer/requests/{request_id}")
     await cadre.screenshot(path=shots / "panel-360-en.png", full_page=True)
-    await cadre.goto(server.url + "/lang?to=zh&next=/outbox")
+    await cadre.goto(server.url + "/lang?to=zh_Hans&next=/outbox")
     # Discarded deliberately, after a confirmation; the reply is still there once.
     cadre.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
     await item.get_by_role("button", name="删除").click()

@@ -162,7 +162,9 @@ async def test_officer_buttons_keep_to_the_policy_and_errors_show_by_the_button(
     context, page, console = await phone(browser, service_workers="block")
     await officer_login(page, server.url, await liaison_of(server, request_id))
     await page.goto(server.url + f"/officer/requests/{request_id}")
-    escalate = page.locator("#action-form label.action-escalate")
+    # 上报 says where it goes: on the panel's button once chosen.
+    await page.locator("#action-form label.action-escalate").click()
+    escalate = page.locator("#action-form button[type=submit]")
     await expect(escalate).to_contain_text("上报给主席")
     await page.get_by_role("button", name="受理", exact=True).click()
     await expect(page.locator("#request-panel .badge").first).to_contain_text("已受理")

@@ -165,9 +165,11 @@ async def test_signing_out_asks_and_takes_the_queue_and_pages_along(
     # Signing out before it went: asked first, and told what happens to it.
     messages: list[str] = []
 
+    accepting: list[Any] = []
+
     def answer(dialog: Any) -> None:
         messages.append(dialog.message)
-        asyncio.ensure_future(dialog.accept())
+        accepting.append(asyncio.ensure_future(dialog.accept()))
 
     cadre.once("dialog", answer)
     await cadre.locator("form[action='/officer/logout'] button").click()

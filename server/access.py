@@ -18,6 +18,7 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from server.db import get_with_related
+from server.i18n import gettext
 from server.models import (
     CannedReply,
     Member,
@@ -61,6 +62,10 @@ def forget_all_officers() -> None:
 
 
 def login_redirect(request: Request) -> HTTPException:
+    if request.headers.get("x-lianxin-outbox"):
+        # The outbox takes a redirect for "arrived": a queued officer action whose session
+        # lapsed must stay queued ("needs attention") until they sign in again, not vanish.
+        return HTTPException(401, detail=gettext("登录已过期，请重新登录后在“待发送”里重发"))
     target = request.url.path + ("?" + request.url.query if request.url.query else "")
     from urllib.parse import quote
 

@@ -50,6 +50,14 @@ EVENT_LABELS: dict[str, str] = {
     EventKind.UNLINKED: N_("取消合并，单独办理"),
 }
 HEARD_BY_LABELS = {"in_person": N_("当面"), "phone": N_("电话")}
+# The officer actions by name, as the panel's choice and the outbox's "needs attention"
+# entry say them.
+OFFICER_ACTION_LABELS: dict[str, str] = {
+    "acknowledge": N_("受理"), "reply": N_("回复工友"), "management_reply": N_("答复"),
+    "note": N_("内部备注"), "resolve": N_("办结"), "escalate": N_("上报"),
+    "refer": N_("转项目管理人员"), "decline": N_("不予受理"), "duplicate": N_("标记重复"),
+    "reassign": N_("换负责干部"),
+}
 CARD_REASONS = {
     "bad_signature": N_("无法识别的会员卡"), "unknown": N_("找不到这位会员"),
     "replaced": N_("这张卡已作废（会员换了手机）"), "inactive": N_("不是有效会员"),
@@ -65,6 +73,10 @@ def _label(table: dict[str, str], value: object) -> str:
 
 def role_label(value: object) -> str:
     return _label(ROLE_LABELS, value)
+
+
+def request_status_label(value: object) -> str:
+    return _label(REQUEST_STATUS_LABELS, value)
 
 
 def status_label(value: object) -> str:

@@ -146,6 +146,13 @@
     return "HTTP " + status;
   }
 
+  function conflictFrom(body) {
+    try {
+      var data = JSON.parse(body || "");
+      return data && data.conflict && typeof data.conflict === "object" ? data.conflict : null;
+    } catch (e) { return null; }
+  }
+
   // What became of one item, as in the design's offline contract: 2xx/3xx → synced
   // (removed); 4xx → needs attention (kept with the server's message); 5xx or no network →
   // kept and retried later with back-off. Nothing is dropped here.
@@ -169,6 +176,9 @@
     item.status = "attention";
     item.lastError = message;
     item.lastStatus = status;
+    // An officer's action the request has moved past: what the server says it is now, so
+    // the outbox page shows both states (docs/contract.md, "Officers offline").
+    item.conflict = conflictFrom(extra && extra.html);
     await put(item);
     return Object.assign({ outcome: "attention", item: item, status: status }, extra || {});
   }
@@ -265,11 +275,27 @@
     }));
   }
 
-  // Due items as units of work: batches of batchable items, and everything else alone.
+  // An officer's actions on one request go in the order they were taken (受理, then 回复,
+  // then 办结), one after another: the server judges each against what came before it.
+  var OFFICER_ACTION = /^(\/officer\/requests\/\d+)\/[a-z_]+$/;
+  function inOrder(item) {
+    var m = OFFICER_ACTION.exec(item.url);
+    return m ? m[1] : "";
+  }
+
+  // Due items as units of work: batches of batchable items, an officer's actions on one
+  // request in order, and everything else alone.
   function jobs(items) {
     var groups = {};
+    var chains = {};
     var out = [];
     items.forEach(function (item) {
+      var chain = inOrder(item);
+      if (chain) {
+        if (!chains[chain]) { chains[chain] = []; out.push(chains[chain]); }
+        chains[chain].push(item);
+        return;
+      }
       if (!batchable(item)) { out.push([item]); return; }
       var group = groups[item.url];
       var size = JSON.stringify(item.fields).length * 3; // worst case UTF-8
@@ -300,8 +326,17 @@
         if (item && item.status === "pending") current.push(item);
       }
       if (!current.length) return;
-      var done = batchable(current[0]) ? await sendBatch(current, options.csrfToken)
-        : [await send(current[0], options.csrfToken)];
+      var done = [];
+      if (batchable(current[0])) {
+        done = await sendBatch(current, options.csrfToken);
+      } else {
+        for (var j = 0; j < current.length; j++) {
+          var one = await send(current[j], options.csrfToken);
+          done.push(one);
+          // The next of a chain waits for this one: no signal, or not applied yet.
+          if (one.outcome === "retry") break;
+        }
+      }
       done.forEach(function (r) { results.push(r); });
     }
     var work = jobs(due);
@@ -344,13 +379,21 @@
         return Object.prototype.hasOwnProperty.call(fields, pair[0]) ? [pair[0], fields[pair[0]]] : pair;
       });
     }
+    item.conflict = null;
     item.status = "pending";
     item.nextAttemptAt = 0;
     await put(item);
     return item;
   }
 
+  // The items an officer queued (they carry queued_by): what signing out removes, so
+  // nothing is sent later under whoever signs in next.
+  async function officerItems() {
+    return (await all()).filter(function (item) { return !!field(item, "queued_by"); });
+  }
+
   scope.LianxinOutbox = {
+    officerItems: officerItems,
     open: open, all: all, get: get, put: put, remove: remove, fromForm: fromForm, send: send,
     flush: flush, sendBatch: sendBatch, summary: summary, resend: resend, getMeta: getMeta, setMeta: setMeta,
     messageFrom: messageFrom, DB_NAME: DB_NAME, DB_VERSION: DB_VERSION

@@ -16,6 +16,14 @@ const KEEP_NOTICES = 20;
 // A form that signs a (possibly different) member in on this phone: the pages cached for the
 // previous one must not be shown to the next, so the page cache is emptied when it is sent.
 const MEMBER_CHANGES = [/^\/join\/[^/]+$/, /^\/me\/rebind$/];
+// An officer's queue and the requests they opened stay readable with no signal (issue 11),
+// for that officer only: each page is kept with the server's key of the officer's session
+// (X-Lianxin-Officer-Cache), served offline only while that is still the session this
+// phone last saw, and all of them are dropped at any officer sign-in or sign-out.
+const OFFICER_CACHE = "lx-officer-" + VERSION;
+const OFFICER_PAGES = [/^\/officer\/requests$/, /^\/officer\/requests\/\d+$/];
+const OFFICER_CHANGES = [/^\/officer\/login$/, /^\/officer\/logout$/];
+const OFFICER_KEY = "X-Lianxin-Officer-Cache";
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(SHELL_CACHE).then((cache) => cache.addAll(PRECACHE)));
@@ -24,7 +32,7 @@ self.addEventListener("install", (event) => {
 
 self.addEventListener("activate", (event) => {
   event.waitUntil((async () => {
-    const keep = new Set([SHELL_CACHE, PAGE_CACHE]);
+    const keep = new Set([SHELL_CACHE, PAGE_CACHE, OFFICER_CACHE]);
     for (const key of await caches.keys()) {
       if (key.startsWith("lx-") && !keep.has(key)) await caches.delete(key);
     }
@@ -102,6 +110,36 @@ async function trimNotices(cache, justOpened) {
   }
 }
 
+async function forgetOfficer() {
+  await caches.delete(OFFICER_CACHE);
+  await self.LianxinOutbox.setMeta("officerCacheKey", "");
+}
+
+async function officerPage(request) {
+  const url = new URL(request.url);
+  const key = url.pathname + url.search;
+  try {
+    const response = await fetch(request);
+    const owner = response.headers.get(OFFICER_KEY) || "";
+    if (response.ok && !response.redirected && owner && request.headers.get("HX-Request") !== "true") {
+      // Another officer's session on this phone: nothing of the one before stays.
+      if ((await self.LianxinOutbox.getMeta("officerCacheKey")) !== owner) {
+        await caches.delete(OFFICER_CACHE);
+        await self.LianxinOutbox.setMeta("officerCacheKey", owner);
+      }
+      await (await caches.open(OFFICER_CACHE)).put(key, response.clone());
+    }
+    return response;
+  } catch (err) {
+    const cached = await (await caches.open(OFFICER_CACHE)).match(key, { ignoreVary: true });
+    const current = await self.LianxinOutbox.getMeta("officerCacheKey");
+    if (cached && current && cached.headers.get(OFFICER_KEY) === current) return cached;
+    const offline = await caches.match(OFFLINE_URL, { ignoreVary: true });
+    if (offline) return offline;
+    throw err;
+  }
+}
+
 async function cacheFirst(request) {
   const cached = await caches.match(request, { ignoreVary: true });
   if (cached) return cached;
@@ -118,12 +156,20 @@ self.addEventListener("fetch", (event) => {
     event.waitUntil(caches.delete(PAGE_CACHE));
     return;
   }
+  if (request.method === "POST" && OFFICER_CHANGES.some((re) => re.test(url.pathname))) {
+    event.waitUntil(forgetOfficer());
+    return;
+  }
   if (request.method !== "GET") return;
   if (url.pathname.startsWith("/static/") || url.pathname.startsWith("/pwa/")) {
     event.respondWith(cacheFirst(request));
   } else if (NOTICE_PHOTO.test(url.pathname)) {
     event.respondWith(networkFirst(request, null));
   } else if (request.mode === "navigate" || request.headers.get("Accept")?.includes("text/html")) {
+    if (OFFICER_PAGES.some((re) => re.test(url.pathname))) {
+      event.respondWith(officerPage(request));
+      return;
+    }
     if (neverCache(url)) return;
     event.respondWith(networkFirst(request));
   }

@@ -144,11 +144,12 @@ async def test_the_picker_sits_by_the_reply_box_and_works_without_scripts(app: A
         await canned.add(chair, project, "已经报给主席。")
         page = await c.get(f"/officer/requests/{item.id}")
     assert page.text.count('class="canned-picker"') == 1
-    reply_form = page.text[page.text.index(f'action="/officer/requests/{item.id}/reply"'):]
+    reply_form = page.text[page.text.index(f'action="/officer/requests/{item.id}/act"'):]
     reply_form = reply_form[:reply_form.index("</form>")]
-    # In the reply form, after its text box, aimed at it; escaped; the buttons only for
-    # scripts (the list alone is there to copy from); the script is a file (CSP).
-    assert reply_form.index('id="f-reply"') < reply_form.index('data-canned-for="f-reply"')
+    # In the action panel's form, after its text box, aimed at it; escaped; the buttons only
+    # for scripts (the list alone is there to copy from); the script is a file (CSP).
+    assert 'value="reply"' in reply_form
+    assert reply_form.index('id="f-text"') < reply_form.index('data-canned-for="f-text"')
     assert "收到，&lt;今天&gt;去现场看。" in reply_form and "已经报给主席。" in reply_form
     assert reply_form.count('class="btn btn-quiet canned-use" type="button" hidden') == 2
     assert re.search(r'<script src="/static/[^"]*canned[^"]*\.js" defer></script>', reply_form)

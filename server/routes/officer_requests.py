@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from tortoise.expressions import Q
 
@@ -46,6 +46,7 @@ from server.services import (
     figures,
     inbox,
     lifecycle,
+    officer_actions,
     upper,
 )
 from server.services import voice as voices
@@ -53,9 +54,11 @@ from server.validation import small_int
 from server.web.forms import form_dict, read_form
 from server.web.forms import upload as form_upload
 from server.web.middleware import MICROPHONE
-from server.web.templating import render
+from server.web.sessions import state_of
+from server.web.templating import render, wants_json
 
 PAGE_SIZE = 30
+OFFICER_CACHE_HEADER = "X-Lianxin-Officer-Cache"
 QUEUE_COLUMNS = ("id", "category", "urgency", "status", "level", "level_due_at", "created_at")
 # Management gets the digest too: it is made for project leadership and names nobody.
 FIGURE_ROLES = (Role.CHAIR, Role.UPPER, Role.MANAGER)
@@ -95,7 +98,7 @@ async def queue(request: Request) -> Response:
         "params": request.query_params, "now": now,
         "anonymous": privacy.anonymous_label(), "categories": list(Category),
         "hears_voices": privacy.hears_voices(officer),
-    }, fragment="officer/_request_table.html", headers=NO_STORE)
+    }, fragment="officer/_request_table.html", headers=_offline_readable(request, NO_STORE))
 
 
 async def _escalate_label(officer: Officer, item: ServiceRequest) -> str:
@@ -116,6 +119,15 @@ async def _escalate_label(officer: Officer, item: ServiceRequest) -> str:
 def _detail_headers(officer: Officer) -> dict[str, str]:
     """Never stored (other people's data); the microphone on for those who reply by voice."""
     return {**NO_STORE, **MICROPHONE} if privacy.hears_voices(officer) else NO_STORE
+
+
+def _offline_readable(request: Request, headers: dict[str, str]) -> dict[str, str]:
+    """The queue and a request page as the service worker may keep them for this officer
+    to read with no signal (sw/sw.js, OFFICER_PAGES): named by the officer's session.
+    No HTTP cache stores them (no-store stays); only the page's own service worker."""
+    state = state_of(request)
+    key = state.officer_cache_key() if state is not None else ""
+    return {**headers, OFFICER_CACHE_HEADER: key} if key else headers
 
 
 async def _detail_context(officer: Officer, item: ServiceRequest, error: str = "",
@@ -146,6 +158,8 @@ async def _detail_context(officer: Officer, item: ServiceRequest, error: str = "
         **await shared_routes.links_context(officer, item),
         "canned": await canned.replies_for(item.project.id)
         if "reply" in actions and reads_canned_for(officer, item) else [],
+        "write_actions": [a for a in WRITE_ACTIONS if a in actions],
+        "primary": primary_action(item, actions), "conflict": None,
     }
 
 
@@ -155,7 +169,8 @@ async def detail(request: Request) -> Response:
     await audit.record(officer, "request.view", item, ip=client_ip(request))
     await inbox.mark_request_read(item.id, officer_id=officer.id)
     return render(request, "officer/request.html", await _detail_context(officer, item),
-                  fragment="officer/_request_panel.html", headers=_detail_headers(officer))
+                  fragment="officer/_request_panel.html",
+                  headers=_offline_readable(request, _detail_headers(officer)))
 
 
 async def worker_phone(request: Request) -> Response:
@@ -175,38 +190,79 @@ async def worker_phone(request: Request) -> Response:
                   fragment="officer/_worker_phone.html", headers=_detail_headers(officer))
 
 
+# The actions the panel's one text box offers, in the order shown; the request's state
+# picks which comes first and is chosen (受理 is its own button above them).
+WRITE_ACTIONS = ("reply", "management_reply", "resolve", "note", "escalate", "refer")
+
+
+def primary_action(item: ServiceRequest, actions: list[str]) -> str:
+    """The action the panel puts first for the request's state: 受理 while it waits, then
+    回复, and 办结 once the worker has had an answer."""
+    if "acknowledge" in actions:
+        return "acknowledge"
+    order = ("resolve", "reply") if item.status == Status.IN_PROGRESS else ("reply", "resolve")
+    for action in (*order, *WRITE_ACTIONS):
+        if action in actions:
+            return action
+    return ""
+
+
 async def act(request: Request) -> Response:
     officer = await require_officer(request)
-    item = await request_for_officer(officer, int(request.path_params["request_id"]))
-    action = request.path_params["action"]
-    if action not in lifecycle.TRANSITIONS:
-        raise HTTPException(404)
+    request_id = int(request.path_params["request_id"])
     form = await read_form(request)
     data = form_dict(form)
+    action = request.path_params.get("action") or str(data.get("action", ""))
+    if action not in lifecycle.TRANSITIONS:
+        raise HTTPException(404)
+    try:
+        item = await request_for_officer(officer, request_id)
+    except HTTPException as exc:
+        # A queued action on a request given to someone else meanwhile: out of this
+        # officer's sight now, so said as such, with nothing of its present state.
+        if exc.status_code != 404 or not await officer_actions.taken_away(officer, request_id):
+            raise
+        if wants_json(request):
+            return JSONResponse(officer_actions.taken_away_json(request_id, action, data),
+                                status_code=409, headers=NO_STORE)
+        raise HTTPException(409, detail=officer_actions.taken_away_message()) from exc
     voice = voices.NO_VOICE
     if action in lifecycle.VOICE_ACTIONS and privacy.hears_voices(officer):
         voice = await voices.clean_upload(await form_upload(form, "voice", voices.MAX_BYTES))
     note, error = lifecycle.clean_note(data)
-    error = error or voice.error
+    queued = officer_actions.clean_queued(officer, data)
+    error = error or queued.error or voice.error
+    conflict: lifecycle.Conflict | None = None
     if not error:
         try:
-            await lifecycle.apply_officer_action(officer, item, action, lifecycle.ActionInput(
-                note=note, duplicate_of=small_int(data.get("duplicate_of")),
-                assignee_id=small_int(data.get("assignee")), voice=voice.voice,
-                master_scope=request_scope(officer)))
+            applied = await lifecycle.apply_officer_action_once(
+                officer, item, action, lifecycle.ActionInput(
+                    note=note, duplicate_of=small_int(data.get("duplicate_of")),
+                    assignee_id=small_int(data.get("assignee")), voice=voice.voice,
+                    client_id=queued.client_id, seen=queued.seen,
+                    master_scope=request_scope(officer)))
+        except lifecycle.Conflict as exc:
+            conflict, error = exc, exc.message
         except DomainError as exc:
             error = exc.message
         else:
-            await audit.record(officer, f"request.{action}", item, ip=client_ip(request),
-                               **({"voice": True} if voice.voice else {}))
-    item = await request_for_officer(officer, item.id) if not error else item
+            if applied.created:
+                await audit.record(officer, f"request.{action}", item, ip=client_ip(request),
+                                   **({"voice": True} if voice.voice else {}),
+                                   **({"queued": True} if queued.client_id else {}))
+    if conflict is not None and wants_json(request):
+        return JSONResponse(await officer_actions.conflict_json(officer, action, note, conflict),
+                            status_code=409, headers=NO_STORE)
+    item = await request_for_officer(officer, item.id) if not error or conflict else item
     if not error and request.headers.get("hx-request") != "true":
         return RedirectResponse(f"/officer/requests/{item.id}", status_code=303)
     context = await _detail_context(officer, item, error, action if error else "",
                                     note if error else "")
+    if conflict is not None:
+        context["conflict"] = officer_actions.conflict_view(action, note, conflict)
     return render(request, "officer/request.html", context,
-                  status_code=422 if error else 200, fragment="officer/_request_panel.html",
-                  headers=_detail_headers(officer))
+                  status_code=(409 if conflict else 422) if error else 200,
+                  fragment="officer/_request_panel.html", headers=_detail_headers(officer))
 
 
 EARLIEST_DATE, LATEST_DATE = date(2000, 1, 1), date(2999, 12, 31)
@@ -355,6 +411,8 @@ routes = [
     Route("/officer/requests/{request_id:int}", detail),
     # Before the actions' pattern, which would take "phone" for an unknown action.
     Route("/officer/requests/{request_id:int}/phone", worker_phone, methods=["POST"]),
+    # The panel's one form, the action chosen in it (and the outbox's officer items).
+    Route("/officer/requests/{request_id:int}/act", act, methods=["POST"]),
     Route("/officer/requests/{request_id:int}/{action:str}", act, methods=["POST"]),
     Route("/officer/figures", figures_page),
     Route("/officer/figures/requests", request_figures_page),

@@ -348,6 +348,10 @@ class ActionInput:
     # The requests the acting officer may open (`access.request_scope`): a duplicate's master
     # must be one of them, so only an officer who may act on both links them.
     master_scope: Q | None = None
+    # The request's last_event_id as the officer saw it when pressing the button (the
+    # panel's form carries it; an outbox item may arrive hours later): what changed since
+    # decides whether the action still means what the officer meant (`conflict_of`).
+    seen: int | None = None
 
 
 def _voice_for(action: str, data: ActionInput) -> CleanVoice | None:
@@ -381,9 +385,124 @@ def _refused_now() -> DomainError:
 
 # --- officers -------------------------------------------------------------------------------
 
+class Conflict(DomainError):
+    """A queued (or long-open) officer action that the request's news since `seen` makes
+    doubtful: not applied, answered 409 with what changed, for the officer to decide."""
+
+    def __init__(self, message: str, request: ServiceRequest, since: list[RequestEvent],
+                 may_retry: bool) -> None:
+        super().__init__(message, status=409)
+        self.request = request
+        self.since = since
+        self.may_retry = may_retry
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What an officer's action came to: the event written (None when there was nothing
+    left to do, an acknowledgement someone else gave), and whether this call wrote it (a
+    replayed client_id answers with the first call's event and False)."""
+
+    event: RequestEvent | None
+    created: bool
+
+
+# Events by someone else that move a request on: after one of them, an action decided
+# before it may no longer be what the officer would do (a worker's words they have not
+# read, a change of hands, a status or level moved).
+_MOVES_ON = frozenset({
+    EventKind.WORKER_REPLY, EventKind.REOPENED, EventKind.CONFIRMED, EventKind.RESOLVED,
+    EventKind.DECLINED, EventKind.DUPLICATE, EventKind.AUTO_CLOSED, EventKind.ESCALATED,
+    EventKind.AUTO_ESCALATED, EventKind.REASSIGNED, EventKind.HANDED_OVER})
+# What still conflicts with a reply: the reply is words to the worker, so another
+# officer's status change does not make it wrong; unread words from the worker, or the
+# request given to someone else, do.
+_REPLY_CONFLICTS = frozenset({
+    EventKind.WORKER_REPLY, EventKind.REOPENED, EventKind.CONFIRMED, EventKind.REASSIGNED,
+    EventKind.HANDED_OVER})
+# A reply that reaches a request resolved meanwhile is still said, without reopening it.
+_REPLY_LATE = frozenset({Status.RESOLVED})
+
+
+def _conflict_reason(officer: Officer, request: ServiceRequest, action: str,
+                     since: Sequence[RequestEvent]) -> str:
+    """Why `action`, decided before `since` happened, must not go ahead ("" if it may).
+    A note never conflicts (it is for the union's own record)."""
+    if action == "note":
+        return ""
+    theirs = [e for e in since if e.actor_id != officer.id]  # type: ignore[attr-defined]
+    kinds = {e.kind for e in theirs}
+    if kinds & {EventKind.WORKER_REPLY, EventKind.REOPENED, EventKind.CONFIRMED}:
+        return gettext("工友在这之后又有了新消息，你还没看到")
+    if kinds & {EventKind.REASSIGNED, EventKind.HANDED_OVER} and (
+            request.assignee_id != officer.id):  # type: ignore[attr-defined]
+        return gettext("这条诉求已经换给别的干部负责")
+    if action == "reply":
+        return ""
+    if kinds & _MOVES_ON:
+        return gettext("这条诉求在这之后已被别人处理")
+    return ""
+
+
+def _late_reply(action: str, request: ServiceRequest, data: ActionInput) -> bool:
+    return action == "reply" and data.seen is not None and request.status in _REPLY_LATE
+
+
+async def _events_since(request_id: int, seen: int,
+                        conn: BaseDBAsyncClient | None = None) -> list[RequestEvent]:
+    query = RequestEvent.filter(request_id=request_id, id__gt=seen).order_by("id")
+    if conn is not None:
+        query = query.using_db(conn)
+    return list(await query)
+
+
+async def _check_queued(officer: Officer, request: ServiceRequest, action: str,
+                        data: ActionInput) -> Applied | None:
+    """The outbox's part of an officer action, against the request as it is now: a
+    client_id already used answers as the first time did; a change since `seen` that makes
+    the action doubtful raises Conflict. Returns what to answer without acting, or None
+    to go ahead."""
+    if data.client_id is not None:
+        done = await RequestEvent.get_or_none(client_id=data.client_id)
+        if done is not None:
+            rule = TRANSITIONS[action]
+            return Applied(_replay_of(done, request, rule, data.note.strip()[:MAX_NOTE]), False)
+    if data.seen is None:
+        return None
+    since = await _events_since(request.id, data.seen)
+    if action == "acknowledge" and request.status in OPEN and request.status != Status.SUBMITTED:
+        reason = _conflict_reason(officer, request, action, since)
+        if not reason:
+            return Applied(None, False)  # already acknowledged: what was wanted is done
+        raise Conflict(reason, request, since, may_retry=False)
+    allowed = officer_may(officer, action, request) or _late_reply(action, request, data)
+    reason = _conflict_reason(officer, request, action, since)
+    if not allowed:
+        raise Conflict(reason or gettext("这条诉求现在不能做这个操作"), request, since,
+                       may_retry=False)
+    if reason:
+        raise Conflict(reason, request, since, may_retry=True)
+    return None
+
+
 async def apply_officer_action(officer: Officer, request: ServiceRequest, action: str,
                                data: ActionInput, now: datetime | None = None) -> RequestEvent:
-    if not officer_may(officer, action, request):
+    applied = await apply_officer_action_once(officer, request, action, data, now)
+    if applied.event is None:
+        raise _refused_now()
+    return applied.event
+
+
+async def apply_officer_action_once(officer: Officer, request: ServiceRequest, action: str,
+                                    data: ActionInput,
+                                    now: datetime | None = None) -> Applied:
+    """An officer's action, exactly once by `data.client_id` (the outbox may send it many
+    times) and checked against what happened since `data.seen` (see `_check_queued`)."""
+    early = await _check_queued(officer, request, action, data)
+    if early is not None:
+        return early
+    late_reply = _late_reply(action, request, data)
+    if not officer_may(officer, action, request) and not late_reply:
         raise _refused_now()
     rule = TRANSITIONS[action]
     note = data.note.strip()[:MAX_NOTE]
@@ -401,11 +520,35 @@ async def apply_officer_action(officer: Officer, request: ServiceRequest, action
             union_id=request.project_id)  # type: ignore[attr-defined]
         if assignee is None:
             raise DomainError(gettext("请选择本项目的一位工会干部"), field="assignee")
-    async with transaction():
+    try:
+        return await _officer_write(officer, request, action, rule, data, note, voice, detail,
+                                    assignee, late_reply, now)
+    except IntegrityError:
+        # Two sends of one queued item raced past the first check: the other one wrote it.
+        if data.client_id is None:
+            raise
+        done = await RequestEvent.get_or_none(client_id=data.client_id)
+        if done is None:
+            raise
+        return Applied(_replay_of(done, request, rule, note), False)
+
+
+async def _officer_write(officer: Officer, request: ServiceRequest, action: str,
+                         rule: Transition, data: ActionInput, note: str,
+                         voice: CleanVoice | None, detail: dict[str, object],
+                         assignee: Officer | None, late_reply: bool,
+                         now: datetime) -> Applied:
+    async with transaction() as conn:
         # Re-read under a row lock and only move on from the status we checked, so two
         # officers pressing buttons at once cannot both win. (PostgreSQL locks the row;
         # SQLite has one writer at a time anyway, where select_for_update is a no-op.)
-        fresh = await ServiceRequest.filter(id=request.id).select_for_update().get()
+        fresh = await ServiceRequest.filter(id=request.id).using_db(conn).select_for_update(
+            ).get()
+        if data.client_id is not None:
+            # Waited for the lock behind a send of the same item: answer as it did.
+            done = await RequestEvent.get_or_none(client_id=data.client_id, using_db=conn)
+            if done is not None:
+                return Applied(_replay_of(done, request, rule, note), False)
         if fresh.status != request.status or fresh.level != request.level:
             raise DomainError(gettext("这条诉求刚被别人处理过，请刷新后再看"), status=409)
         request = fresh
@@ -451,18 +594,19 @@ async def apply_officer_action(officer: Officer, request: ServiceRequest, action
                       "to": assignee.id}
             request.assignee = assignee
             updates.append("assignee_id")
-        if rule.target is not None and request.status != rule.target:
+        if rule.target is not None and request.status != rule.target and not late_reply:
             request.status = rule.target
             updates.append("status")
         if updates:
-            await request.save(update_fields=sorted(set(updates)))
+            await request.save(update_fields=sorted(set(updates)), using_db=conn)
         event = await record_event(request, rule.kind, actor=officer, public=rule.public,
-                                   note=note, detail=detail, now=now)
+                                   note=note, detail=detail, client_id=data.client_id,
+                                   now=now, conn=conn)
         if voice is not None:
             await voices.store(request.id, event.id, voice)
         if action == "duplicate":
             await _link(officer, request, now)
-        return event
+        return Applied(event, True)
 
 
 async def _master_for(request: ServiceRequest, wanted: int | None,

@@ -19,6 +19,7 @@ log = logging.getLogger("lianxin")
 
 MESSAGES: dict[int, tuple[str, str]] = {
     400: (N_("请求有误"), N_("提交的内容无法识别，请返回重新填写。")),
+    401: (N_("需要登录"), N_("登录已过期，请重新登录。")),
     403: (N_("没有权限"), N_("你没有权限做这件事。如果页面停留太久，请刷新后再试。")),
     404: (N_("找不到页面"), N_("这个页面不存在，或者你没有权限查看。")),
     405: (N_("操作不支持"), N_("这个页面不支持这种操作。")),
@@ -30,7 +31,7 @@ MESSAGES: dict[int, tuple[str, str]] = {
 
 def error_response(request: Request, status: int, detail: str | None = None) -> Response:
     title, message = MESSAGES.get(status, MESSAGES[500 if status >= 500 else 400])
-    if detail and status in {400, 403, 409, 422, 429} and detail not in {"csrf"}:
+    if detail and status in {400, 401, 403, 409, 422, 429} and detail not in {"csrf"}:
         message = detail
     if wants_json(request):
         return JSONResponse({"error": gettext(title), "message": gettext(message)},

@@ -98,6 +98,14 @@ class SessionState:
     def _anon_csrf(self, key: str) -> str:
         return self._keyring.keyed_hash("csrf:" + key)[:32]
 
+    def officer_cache_key(self) -> str:
+        """Names the officer's session to the service worker, which keeps that officer's
+        pages for offline reading under it (issue 11): another session, another name. A
+        keyed hash, so it says nothing about the session key itself."""
+        if self.officer is None:
+            return ""
+        return self._keyring.keyed_hash("officer-cache:" + self.officer.key)[:32]
+
     def sign_in(self, kind: SessionKind, subject_id: int, epoch: int) -> None:
         """A new session with a new key (no key planted before survives the sign-in) and a
         new CSRF token for every session of this browser (no token seen before works)."""

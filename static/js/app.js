@@ -258,6 +258,30 @@
     };
   });
 
+  // Signing out: the officer's queued actions and cached pages go with them, so whoever
+  // signs in next on this phone neither sees them nor sends them. Asked first when any are
+  // still waiting (the service worker empties its officer cache on this POST as well).
+  var leaving = false;
+  async function onLogout(event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || form.getAttribute("action") !== "/officer/logout") return;
+    if (leaving) return;
+    event.preventDefault();
+    var mine = [];
+    try { mine = Outbox ? await Outbox.officerItems() : []; } catch (e) { mine = []; }
+    if (mine.length && !window.confirm(t("logoutPending", mine.length))) return;
+    try {
+      for (var i = 0; i < mine.length; i++) await Outbox.remove(mine[i].id);
+      if (window.caches) {
+        var names = await caches.keys();
+        await Promise.all(names.filter(function (n) { return n.indexOf("lx-officer-") === 0; })
+          .map(function (n) { return caches.delete(n); }));
+      }
+    } catch (e) { /* storage unavailable: the service worker and the server still act */ }
+    leaving = true;
+    form.submit();
+  }
+  document.addEventListener("submit", onLogout);
   document.addEventListener("submit", onSubmit);
   // A refused form says why next to the button that was pressed: make sure that is on the
   // screen (a swapped panel or a re-rendered page would otherwise leave it out of view).

@@ -20,6 +20,12 @@
     var box = picker && document.getElementById(picker.getAttribute("data-canned-for"));
     var text = button.parentNode.querySelector(".canned-text");
     if (!box || !text) return;
+    // The panel's one text box serves every action: a canned reply is a reply.
+    var reply = box.form && box.form.querySelector("input[name=action][value=reply]");
+    if (reply && !reply.checked) {
+      reply.checked = true;
+      reply.dispatchEvent(new Event("change", { bubbles: true }));
+    }
     box.value = text.textContent;
     box.dispatchEvent(new Event("input", { bubbles: true }));
     picker.open = false;

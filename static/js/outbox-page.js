@@ -6,7 +6,7 @@
   var list = document.getElementById("outbox-list");
   if (!list || !Outbox) return;
   var t = function (k, n) { return window.Lianxin ? window.Lianxin.t(k, n) : k; };
-  var HIDDEN = { csrf_token: 1, client_id: 1, consent: 1 };
+  var HIDDEN = { csrf_token: 1, client_id: 1, consent: 1, seen: 1, queued_by: 1, action: 1 };
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);
@@ -45,6 +45,26 @@
     return form;
   }
 
+  // Both states of an officer's action the request moved past: what was queued, and
+  // what the request is now (with what happened since).
+  function states(conflict) {
+    var box = el("div", "states");
+    var mine = el("div", "state-queued");
+    mine.appendChild(el("strong", "", t("youQueued")));
+    mine.appendChild(el("p", "", conflict.queued.label + (conflict.queued.note ? "：" + conflict.queued.note : "")));
+    var now = el("div", "state-now");
+    now.appendChild(el("strong", "", t("requestNow")));
+    now.appendChild(el("p", "", conflict.now.status_label));
+    var since = el("ul", "since");
+    (conflict.now.since || []).forEach(function (e) {
+      since.appendChild(el("li", "", e.when + " " + e.what + " · " + e.who + (e.note ? "：" + e.note : "")));
+    });
+    now.appendChild(since);
+    box.appendChild(mine);
+    box.appendChild(now);
+    return box;
+  }
+
   async function render() {
     var items = await Outbox.all();
     list.textContent = "";
@@ -55,6 +75,8 @@
       li.appendChild(el("strong", "", item.label || item.kind));
       li.appendChild(el("span", "muted", when(item.createdAt) + " · " + t("attempts", item.attempts)));
       li.appendChild(el("p", item.status === "attention" ? "error" : "muted", window.Lianxin.reason(item)));
+      var conflict = item.status === "attention" ? item.conflict : null;
+      if (conflict) li.appendChild(states(conflict));
       var actions = el("div", "item-actions");
       var send = el("button", "btn", t("sendNow"));
       send.type = "button";
@@ -75,6 +97,24 @@
         window.Lianxin.refreshIndicator();
         render();
       });
+      if (conflict) {
+        // Sending it as it was would meet the same answer: re-apply means "I have seen what
+        // changed", so it goes with the request as it is now; or open the request.
+        send.hidden = true;
+        edit.hidden = true;
+        var again = el("button", "btn btn-primary", t("reapply"));
+        again.type = "button";
+        again.hidden = !conflict.may_retry;
+        again.addEventListener("click", async function () {
+          await Outbox.resend(item.id, { seen: String(conflict.now.last_event_id) });
+          await window.Lianxin.flush(true);
+          render();
+        });
+        var open = el("a", "btn", t("openRequest"));
+        open.href = conflict.url;
+        actions.appendChild(again);
+        actions.appendChild(open);
+      }
       actions.appendChild(send);
       actions.appendChild(edit);
       actions.appendChild(discard);

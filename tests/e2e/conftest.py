@@ -144,3 +144,17 @@ def shots(request: pytest.FixtureRequest) -> Path:
     folder = ARTIFACTS / request.node.name
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+async def officer_act(page: Page, action: str, text: str = "") -> None:
+    """Take `action` from the officer's request panel: choose it, write, press the button
+    (the one text box with a choice of action; 受理 is its own button)."""
+    form = page.locator("#action-form")
+    choice = form.locator(f"input[name=action][value={action}]")
+    if await form.locator(".action-choice").is_visible():
+        await form.locator(f"label.action-{action}").click()
+    # With one action only there is no question asked: it is the one chosen.
+    assert await choice.is_checked()
+    if text:
+        await page.fill("#f-text", text)
+    await form.locator("button[type=submit]").click()

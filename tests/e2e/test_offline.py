@@ -245,6 +245,8 @@ async def test_11_batch_answer_lost_after_commit(server: LiveServer, browser: Br
     for i in range(12):
         await file_request(page, f"批次 {tag} {i:02d}")
         await expect(page.locator(".saved-note")).to_be_visible()
+        # The form is reset once this one is saved: the next must not be chosen before.
+        await expect(page.locator("#f-description")).to_have_value("")
     assert (await outbox(page))["pending"] == 12
     proxy.faults.append(Fault("POST", "/requests/sync", "drop", 1))
     await page.evaluate("Lianxin.flush(true)")
@@ -285,6 +287,7 @@ async def test_7_fifty_items_with_photos(server: LiveServer, browser: Browser,
         hashes[text] = small_photo(photo, i)
         await file_request(page, text, photo if i % 2 == 0 else None)
         await expect(page.locator(".saved-note")).to_be_visible()
+        await expect(page.locator("#f-description")).to_have_value("")
     assert (await outbox(page))["pending"] == 50
     server.start()
     await page.reload()

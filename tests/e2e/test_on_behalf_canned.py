@@ -107,13 +107,14 @@ async def test_cadre_files_for_a_worker_and_answers_from_canned_replies(
     await cadre.reload()
     await cadre.locator(".canned-picker summary").click()
     await cadre.locator(".canned-picker .canned-use").nth(1).click()
-    box = cadre.locator("#f-reply")
+    box = cadre.locator("#f-text")
     await expect(box).to_have_value("这件事已经报给工会主席，主席会找项目部协调，请耐心等几天。")
     await expect(box).to_be_focused()
     await expect(picker).not_to_have_attribute("open", "")
     await box.press("End")
     await box.type("周五前答复你。")
-    await cadre.click("form.action-reply button[type=submit]")
+    await expect(cadre.locator("#action-form input[name=action][value=reply]")).to_be_checked()
+    await cadre.click("#action-form button[type=submit]")
     await expect(cadre.locator(".timeline")).to_contain_text("请耐心等几天。周五前答复你。")
     assert not [*cadre_console, *await cadre.evaluate("window.__csp")]
 

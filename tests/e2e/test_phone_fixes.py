@@ -12,7 +12,7 @@ from PIL import Image
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.conftest import CXG_CADRE, fresh_phone
-from tests.e2e.conftest import PHONE, LiveServer, officer_login
+from tests.e2e.conftest import PHONE, LiveServer, officer_act, officer_login
 
 pytestmark = pytest.mark.e2e
 CSP_PROBE = ("window.__csp = []; document.addEventListener('securitypolicyviolation', e => "
@@ -162,20 +162,21 @@ async def test_officer_buttons_keep_to_the_policy_and_errors_show_by_the_button(
     context, page, console = await phone(browser, service_workers="block")
     await officer_login(page, server.url, await liaison_of(server, request_id))
     await page.goto(server.url + f"/officer/requests/{request_id}")
-    escalate = page.locator("form.action-escalate button")
+    # 上报 says where it goes: on the panel's button once chosen.
+    await page.locator("#action-form label.action-escalate").click()
+    escalate = page.locator("#action-form button[type=submit]")
     await expect(escalate).to_contain_text("上报给主席")
     await page.get_by_role("button", name="受理", exact=True).click()
     await expect(page.locator("#request-panel .badge").first).to_contain_text("已受理")
     # Reply pressed with nothing written or recorded: the message is under that button, on
     # screen.
-    await page.locator("form.action-reply button[type=submit]").click()
-    error = page.locator("form.action-reply #reply-error")
+    await officer_act(page, "reply")
+    error = page.locator("#action-form #reply-error")
     await expect(error).to_be_visible()
     await expect(error).to_contain_text("请写几句话，或者录一段语音")
     await asyncio.sleep(0.3)  # the scroll into view
-    assert await in_view(page, "form.action-reply #reply-error")
-    await page.fill("#f-note", "先记一下")
-    await page.locator("form.action-note button").click()
+    assert await in_view(page, "#action-form #reply-error")
+    await officer_act(page, "note", "先记一下")
     await expect(page.locator("#request-panel .timeline")).to_contain_text("先记一下")
     assert await violations(page, console) == []
     await context.close()
@@ -195,8 +196,7 @@ async def test_rating_starts_unselected_and_asks_for_stars(
     cadre_ctx, cadre, _ = await phone(browser, service_workers="block")
     await officer_login(cadre, server.url, await liaison_of(server, request_id))
     await cadre.goto(server.url + f"/officer/requests/{request_id}")
-    await cadre.fill("#f-resolve", "已经和食堂说了")
-    await cadre.locator("form.action-resolve button").click()
+    await officer_act(cadre, "resolve", "已经和食堂说了")
     await expect(cadre.locator("#request-panel .badge").first).to_contain_text("已办结")
 
     await page.reload()

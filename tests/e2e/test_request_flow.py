@@ -10,7 +10,7 @@ from PIL import Image
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.conftest import XBL_CADRE, XBL_CHAIR, XBL_MANAGER, fresh_phone
-from tests.e2e.conftest import PHONE, LiveServer, officer_login
+from tests.e2e.conftest import PHONE, LiveServer, officer_act, officer_login
 
 pytestmark = pytest.mark.e2e
 WORKER = "田大壮"
@@ -74,16 +74,14 @@ async def test_wage_request_end_to_end(live_server: LiveServer, browser: Browser
     await expect(panel).to_contain_text(WORKER)
     await cadre.get_by_role("button", name="受理", exact=True).click()
     await expect(panel).to_contain_text("已受理")
-    await cadre.fill("#f-reply", "收到，我今天去找班组长问清楚")
-    await cadre.locator("form.action-reply button[type=submit]").click()
+    await officer_act(cadre, "reply", "收到，我今天去找班组长问清楚")
     await expect(panel).to_contain_text("收到，我今天去找班组长问清楚")
-    await cadre.locator("form.action-escalate button").click()
+    await officer_act(cadre, "escalate")
     await expect(panel.locator(".badge").nth(1)).to_contain_text("工会主席")
     await cadre.screenshot(path=shots / "2-cadre-acted.png", full_page=True)
 
     await chair.goto(server.url + f"/officer/requests/{request_id}")
-    await chair.fill("#f-refer", "请项目部核实十月份工资发放情况")
-    await chair.locator("form.action-refer button").click()
+    await officer_act(chair, "refer", "请项目部核实十月份工资发放情况")
     await expect(chair.locator("#request-panel")).to_contain_text("已转项目管理人员")
 
     manager_ctx, manager = await officer_page(browser, server, XBL_MANAGER)
@@ -93,14 +91,12 @@ async def test_wage_request_end_to_end(live_server: LiveServer, browser: Browser
     await expect(manager_panel).to_contain_text("匿名工友")
     assert WORKER not in await manager.content()
     assert await manager.locator(".photos img").count() == 0
-    await manager.fill("#f-management_reply", "已督促劳务公司，本周五前发放")
-    await manager.locator("form.action-management_reply button").click()
+    await officer_act(manager, "management_reply", "已督促劳务公司，本周五前发放")
     await expect(manager_panel).to_contain_text("本周五前发放")
     await manager.screenshot(path=shots / "3-manager-sees-no-name.png", full_page=True)
 
     await chair.reload()
-    await chair.fill("#f-resolve", "十月份工资已于周五全部发放")
-    await chair.locator("form.action-resolve button").click()
+    await officer_act(chair, "resolve", "十月份工资已于周五全部发放")
     await expect(chair.locator("#request-panel .badge").first).to_contain_text("已办结")
 
     await worker.goto(request_url)

@@ -149,7 +149,8 @@ async def test_voice_recorded_offline_reaches_the_cadre(server: LiveServer,
     await cadre.screenshot(path=shots / "cadre-request-voice-360.png", full_page=True)
     # The cadre answers by voice, pressing "reply" while still recording: the recording is
     # stopped, put in the form and sent with it (htmx, multipart).
-    reply_form = cadre.locator("form.action-reply")
+    reply_form = cadre.locator("#action-form")
+    await reply_form.locator("label.action-reply").click()
     await reply_form.locator(".voice-start").click()
     await expect(reply_form.locator(".voice-stop")).to_be_visible()
     await asyncio.sleep(1.5)

@@ -46,7 +46,21 @@ EVENT_LABELS: dict[str, str] = {
     EventKind.REASSIGNED: N_("更换负责干部"),
     EventKind.HANDED_OVER: N_("原负责干部账号停用，已移交"),
     EventKind.DUE_SOON: N_("快到期了，已提醒负责干部"),
+    EventKind.WAGE_VERIFIED: N_("欠薪已核实"), EventKind.WAGE_PROMISED: N_("已承诺支付日期"),
+    EventKind.WAGE_PARTIAL: N_("已部分支付"), EventKind.WAGE_PAID: N_("欠薪已支付"),
+    EventKind.WAGE_CLAIM: N_("登记了一位工友的欠薪"),
 }
+WAGE_STAGE_LABELS: dict[str, str] = {
+    "verified": N_("已核实"), "promised": N_("已承诺支付日期"), "partial": N_("已部分支付"),
+    "paid": N_("已支付"),
+}
+
+
+def yuan(value: object) -> str:
+    """Whole yuan with thousands separators (12,000): how amounts are written on pages."""
+    return f"{int(value):,}" if isinstance(value, int) else "—"
+
+
 CARD_REASONS = {
     "bad_signature": N_("无法识别的会员卡"), "unknown": N_("找不到这位会员"),
     "replaced": N_("这张卡已作废（会员换了手机）"), "inactive": N_("不是有效会员"),

@@ -42,6 +42,8 @@ from server.models.requests import (
     ServiceRequest,
     Status,
     Urgency,
+    WageClaim,
+    WageStage,
 )
 from server.models.rota import DutyDay
 from server.models.sessions import Session, SessionKind
@@ -56,6 +58,7 @@ __models__ = [
     DutyDay, PasswordCode, DailySummary, NoticePhoto,
     MemberMove, ContactLog,
     ProjectFigures, FiguresMonth, FiguresFiler, Headcount,
+    WageClaim,
 ]
 
 __all__ = [
@@ -108,4 +111,6 @@ __all__ = [
     "Team",
     "UnionNode",
     "Urgency",
+    "WageClaim",
+    "WageStage",
 ]

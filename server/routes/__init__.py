@@ -20,13 +20,16 @@ from server.routes import (
     pwa,
     requests,
     rota,
+    wages,
 )
 
 routes: list[BaseRoute] = [
     *public.routes, *pwa.routes, *join.routes, *me.routes, *requests.routes,
     *officer.routes, *officer_enrol.routes,
     # Before officer_members: its /officer/members/{id}/{decision} would take these paths.
-    *officer_care.routes, *officer_members.routes, *officer_requests.routes,
+    *officer_care.routes, *officer_members.routes,
+    # Before officer_requests: its /officer/requests/{id}/{action} would take wage paths.
+    *wages.routes, *officer_requests.routes,
     *officer_posters.routes, *officer_accounts.routes, *notices.routes, *push.routes,
     *rota.routes,
     *officer_figures.routes,

@@ -40,6 +40,7 @@ from server.services import (
     inbox,
     lifecycle,
     upper,
+    wages,
 )
 from server.services import voice as voices
 from server.validation import small_int
@@ -111,9 +112,24 @@ def _detail_headers(officer: Officer) -> dict[str, str]:
     return {**NO_STORE, **MICROPHONE} if privacy.hears_voices(officer) else NO_STORE
 
 
+async def _wage_context(officer: Officer, item: ServiceRequest,
+                        values: dict[str, str]) -> dict[str, Any]:
+    """The wage case's part of the panel: its members' own claims only for officers who may
+    see identities (never management or the upper union: one person's sum), and what was
+    typed into a refused milestone or claim form."""
+    if item.category != Category.WAGES:
+        return {"wage": None}
+    claims = await wages.claims_of(item) if officer.sees_identities else []
+    return {"wage": {"claims": claims, "sees_claims": officer.sees_identities,
+                     "open": wages.open_case(item), "values": values,
+                     "milestones": [a for a in wages.MILESTONES
+                                    if lifecycle.officer_may(officer, a, item)]}}
+
+
 async def _detail_context(officer: Officer, item: ServiceRequest, error: str = "",
                           error_action: str = "", note: str = "",
-                          worker_phone: str = "") -> dict[str, Any]:
+                          worker_phone: str = "",
+                          values: dict[str, str] | None = None) -> dict[str, Any]:
     events = await lifecycle.events_of(item)
     view = privacy.request_view(officer, item)
     audible = privacy.voices_for(officer, await voices.refs_of(item.id))
@@ -136,6 +152,7 @@ async def _detail_context(officer: Officer, item: ServiceRequest, error: str = "
         "error": error, "error_action": error_action, "note": note,
         "escalate_label": await _escalate_label(officer, item) if "escalate" in actions else "",
         "photo_ids": photo_ids, "cadres": cadres, "now": datetime.now(UTC),
+        **await _wage_context(officer, item, values or {}),
     }
 
 
@@ -178,21 +195,39 @@ async def act(request: Request) -> Response:
         voice = await voices.clean_upload(await form_upload(form, "voice", voices.MAX_BYTES))
     note, error = lifecycle.clean_note(data)
     error = error or voice.error
+    milestone = None
+    if action in wages.MILESTONES:
+        milestone, wage_error = wages.clean_milestone(action, data)
+        error = error or wage_error
     if not error:
         try:
             await lifecycle.apply_officer_action(officer, item, action, lifecycle.ActionInput(
                 note=note, duplicate_of=small_int(data.get("duplicate_of")),
-                assignee_id=small_int(data.get("assignee")), voice=voice.voice))
+                assignee_id=small_int(data.get("assignee")), voice=voice.voice,
+                wage=milestone))
         except DomainError as exc:
             error = exc.message
         else:
+            extra: dict[str, object] = {"voice": True} if voice.voice else {}
+            if milestone is not None:
+                extra.update(amount=milestone.amount, promised_on=str(milestone.promised_on
+                                                                      or ""))
             await audit.record(officer, f"request.{action}", item, ip=client_ip(request),
-                               **({"voice": True} if voice.voice else {}))
+                               **extra)
+    typed = {k: str(data.get(k, "")) for k in ("amount", "promised_on")} if error else {}
+    return await render_panel(request, officer, item, action, error, typed,
+                              note if error else "")
+
+
+async def render_panel(request: Request, officer: Officer, item: ServiceRequest, action: str,
+                       error: str, typed: dict[str, str], note: str = "") -> Response:
+    """After an action: back to the request page (or, for htmx, its panel, read afresh),
+    or the panel again with the message by the form that was sent and what was typed."""
     item = await request_for_officer(officer, item.id) if not error else item
     if not error and request.headers.get("hx-request") != "true":
         return RedirectResponse(f"/officer/requests/{item.id}", status_code=303)
     context = await _detail_context(officer, item, error, action if error else "",
-                                    note if error else "")
+                                    note, values=typed)
     return render(request, "officer/request.html", context,
                   status_code=422 if error else 200, fragment="officer/_request_panel.html",
                   headers=_detail_headers(officer))
@@ -292,6 +327,7 @@ async def deadline_settings(request: Request) -> Response:
     targets = await deadlines.targets_for(officer.union)
     return render(request, "officer/deadlines.html", {
         "targets": targets, "errors": errors,
+        "pre_festival_days": deadlines.PRE_FESTIVAL_WAGE_DAYS,
         "saved": request.query_params.get("saved") == "1",
     }, status_code=422 if errors else 200, headers=NO_STORE)
 

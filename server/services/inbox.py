@@ -33,6 +33,8 @@ from server.services import delivery
 WORKER_REASONS: dict[str, str] = {
     EventKind.REPLY: "reply", EventKind.RESOLVED: "resolved", EventKind.DECLINED: "declined",
     EventKind.DUPLICATE: "duplicate", EventKind.MANAGEMENT_REPLY: "management_reply",
+    EventKind.WAGE_VERIFIED: "wage_progress", EventKind.WAGE_PROMISED: "wage_progress",
+    EventKind.WAGE_PARTIAL: "wage_progress", EventKind.WAGE_PAID: "wage_paid",
 }
 # What the cadre holding the request hears about.
 ASSIGNEE_REASONS: dict[str, str] = {
@@ -52,6 +54,7 @@ REASON_LABELS: dict[str, str] = {
     "handed_over": N_("停用账号的干部手上的诉求交给你办理"),
     "due_soon": N_("有诉求快到办理期限了"),
     "daily_summary": N_("今日汇总"),
+    "wage_progress": N_("你的欠薪诉求有新进展"), "wage_paid": N_("你的欠薪诉求已支付"),
 }
 
 

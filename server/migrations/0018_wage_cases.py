@@ -2,7 +2,12 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 from tortoise.fields.base import OnDelete
 from tortoise import fields
-from server.models.requests import EventKind, WageStage
+from enum import StrEnum
+
+
+# The enumerations as they were when this migration was written.
+EventKind = StrEnum('EventKind', {'SUBMITTED': 'submitted', 'ACKNOWLEDGED': 'acknowledged', 'REPLY': 'reply', 'WORKER_REPLY': 'worker_reply', 'NOTE': 'note', 'ESCALATED': 'escalated', 'AUTO_ESCALATED': 'auto_escalated', 'REFERRED': 'referred', 'MANAGEMENT_REPLY': 'management_reply', 'RESOLVED': 'resolved', 'DECLINED': 'declined', 'DUPLICATE': 'duplicate', 'CONFIRMED': 'confirmed', 'AUTO_CLOSED': 'auto_closed', 'REOPENED': 'reopened', 'RATED': 'rated', 'REASSIGNED': 'reassigned', 'HANDED_OVER': 'handed_over', 'DUE_SOON': 'due_soon', 'WAGE_VERIFIED': 'wage_verified', 'WAGE_PROMISED': 'wage_promised', 'WAGE_PARTIAL': 'wage_partial', 'WAGE_PAID': 'wage_paid', 'WAGE_CLAIM': 'wage_claim'})
+WageStage = StrEnum('WageStage', {'VERIFIED': 'verified', 'PROMISED': 'promised', 'PARTIAL': 'partial', 'PAID': 'paid'})
 
 
 # --- wage cases in the summary rows: the request triggers of 0015, replaced --------------------

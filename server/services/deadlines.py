@@ -23,11 +23,11 @@ DEFAULT_RESOLVE_WORKDAYS = 3
 # Their "resolve_workdays" (the chair's form and the defaults) is then a number of days.
 CALENDAR_DAY_CATEGORIES = frozenset({Category.WAGES})
 # Unpaid wages cannot wait: a family is waiting for that money.
-DEFAULT_RESOLVE_BY_CATEGORY = {Category.WAGES: 3, Category.SAFETY: 2}
+DEFAULT_RESOLVE_BY_CATEGORY = {Category.WAGES: 2, Category.SAFETY: 2}
 # In the four weeks before the Spring Festival (年关) the default for a wage case is stricter:
 # workers leave for home, and an employer who has not paid by then pays after the holidays.
 PRE_FESTIVAL_DAYS = 28
-PRE_FESTIVAL_WAGE_DAYS = 2
+PRE_FESTIVAL_WAGE_DAYS = 1
 # 正月初一 (lunar new year's day) by Gregorian year: a lunar date is not computable with
 # the standard library, and the table is short. A year missing here has no stricter window.
 SPRING_FESTIVAL: dict[int, date] = {

@@ -311,70 +311,74 @@ async def test_wage_case_escalates_during_the_spring_festival(app: Any) -> None:
 async def test_wage_amounts_sum_up_the_tree_with_small_cells_outside(app: Any) -> None:
     tree = await make_tree()
     now = datetime.now(UTC)
-    p1 = [await make_member(app, tree.p1.code) for _ in range(3)]
-    p2 = [await make_member(app, tree.p2.code) for _ in range(2)]
-    b1 = [await make_member(app, tree.b1.code) for _ in range(2)]
+    p1 = [await make_member(app, tree.p1.code) for _ in range(5)]
+    p2 = [await make_member(app, tree.p2.code)]
+    b1 = [await make_member(app, tree.b1.code) for _ in range(8)]
     a = await file_wage(p1[0], 96000, 8)
     b = await file_wage(p1[1], 8500)  # no count: the filer alone
     declined = await file_wage(p1[2], 50000, 10)
+    await file_wage(p1[3], 1000, 1)
+    await file_wage(p1[4], 2000, 2)
     await file_wage(p2[0], 15000, 2)
     c = await file_wage(b1[0], 42000, 6)
-    await file_wage(b1[1], 3000, 1)
+    for member in b1[1:]:
+        await file_wage(member, 1000, 1)
     chair_p1 = await loaded(tree.chair_p1)
     await act(chair_p1, a, "wage_partial", 30000)
     await act(chair_p1, b, "wage_paid")
     fresh = await ServiceRequest.get(id=declined.id)
     await lifecycle.apply_officer_action(chair_p1, fresh, "decline",
                                          lifecycle.ActionInput(note="不是本项目"))
-    b1_chair = await Officer.create(phone=f"139{secrets.randbelow(10**8):08d}", name="乙一主席",
-                                    role=Role.CHAIR, union=tree.b1, password_hash="x")
+    b1_chair = await _officer(Role.CHAIR, tree.b1, "乙一主席")
     await act(await loaded(b1_chair), c, "wage_partial", 12000)
-    # Per project (rows kept by the triggers): p1 2 cases (the declined one is out),
-    # 104,500 owed, 38,500 recovered, 9 workers; p2 15,000 over 2; b1 45,000 over 7.
+    # Per project (rows kept by the triggers): p1 4 cases (the declined one is out),
+    # 107,500 owed, 38,500 recovered, 12 workers; p2 15,000 over 2; b1 49,000 over 13.
     rows = await fetch("SELECT project_id AS p, wage_cases AS c, wage_owed AS o, "
                        "wage_recovered AS r, wage_workers AS w FROM figures_month "
                        "WHERE project_id IN (?, ?, ?) ORDER BY project_id",
                        tree.p1.id, tree.p2.id, tree.b1.id)
     assert [tuple(int(v) for v in r[1:]) for r in rows] == [
-        (2, 104500, 38500, 9), (1, 15000, 0, 2), (2, 45000, 12000, 7)]
+        (4, 107500, 38500, 12), (1, 15000, 0, 2), (8, 49000, 12000, 13)]
     # The admin sees every number, and the totals up the tree.
     admin = await Officer.get(phone=ADMIN).select_related("union")
     t = await upper.table(admin, this_month(now), now)
     by_id = {r.project_id: r.cells for r in t.rows}
-    assert (by_id[tree.p1.id]["wage_owed"], by_id[tree.p1.id]["wage_recovered"],
-            by_id[tree.p1.id]["wage_workers"]) == (104500, 38500, 9)
-    # The industry union (outside): p2's 2 workers read "< 5" and its amounts are hidden;
-    # the next smallest (b1, 7) is hidden too, or the total would give p2 away.
+    assert (by_id[tree.p2.id]["wage_owed"], by_id[tree.p2.id]["wage_recovered"],
+            by_id[tree.p2.id]["wage_workers"]) == (15000, 0, 2)
+    # The industry union (outside): p2's case was filed by one worker, so its requests read
+    # "< 5" and its wage cells are empty; p1 is hidden with it ("≥ 5"), or the total would
+    # give p2 away; b1 (8 workers filed, 13 affected) shows.
     industry = await loaded(tree.industry_officer)
     t = await upper.table(industry, this_month(now), now)
     cells = {r.project_id: r.cells for r in t.rows}
-    assert (cells[tree.p2.id]["wage_workers"], cells[tree.p2.id]["wage_owed"]) == (SMALL, None)
-    assert (cells[tree.b1.id]["wage_workers"], cells[tree.b1.id]["wage_owed"]) == (
-        NOT_SMALL, None)
-    assert (cells[tree.p1.id]["wage_workers"], cells[tree.p1.id]["wage_owed"],
-            cells[tree.p1.id]["wage_recovered"]) == (9, 104500, 38500)
+    hidden = {"wage_owed": None, "wage_recovered": None, "wage_workers": None}
+    assert {k: cells[tree.p2.id][k] for k in hidden} == hidden
+    assert {k: cells[tree.p1.id][k] for k in hidden} == hidden
+    assert (cells[tree.b1.id]["wage_owed"], cells[tree.b1.id]["wage_recovered"],
+            cells[tree.b1.id]["wage_workers"]) == (49000, 12000, 13)
     assert (t.total["wage_owed"], t.total["wage_recovered"], t.total["wage_workers"]) == (
-        164500, 50500, 18)
+        171500, 50500, 27)
     # The company (A: p1 and p2 only) sums its own subtree.
     company = await loaded(tree.company_officer)
     t = await upper.table(company, this_month(now), now)
-    assert t.total["wage_owed"] == 119500 and t.total["wage_workers"] == 11
+    assert t.total["wage_owed"] == 122500 and t.total["wage_workers"] == 14
     assert {r.project_id for r in t.rows} == {tree.p1.id, tree.p2.id}
     async with officer_client(app, tree.industry_officer.phone, PASSWORD) as client:
         page = await client.get("/officer/figures")
-        assert 'data-col="wage_owed">164,500<' in page.text
+        assert 'data-col="wage_owed">171,500<' in page.text
+        assert 'data-col="wage_owed">49,000<' in page.text
         xlsx = await client.get("/officer/figures.xlsx")
     sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content))["项目"]
     values = [cell for row in sheet.iter_rows(values_only=True) for cell in row]
-    assert "欠薪金额（元）" in values and 164500 in values
+    assert "欠薪金额（元）" in values and 171500 in values and 107500 not in values
     # The chair's own page: the project's amounts, from the requests themselves.
     start, end = datetime.now(UTC) - timedelta(days=1), datetime.now(UTC) + timedelta(days=1)
     mine = await figures.compute(tree.p1.path, start, end, now)
-    assert mine.wages == figures.WageFigures(2, 104500, 38500, 9)
+    assert mine.wages == figures.WageFigures(4, 107500, 38500, 12, 4)
     async with officer_client(app, tree.chair_p1.phone, PASSWORD) as client:
         page = await client.get("/officer/figures")
-        assert 'id="fig-wage-owed">104,500<' in page.text
-        assert 'id="fig-wage-workers">9<' in page.text
+        assert 'id="fig-wage-owed">107,500<' in page.text
+        assert 'id="fig-wage-workers">12<' in page.text
     # The stored rows equal rows rebuilt from scratch.
     kept = await wage_snapshot()
     await figure_rows.rebuild(now)

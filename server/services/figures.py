@@ -54,11 +54,13 @@ class Figures:
 @dataclass(frozen=True)
 class WageFigures:
     """Wage cases (欠薪) filed in the period and not declined: the same rule as the summary
-    rows (figure_rows.PARTS), so the chair's page and the upper union's table agree."""
+    rows (figure_rows.PARTS), so the chair's page and the upper union's table agree.
+    Compared in tests without `filers`."""
     cases: int
     owed: int  # yuan
     recovered: int  # yuan
     workers: int  # a case without a count is its filer alone
+    filers: int = 0  # distinct workers who filed them (the people behind the figures)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,10 @@ class WageView:
 
 def wage_view(viewer: privacy.Viewer, w: WageFigures) -> WageView:
     workers = privacy.count_for(viewer, w.workers)
+    # Outside the union, fewer than K filers hide everything: one worker's case "for 8
+    # people" is still one person's complaint.
+    if privacy.is_outside(viewer) and 0 < w.filers < privacy.K:
+        workers = privacy.SMALL
     shown = isinstance(workers, int)
     return WageView(
         cases=privacy.count_for(viewer, w.cases) if shown else privacy.SMALL,
@@ -164,7 +170,8 @@ ORDER BY {column} LIMIT ? OFFSET ?
 WAGE_SQL = """
 SELECT COUNT(*) AS n, COALESCE(SUM(COALESCE(amount_owed, 0)), 0) AS owed,
        COALESCE(SUM(COALESCE(amount_recovered, 0)), 0) AS recovered,
-       COALESCE(SUM(COALESCE(workers_affected, 1)), 0) AS workers
+       COALESCE(SUM(COALESCE(workers_affected, 1)), 0) AS workers,
+       COUNT(DISTINCT member_id) AS filers
 FROM service_request WHERE {scope} created_at >= ? AND created_at < ?
   AND category = 'wages' AND status <> 'declined'
 """

@@ -78,8 +78,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("satisfaction", N_("满意率"), "rate"),
     Column("overdue", N_("超时未办"), "count"),
     # Wage cases (欠薪) filed in the period: yuan owed and recovered, workers affected. The
-    # workers follow the small-cell rule like members; an amount is not a count of people
-    # but it is owed to people, so it is shown only where its workers are ("—" otherwise).
+    # workers follow the small-cell rule like members, and all three show only where the
+    # row's requests do (see `wage_cells`): an amount is not a count of people, but it is
+    # owed to people.
     Column("wage_owed", N_("欠薪金额（元）"), "amount"),
     Column("wage_recovered", N_("已追回（元）"), "amount"),
     Column("wage_workers", N_("欠薪涉及人数"), "count"),
@@ -490,7 +491,7 @@ async def _assemble(viewer: Officer, period: Period, now: datetime) -> Assembled
             "coverage": _coverage(members[pid], heads.get(pid)),
             "requests": cells.requests, "resolved": cells.resolved, "on_time": cells.on_time,
             "satisfaction": cells.satisfaction, "overdue": overdue[pid],
-            **wage_cells(tallies[pid], wage_workers[pid]),
+            **wage_cells(tallies[pid], wage_workers[pid], cells.requests),
         }, _parents(node_path, path, nodes, memo)))
     total_members = sum(b[2] for b in base.values())
     entered = [b[3] for b in base.values() if b[3] is not None]
@@ -507,7 +508,8 @@ async def _assemble(viewer: Officer, period: Period, now: datetime) -> Assembled
         "requests": total_cells.requests, "resolved": total_cells.resolved,
         "on_time": total_cells.on_time, "satisfaction": total_cells.satisfaction,
         "overdue": privacy.count_for(viewer, sum(b[4] for b in base.values())),
-        **wage_cells(total_tally, privacy.count_for(viewer, total_tally.wage_workers)),
+        **wage_cells(total_tally, privacy.count_for(viewer, total_tally.wage_workers),
+                     total_cells.requests),
     })
     # Tree order: by company and branch, then name (the path's ids are not in name order).
     rows.sort(key=lambda r: (r.parents, str(r.cells["name"])))
@@ -515,10 +517,14 @@ async def _assemble(viewer: Officer, period: Period, now: datetime) -> Assembled
     return Assembled(rows, total, trend_rows, quarters, overdue_at, now, time.monotonic())
 
 
-def wage_cells(t: Tally, workers: Count) -> dict[str, Count | None]:
-    """A row's wage cells: the amounts only where the workers behind them are shown (a
-    hidden "< 5" or "≥ 5" cell hides its amounts too, so a total minus the shown rows gives
-    away only the sum of at least K workers)."""
+def wage_cells(t: Tally, workers: Count, requests: Count) -> dict[str, Count | None]:
+    """A row's wage cells: shown only where the row's requests are (filed by at least K
+    workers: one filer's case for "8 workers" is still one person's complaint), and the
+    amounts only where the workers behind them are shown too. A hidden cell hides its
+    amounts, so a total minus the shown rows gives away only a sum over at least K
+    people."""
+    if not isinstance(requests, int):
+        return {"wage_owed": None, "wage_recovered": None, "wage_workers": None}
     shown = isinstance(workers, int)
     return {"wage_owed": t.wage_owed if shown else None,
             "wage_recovered": t.wage_recovered if shown else None,
@@ -676,7 +682,7 @@ async def project_view(viewer: Officer, project: UnionNode, period: Period,
         "coverage": _coverage(shown_members, shown_head), "requests": cells.requests,
         "resolved": cells.resolved, "on_time": cells.on_time,
         "satisfaction": cells.satisfaction, "overdue": privacy.count_for(viewer, overdue),
-        **wage_cells(t, privacy.count_for(viewer, t.wage_workers)),
+        **wage_cells(t, privacy.count_for(viewer, t.wage_workers), cells.requests),
     })
     cov = await coverage.of_project(project)
     team_members = privacy.cells_for(viewer, {t.team_id: (t.members, t.members)

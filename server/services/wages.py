@@ -299,10 +299,13 @@ async def add_claim(request: ServiceRequest, member: Member, given: ClaimInput, 
                 updates["workers_affected"] = count
             if updates:
                 await ServiceRequest.filter(id=fresh.id).using_db(conn).update(**updates)
+            # Not `by_worker`: that would mark the filer's unread answers as seen, and the
+            # worker who joined is not the filer.
             await lifecycle.record_event(
-                fresh, EventKind.WAGE_CLAIM, actor=officer, by_worker=officer is None,
-                public=False, detail={"amount": given.amount, "claims": count,
-                                      "total": max(total, fresh.amount_owed or 0)},
+                fresh, EventKind.WAGE_CLAIM, actor=officer, public=False,
+                detail={"amount": given.amount, "claims": count,
+                        "total": max(total, fresh.amount_owed or 0),
+                        "joined": officer is None},
                 now=now, conn=conn)
     except IntegrityError:
         # Two taps at once for the same member: the first one's claim stands.

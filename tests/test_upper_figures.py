@@ -47,6 +47,8 @@ PASSWORD = "figures-password-1"
 SMALL, NOT_SMALL = privacy.SMALL, privacy.NOT_SMALL
 # These projects have no wage cases (tests/test_wages.py has the wage columns).
 NO_WAGES = {"wage_owed": 0, "wage_recovered": 0, "wage_workers": 0}
+# Where a row's requests read "< 5" or "≥ 5", its wage cells are empty.
+HIDDEN_WAGES = {"wage_owed": None, "wage_recovered": None, "wage_workers": None}
 
 
 @dataclass
@@ -188,7 +190,7 @@ async def test_industry_table_by_hand(app: Any) -> None:
     assert cells(t, tree.p2) == {
         "name": tree.p2.name, "members": SMALL, "headcount": SMALL, "coverage": None,
         "requests": SMALL, "resolved": None, "on_time": None, "satisfaction": None,
-        "overdue": 0, **NO_WAGES}
+        "overdue": 0, **HIDDEN_WAGES}
     p1 = cells(t, tree.p1)
     assert (p1["members"], p1["headcount"], p1["coverage"]) == (NOT_SMALL, NOT_SMALL, None)
     assert (p1["requests"], p1["overdue"]) == (NOT_SMALL, SMALL)
@@ -393,8 +395,9 @@ async def test_excel_export_holds_the_table(app: Any) -> None:
     body = rows[header + 1:header + 5]
     assert [row[0] for row in body] == [tree.b1.name, tree.p1.name, tree.p2.name,
                                         "合计（3 个项目）"]
-    assert body[0][2:] == [12, 20, 0.6, 15, pytest.approx(10 / 15), 0.5, 0.5, NOT_SMALL]
-    assert body[2][2:] == [SMALL, SMALL, "—", SMALL, "—", "—", "—", 0]
+    assert body[0][2:] == [12, 20, 0.6, 15, pytest.approx(10 / 15), 0.5, 0.5, NOT_SMALL,
+                           0, 0, 0]
+    assert body[2][2:] == [SMALL, SMALL, "—", SMALL, "—", "—", "—", 0, "—", "—", "—"]
     assert body[3][2] == 22 and body[3][5] == 23
     assert any("< 5" in str(row[0]) for row in rows[:header])  # the rule, written above
     assert "测试工友" not in str(rows)

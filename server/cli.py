@@ -96,7 +96,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     for login in logins:
         print(f"  {login.phone}  {login.role.value:<8} {login.union:<16} {login.name}"
               + ("" if login.created else "  (already there)"))
-    print("Demo wage cases (欠薪) at xibailiang and chuangxingang: see /officer/figures")
+    print("Demo wage cases (欠薪): five at each project, see /officer/figures")
 
 
 def cmd_invite(args: argparse.Namespace) -> None:

@@ -457,7 +457,7 @@ async def test_demo_cases_fill_the_figures_and_load_once(app: Any) -> None:
     # Other tests of this module file wage cases at xibailiang too: the demo's own share.
     assert (after.cases - before.cases, after.owed - before.owed,
             after.recovered - before.recovered, after.workers - before.workers) == (
-        3, 119500, 38500, 11)
+        5, 130500, 38500, 13)
     assert await WageClaim.filter(request_id=first[0].id).count() == 3
     async with new_client(app) as c:
         assert (await c.get("/healthz")).status_code == 200

@@ -109,7 +109,8 @@ async def load_demo() -> list[DemoLogin]:
 
 
 # --- demo wage cases (欠薪) ---------------------------------------------------------------------
-# A few wage cases with amounts, so the demo union's figures show wage arrears: loaded by
+# A few wage cases with amounts, so the demo union's figures show wage arrears (five filers
+# in each project, so the upper union's table shows them too: fewer read "< 5"). Loaded by
 # `lianxin demo` (not by the test suite's template, whose tests count requests from zero).
 # Fixed keys (uuid5) make a second run find what the first one made and change nothing.
 _DEMO_KEYS = uuid.uuid5(uuid.NAMESPACE_URL, "https://lianxin.invalid/demo-wages")
@@ -120,7 +121,13 @@ DEMO_WORKERS: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("13700000103", "张海涛", "xibailiang", "钢筋班组", "演示劳务分包队", "甘肃天水"),
     ("13700000104", "刘德明", "xibailiang", "木工班组", "演示木工队", "河南南阳"),
     ("13700000105", "陈志刚", "xibailiang", "混凝土班组", "演示混凝土队", "陕西安康"),
+    ("13700000106", "周平安", "xibailiang", "架子班组", "演示架子队", "陕西汉中"),
+    ("13700000107", "吴春生", "xibailiang", "混凝土班组", "演示混凝土队", "河南周口"),
     ("13700000201", "赵小兵", "chuangxingang", "机电安装班组", "演示机电分包", "四川广元"),
+    ("13700000202", "钱大勇", "chuangxingang", "钢筋班组", "演示钢筋队", "陕西宝鸡"),
+    ("13700000203", "郑红梅", "chuangxingang", "砌筑班组", "演示砌筑队", "甘肃陇南"),
+    ("13700000204", "冯国庆", "chuangxingang", "机电安装班组", "演示机电分包", "陕西咸阳"),
+    ("13700000205", "韩立新", "chuangxingang", "钢筋班组", "演示钢筋队", "山西运城"),
 )
 
 
@@ -151,8 +158,21 @@ DEMO_CASES: tuple[DemoCase, ...] = (
                                              ("wage_paid", None, None))),
     DemoCase("concrete", "13700000105", 15_000, 2, "演示混凝土队", "2026 年 11 月",
              "我们两个人十一月的工资没结。"),
+    DemoCase("scaffold", "13700000106", 6_200, 1, "演示架子队", "2026 年 11 月",
+             "架子班组十一月工资还没发。", (("wage_verify", 6_200, None),)),
+    DemoCase("concrete2", "13700000107", 4_800, 1, "演示混凝土队", "2026 年 10 月",
+             "十月份加班费 4800 元没给。"),
     DemoCase("mep", "13700000201", 42_000, 6, "演示机电分包", "2026 年 8 月—10 月",
              "机电安装班组 6 个人的工资拖了三个月。"),
+    DemoCase("rebar-cxg", "13700000202", 12_000, 2, "演示钢筋队", "2026 年 11 月",
+             "我们两个人十一月的工资没发。", (("wage_verify", 12_000, None),
+                                             ("wage_partial", 4_000, None))),
+    DemoCase("masonry", "13700000203", 7_500, 1, "演示砌筑队", "2026 年 10 月",
+             "砌筑班组欠我十月份的工资。", (("wage_promise", None, date(2026, 12, 31)),)),
+    DemoCase("mep2", "13700000204", 5_600, 1, "演示机电分包", "2026 年 11 月",
+             "十一月工资少发了 5600 元。", (("wage_paid", 5_600, None),)),
+    DemoCase("rebar-cxg2", "13700000205", 9_000, 1, "演示钢筋队", "2026 年 9 月",
+             "九月份的工资一直拖着。"),
 )
 
 

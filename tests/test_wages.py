@@ -432,9 +432,16 @@ async def test_wage_rows_kept_equal_rebuilt_after_random_workload(app: Any) -> N
             elif op == 4:
                 await wages.add_claim(case, rng.choice(members), wages.ClaimInput(
                     rng.randint(1, 50000), rng.random() < 0.5), officer=chair)
-            else:
+            elif rng.random() < 0.5:
                 await lifecycle.apply_officer_action(chair, case, "decline",
                                                      lifecycle.ActionInput(note="重复"))
+            else:
+                other = await ServiceRequest.filter(project_id=tree.p1.id).exclude(
+                    id=case.id).first()
+                if other is not None:
+                    await lifecycle.apply_officer_action(chair, case, "duplicate",
+                                                         lifecycle.ActionInput(
+                                                             duplicate_of=other.id))
         except Exception as exc:  # a refused milestone (more paid than owed) is fine
             assert "DomainError" in type(exc).__name__, exc
     kept = await wage_snapshot()
@@ -442,7 +449,8 @@ async def test_wage_rows_kept_equal_rebuilt_after_random_workload(app: Any) -> N
     assert await wage_snapshot() == kept, f"seed {seed}"
     owed = sum(r[7] for r in kept if r[0] == tree.p1.id)
     expected = sum(r.amount_owed or 0 for r in await ServiceRequest.filter(
-        project_id=tree.p1.id, category="wages").exclude(status=Status.DECLINED))
+        project_id=tree.p1.id, category="wages", duplicate_of_id__isnull=True).exclude(
+        status=Status.DECLINED))
     assert owed == expected > 0, f"seed {seed}"
 
 

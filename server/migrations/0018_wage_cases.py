@@ -15,14 +15,15 @@ WageStage = StrEnum('WageStage', {'VERIFIED': 'verified', 'PROMISED': 'promised'
 # keeps its meaning when the code moves on), the 0015 rules plus four wage columns: a wage
 # case (category wages, not declined) adds 1 case, its yuan owed and recovered, and its
 # workers affected (a case without a count is its filer alone) to the month it was filed in.
-# The member triggers of 0015 are untouched. tests/test_wages.py checks that the rows the
+# A duplicate (duplicate_of set) is its master's case, not a second one. The member
+# triggers of 0015 are untouched. tests/test_wages.py checks that the rows the
 # triggers keep equal the rows figure_rows.rebuild makes.
 
 MONTH = {
     "sqlite": "strftime('%Y-%m', {r}.created_at, '+8 hours')",
     "postgres": "to_char({r}.created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')",
 }
-_WAGE = "{r}.category = 'wages' AND {r}.status <> 'declined'"
+_WAGE = "{r}.category = 'wages' AND {r}.status <> 'declined' AND {r}.duplicate_of_id IS NULL"
 PARTS = {
     "countable": "CASE WHEN {r}.status <> 'declined' THEN 1 ELSE 0 END",
     "done": "CASE WHEN {r}.status IN ('resolved', 'closed') THEN 1 ELSE 0 END",
@@ -38,7 +39,7 @@ PARTS = {
 WAGE_PARTS = ("wage_cases", "wage_owed", "wage_recovered", "wage_workers")
 # Columns whose change may change a month's sums (the request's own month stays).
 CHANGED = ("status", "rating", "resolved_on_time", "category", "amount_owed",
-           "amount_recovered", "workers_affected")
+           "amount_recovered", "workers_affected", "duplicate_of_id")
 WATCHED = ", ".join((*CHANGED, "project_id", "member_id", "created_at"))
 
 

@@ -38,7 +38,9 @@ MONTH_SQL = {
 # its yuan and its workers). The same rules as figures.PERIOD_SQL and figures.WAGE_SQL, so a
 # project's row and the chair's own figures agree; the triggers (migration 0018) hold a
 # frozen copy.
-WAGE_CASE = "{r}.category = 'wages' AND {r}.status <> 'declined'"
+# A duplicate (duplicate_of set) is its master's case: counting it would count it twice.
+WAGE_CASE = ("{r}.category = 'wages' AND {r}.status <> 'declined' "
+             "AND {r}.duplicate_of_id IS NULL")
 PARTS = {
     "countable": "CASE WHEN {r}.status <> 'declined' THEN 1 ELSE 0 END",
     "done": "CASE WHEN {r}.status IN ('resolved', 'closed') THEN 1 ELSE 0 END",

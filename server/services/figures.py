@@ -173,7 +173,7 @@ SELECT COUNT(*) AS n, COALESCE(SUM(COALESCE(amount_owed, 0)), 0) AS owed,
        COALESCE(SUM(COALESCE(workers_affected, 1)), 0) AS workers,
        COUNT(DISTINCT member_id) AS filers
 FROM service_request WHERE {scope} created_at >= ? AND created_at < ?
-  AND category = 'wages' AND status <> 'declined'
+  AND category = 'wages' AND status <> 'declined' AND duplicate_of_id IS NULL
 """
 
 LOADS_SQL = """

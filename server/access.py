@@ -254,6 +254,25 @@ async def shared_for_member(member: Member, problem_id: int) -> SharedProblem:
     """A shared problem of the member's own project; another project's is 404."""
     return await _one_in_scope(SharedProblem.filter(project_id=member.project_id),  # type: ignore[attr-defined]
                                problem_id)
+async def wage_case_for_officer(officer: Officer, request_id: int) -> ServiceRequest:
+    """A wage case in the officer's scope, for its claims and the inspector's list: only
+    officers who may know who workers are (never management or the upper union); 404
+    otherwise, as for a request they may not open."""
+    item = await request_for_officer(officer, request_id)
+    if item.category != "wages" or not officer.sees_identities:
+        raise HTTPException(404)
+    return item
+
+
+async def wage_case_for_member(member: Member, request_id: int) -> ServiceRequest:
+    """A wage case a member may join with their own claim: one of their own project's.
+    Anyone else gets 404, as for a request that does not exist."""
+    item = await ServiceRequest.get_or_none(id=request_id, category="wages",
+                                            project_id=member.project_id)  # type: ignore[attr-defined]
+    if item is None or member.status != "active":
+        raise HTTPException(404)
+    await item.fetch_related("project")
+    return item
 
 
 def can_review_members(officer: Officer) -> bool:

@@ -78,10 +78,17 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from server.services.demo import DEMO_PASSWORD, load_demo
+    from server.crypto import Keyring
+    from server.services.demo import DEMO_PASSWORD, DemoLogin, load_demo, load_demo_cases
 
     settings = load_settings()
-    logins = run_db(settings, load_demo)
+
+    async def load() -> list[DemoLogin]:
+        logins = await load_demo()
+        await load_demo_cases(Keyring(settings.secret_key))
+        return logins
+
+    logins = run_db(settings, load)
     print("Demo union loaded: 陕西省总工会 → 陕西省建设工会 → 中建一局 → 中建一局西北公司 →")
     print("  xibailiang (西柏梁, enrolments approved automatically),")
     print("  chuangxingang (创新港, enrolments wait for a cadre)")
@@ -89,6 +96,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     for login in logins:
         print(f"  {login.phone}  {login.role.value:<8} {login.union:<16} {login.name}"
               + ("" if login.created else "  (already there)"))
+    print("Demo wage cases (欠薪): five at each project, see /officer/figures")
 
 
 def cmd_invite(args: argparse.Namespace) -> None:

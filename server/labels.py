@@ -48,6 +48,9 @@ EVENT_LABELS: dict[str, str] = {
     EventKind.DUE_SOON: N_("快到期了，已提醒负责干部"),
     EventKind.MERGED: N_("有一条同样的诉求合并到这里"),
     EventKind.UNLINKED: N_("取消合并，单独办理"),
+    EventKind.WAGE_VERIFIED: N_("欠薪已核实"), EventKind.WAGE_PROMISED: N_("已承诺支付日期"),
+    EventKind.WAGE_PARTIAL: N_("已部分支付"), EventKind.WAGE_PAID: N_("欠薪已支付"),
+    EventKind.WAGE_CLAIM: N_("登记了一位工友的欠薪"),
 }
 HEARD_BY_LABELS = {"in_person": N_("当面"), "phone": N_("电话")}
 # The officer actions by name, as the panel's choice and the outbox's "needs attention"
@@ -56,8 +59,21 @@ OFFICER_ACTION_LABELS: dict[str, str] = {
     "acknowledge": N_("受理"), "reply": N_("回复工友"), "management_reply": N_("答复"),
     "note": N_("内部备注"), "resolve": N_("办结"), "escalate": N_("上报"),
     "refer": N_("转项目管理人员"), "decline": N_("不予受理"), "duplicate": N_("标记重复"),
-    "reassign": N_("换负责干部"),
+    "reassign": N_("换负责干部"), "wage_verify": N_("欠薪已核实"),
+    "wage_promise": N_("已承诺支付日期"), "wage_partial": N_("已部分支付"),
+    "wage_paid": N_("欠薪已支付"),
 }
+WAGE_STAGE_LABELS: dict[str, str] = {
+    "verified": N_("已核实"), "promised": N_("已承诺支付日期"), "partial": N_("已部分支付"),
+    "paid": N_("已支付"),
+}
+
+
+def yuan(value: object) -> str:
+    """Whole yuan with thousands separators (12,000): how amounts are written on pages."""
+    return f"{int(value):,}" if isinstance(value, int) else "—"
+
+
 CARD_REASONS = {
     "bad_signature": N_("无法识别的会员卡"), "unknown": N_("找不到这位会员"),
     "replaced": N_("这张卡已作废（会员换了手机）"), "inactive": N_("不是有效会员"),

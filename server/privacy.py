@@ -336,6 +336,8 @@ WORKER_READABLE_NOTES = frozenset({
     EventKind.SUBMITTED, EventKind.REPLY, EventKind.WORKER_REPLY,
     EventKind.MANAGEMENT_REPLY, EventKind.RESOLVED, EventKind.DECLINED,
     EventKind.REOPENED, EventKind.RATED,
+    EventKind.WAGE_VERIFIED, EventKind.WAGE_PROMISED, EventKind.WAGE_PARTIAL,
+    EventKind.WAGE_PAID,
 })
 OUTSIDE_READABLE_NOTES = frozenset({
     EventKind.SUBMITTED, EventKind.WORKER_REPLY, EventKind.REOPENED, EventKind.RATED,
@@ -370,6 +372,8 @@ class EventView:
     rating: int | None
     id: int = 0
     voice: VoiceRef | None = None
+    # A wage milestone's amounts (yuan) and date: the case's, never one person's.
+    wage: Mapping[str, object] | None = None
 
 
 def worker_timeline(events: Iterable[RequestEvent]) -> list[RequestEvent]:
@@ -399,7 +403,8 @@ def timeline(viewer: Officer, events: Iterable[RequestEvent], filer: Identity | 
             kind=str(event.kind), created_at=event.created_at, public=event.public,
             who=_actor(viewer, event, filer, outside),
             note=on_behalf_note(viewer, event) or note,
-            rating=_rating(event), id=event.id, voice=audible.get(event.id)))
+            rating=_rating(event), id=event.id, voice=audible.get(event.id),
+            wage=_wage_detail(viewer, event)))
     return views
 
 
@@ -436,6 +441,20 @@ def _outside_reads_note(viewer: Officer, event: RequestEvent) -> bool:
         return True
     return (event.kind == EventKind.ESCALATED and viewer.role == Role.UPPER
             and event.detail.get("to") == Level.UPPER.value)
+
+
+WAGE_MILESTONES = frozenset({EventKind.WAGE_VERIFIED, EventKind.WAGE_PROMISED,
+                             EventKind.WAGE_PARTIAL, EventKind.WAGE_PAID})
+
+
+def _wage_detail(viewer: Officer, event: RequestEvent) -> Mapping[str, object] | None:
+    """A milestone's amounts for every reader of the timeline (they are the case's); a
+    member's own claim (`wage_claim`) only for the union's officers: one person's sum."""
+    if event.kind in WAGE_MILESTONES:
+        return event.detail
+    if event.kind == EventKind.WAGE_CLAIM and not is_outside(viewer):
+        return event.detail
+    return None
 
 
 def _rating(event: RequestEvent) -> int | None:

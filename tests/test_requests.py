@@ -123,7 +123,9 @@ async def test_pending_member_cannot_file(app: Any) -> None:
 # statuses in which that role may take the action: S submitted, A acknowledged, P in
 # progress, R resolved, C closed, D declined; "-" never. The upper union acts only on what
 # was passed up to it; the manager only on what was referred; a cadre escalates only from
-# their own level; nothing is referred twice or escalated past the upper union.
+# their own level; nothing is referred twice or escalated past the upper union. The request
+# is a wage case (欠薪), so the wage milestones have rows; on any other category they are
+# refused (test_wage_milestones_only_on_wage_cases).
 OFFICER_MATRIX = """
 level  referred  action            cadre  chair  manager  upper  admin
 cadre  no        acknowledge       S      S      -        -      S
@@ -136,6 +138,10 @@ cadre  no        resolve           SAP    SAP    -        -      SAP
 cadre  no        decline           SAP    SAP    -        -      SAP
 cadre  no        duplicate         SAP    SAP    -        -      SAP
 cadre  no        reassign          -      SAP    -        -      SAP
+cadre  no        wage_verify       SAP    SAP    -        -      SAP
+cadre  no        wage_promise      SAP    SAP    -        -      SAP
+cadre  no        wage_partial      SAP    SAP    -        -      SAP
+cadre  no        wage_paid         SAP    SAP    -        -      SAP
 cadre  yes       acknowledge       S      S      -        -      S
 cadre  yes       reply             SAP    SAP    -        -      SAP
 cadre  yes       note              SAPR   SAPR   -        -      SAPR
@@ -146,6 +152,10 @@ cadre  yes       resolve           SAP    SAP    -        -      SAP
 cadre  yes       decline           SAP    SAP    -        -      SAP
 cadre  yes       duplicate         SAP    SAP    -        -      SAP
 cadre  yes       reassign          -      SAP    -        -      SAP
+cadre  yes       wage_verify       SAP    SAP    -        -      SAP
+cadre  yes       wage_promise      SAP    SAP    -        -      SAP
+cadre  yes       wage_partial      SAP    SAP    -        -      SAP
+cadre  yes       wage_paid         SAP    SAP    -        -      SAP
 chair  no        acknowledge       S      S      -        -      S
 chair  no        reply             SAP    SAP    -        -      SAP
 chair  no        note              SAPR   SAPR   -        -      SAPR
@@ -156,6 +166,10 @@ chair  no        resolve           SAP    SAP    -        -      SAP
 chair  no        decline           SAP    SAP    -        -      SAP
 chair  no        duplicate         SAP    SAP    -        -      SAP
 chair  no        reassign          -      SAP    -        -      SAP
+chair  no        wage_verify       SAP    SAP    -        -      SAP
+chair  no        wage_promise      SAP    SAP    -        -      SAP
+chair  no        wage_partial      SAP    SAP    -        -      SAP
+chair  no        wage_paid         SAP    SAP    -        -      SAP
 chair  yes       acknowledge       S      S      -        -      S
 chair  yes       reply             SAP    SAP    -        -      SAP
 chair  yes       note              SAPR   SAPR   -        -      SAPR
@@ -166,6 +180,10 @@ chair  yes       resolve           SAP    SAP    -        -      SAP
 chair  yes       decline           SAP    SAP    -        -      SAP
 chair  yes       duplicate         SAP    SAP    -        -      SAP
 chair  yes       reassign          -      SAP    -        -      SAP
+chair  yes       wage_verify       SAP    SAP    -        -      SAP
+chair  yes       wage_promise      SAP    SAP    -        -      SAP
+chair  yes       wage_partial      SAP    SAP    -        -      SAP
+chair  yes       wage_paid         SAP    SAP    -        -      SAP
 upper  no        acknowledge       S      S      -        S      S
 upper  no        reply             SAP    SAP    -        SAP    SAP
 upper  no        note              SAPR   SAPR   -        SAPR   SAPR
@@ -176,6 +194,10 @@ upper  no        resolve           SAP    SAP    -        SAP    SAP
 upper  no        decline           SAP    SAP    -        SAP    SAP
 upper  no        duplicate         SAP    SAP    -        SAP    SAP
 upper  no        reassign          -      SAP    -        -      SAP
+upper  no        wage_verify       SAP    SAP    -        SAP    SAP
+upper  no        wage_promise      SAP    SAP    -        SAP    SAP
+upper  no        wage_partial      SAP    SAP    -        SAP    SAP
+upper  no        wage_paid         SAP    SAP    -        SAP    SAP
 upper  yes       acknowledge       S      S      -        S      S
 upper  yes       reply             SAP    SAP    -        SAP    SAP
 upper  yes       note              SAPR   SAPR   -        SAPR   SAPR
@@ -186,6 +208,10 @@ upper  yes       resolve           SAP    SAP    -        SAP    SAP
 upper  yes       decline           SAP    SAP    -        SAP    SAP
 upper  yes       duplicate         SAP    SAP    -        SAP    SAP
 upper  yes       reassign          -      SAP    -        -      SAP
+upper  yes       wage_verify       SAP    SAP    -        SAP    SAP
+upper  yes       wage_promise      SAP    SAP    -        SAP    SAP
+upper  yes       wage_partial      SAP    SAP    -        SAP    SAP
+upper  yes       wage_paid         SAP    SAP    -        SAP    SAP
 """
 STATUS_LETTERS = {"S": Status.SUBMITTED, "A": Status.ACKNOWLEDGED, "P": Status.IN_PROGRESS,
                   "R": Status.RESOLVED, "C": Status.CLOSED, "D": Status.DECLINED}
@@ -201,6 +227,14 @@ def test_officer_matrix_covers_every_action_and_situation() -> None:
     assert {action for _, _, action in situations} == set(TRANSITIONS)
 
 
+def test_wage_milestones_only_on_wage_cases() -> None:
+    for category in Category:
+        request = ServiceRequest(status=Status.IN_PROGRESS, level=Level.CADRE, referred=False,
+                                 category=category)
+        allowed = officer_may(Officer(role=Role.CHAIR, id=1), "wage_partial", request)
+        assert allowed == (category == Category.WAGES), category
+
+
 @pytest.mark.parametrize("row", _ROWS, ids=lambda row: "-".join(row[:3]))
 def test_officer_transition_matrix(row: list[str]) -> None:
     level, referred, action, *cells = row
@@ -208,7 +242,8 @@ def test_officer_transition_matrix(row: list[str]) -> None:
     for role, cell in zip(MATRIX_ROLES, cells, strict=True):
         allowed = {STATUS_LETTERS[letter] for letter in cell.strip("-")}
         for status in Status:
-            request = ServiceRequest(status=status, level=Level(level), referred=referred == "yes")
+            request = ServiceRequest(status=status, level=Level(level), referred=referred == "yes",
+                                     category=Category.WAGES)
             if officer_may(Officer(role=role, id=1), action, request) != (status in allowed):
                 wrong.append((role.value, status.value))
     assert wrong == []

@@ -47,6 +47,10 @@ from tests.factories import make_member, make_request, officer_client
 
 PASSWORD = "figures-password-1"
 SMALL, NOT_SMALL = privacy.SMALL, privacy.NOT_SMALL
+# These projects have no wage cases (tests/test_wages.py has the wage columns).
+NO_WAGES = {"wage_owed": 0, "wage_recovered": 0, "wage_workers": 0}
+# Where a row's requests read "< 5" or "≥ 5", its wage cells are empty.
+HIDDEN_WAGES = {"wage_owed": None, "wage_recovered": None, "wage_workers": None}
 
 
 @dataclass
@@ -184,11 +188,11 @@ async def test_industry_table_by_hand(app: Any) -> None:
     assert cells(t, tree.b1) == {
         "name": tree.b1.name, "members": 12, "headcount": 20, "coverage": 12 / 20,
         "requests": 15, "resolved": 10 / 15, "on_time": 5 / 10, "satisfaction": 5 / 10,
-        "overdue": NOT_SMALL}
+        "overdue": NOT_SMALL, **NO_WAGES}
     assert cells(t, tree.p2) == {
         "name": tree.p2.name, "members": SMALL, "headcount": SMALL, "coverage": None,
         "requests": SMALL, "resolved": None, "on_time": None, "satisfaction": None,
-        "overdue": 0}
+        "overdue": 0, **HIDDEN_WAGES}
     p1 = cells(t, tree.p1)
     assert (p1["members"], p1["headcount"], p1["coverage"]) == (NOT_SMALL, NOT_SMALL, None)
     assert (p1["requests"], p1["overdue"]) == (NOT_SMALL, SMALL)
@@ -197,7 +201,7 @@ async def test_industry_table_by_hand(app: Any) -> None:
     assert t.total.cells == {
         "name": "", "members": 22, "headcount": 34, "coverage": 22 / 34,
         "requests": 23, "resolved": 13 / 22, "on_time": 7 / 13, "satisfaction": 7 / 13,
-        "overdue": 6}
+        "overdue": 6, **NO_WAGES}
     assert t.suppressed
     async with officer_client(app, tree.industry_officer.phone, PASSWORD) as c:
         home = await c.get("/officer")
@@ -219,10 +223,10 @@ async def test_admin_sees_exact_numbers(app: Any) -> None:
     assert not t.suppressed
     assert cells(t, tree.p1) == {
         "name": tree.p1.name, "members": 7, "headcount": 10, "coverage": 0.7, "requests": 6,
-        "resolved": 3 / 5, "on_time": 2 / 3, "satisfaction": 2 / 3, "overdue": 1}
+        "resolved": 3 / 5, "on_time": 2 / 3, "satisfaction": 2 / 3, "overdue": 1, **NO_WAGES}
     assert cells(t, tree.p2) == {
         "name": tree.p2.name, "members": 3, "headcount": 4, "coverage": 0.75, "requests": 2,
-        "resolved": 0.0, "on_time": None, "satisfaction": None, "overdue": 0}
+        "resolved": 0.0, "on_time": None, "satisfaction": None, "overdue": 0, **NO_WAGES}
 
 
 async def test_company_sees_only_its_projects_and_complement_rule(app: Any) -> None:
@@ -462,12 +466,14 @@ async def test_excel_export_holds_the_table(app: Any) -> None:
     rows = [[c.value for c in row] for row in sheet.iter_rows()]
     header = next(i for i, row in enumerate(rows) if row[0] == "项目")
     assert rows[header] == ["项目", "所属", "会员", "在场人数", "入会率", "诉求", "办结率",
-                            "按时办结率", "满意率", "超时未办"]
+                            "按时办结率", "满意率", "超时未办", "欠薪金额（元）", "已追回（元）",
+                            "欠薪涉及人数"]
     body = rows[header + 1:header + 5]
     assert [row[0] for row in body] == [tree.b1.name, tree.p1.name, tree.p2.name,
                                         "合计（3 个项目）"]
-    assert body[0][2:] == [12, 20, 0.6, 15, pytest.approx(10 / 15), 0.5, 0.5, NOT_SMALL]
-    assert body[2][2:] == [SMALL, SMALL, "—", SMALL, "—", "—", "—", 0]
+    assert body[0][2:] == [12, 20, 0.6, 15, pytest.approx(10 / 15), 0.5, 0.5, NOT_SMALL,
+                           0, 0, 0]
+    assert body[2][2:] == [SMALL, SMALL, "—", SMALL, "—", "—", "—", 0, "—", "—", "—"]
     assert body[3][2] == 22 and body[3][5] == 23
     assert any("< 5" in str(row[0]) for row in rows[:header])  # the rule, written above
     assert "测试工友" not in str(rows)
@@ -599,7 +605,9 @@ async def test_incremental_equals_rebuilt_after_random_workload(app: Any) -> Non
                 if actions:
                     action = "resolve" if "resolve" in actions and rng.random() < 0.5 \
                         else rng.choice(actions)
-                    if action not in ("reassign", "duplicate"):
+                    # Wage milestones need amounts: tests/test_wages.py has their workload.
+                    if action not in ("reassign", "duplicate") and not action.startswith(
+                            "wage_"):
                         await lifecycle.apply_officer_action(
                             chair, request, action, lifecycle.ActionInput(note="好"), now=now)
         elif op == 6:

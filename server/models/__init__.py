@@ -44,6 +44,8 @@ from server.models.requests import (
     ServiceRequest,
     Status,
     Urgency,
+    WageClaim,
+    WageStage,
 )
 from server.models.rota import DutyDay
 from server.models.sessions import Session, SessionKind
@@ -61,6 +63,7 @@ __models__ = [
     ProjectFigures, FiguresMonth, FiguresFiler, Headcount,
     SharedProblem, SharedJoin, SharedUpdate,
     CannedReply,
+    WageClaim,
 ]
 
 __all__ = [
@@ -119,4 +122,6 @@ __all__ = [
     "Team",
     "UnionNode",
     "Urgency",
+    "WageClaim",
+    "WageStage",
 ]

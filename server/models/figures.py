@@ -61,9 +61,12 @@ class FiguresMonth(Model):
     on_time = fields.IntField(default=0)
     rated = fields.IntField(default=0)
     satisfied = fields.IntField(default=0)  # rated 4 or 5
-    # Wage amounts (another issue) belong here as further summed columns, e.g. yuan owed
-    # and yuan recovered by the month the wage case was filed; add them to the triggers,
-    # to figure_rows.REBUILD and to upper.COLUMNS.
+    # Wage cases filed that month and not declined: how many, yuan owed and recovered,
+    # workers affected (a case without a count is its filer alone). Migration 0018.
+    wage_cases = fields.IntField(default=0, db_default=0)
+    wage_owed = fields.BigIntField(default=0, db_default=0)
+    wage_recovered = fields.BigIntField(default=0, db_default=0)
+    wage_workers = fields.IntField(default=0, db_default=0)
 
     class Meta:
         table = "figures_month"

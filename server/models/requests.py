@@ -90,6 +90,19 @@ class EventKind(StrEnum):
     # On a master: a request was merged into it (internal). On either side: the link undone.
     MERGED = "merged"
     UNLINKED = "unlinked"
+    # Wage-case milestones (欠薪): each carries its amounts in `detail` and the worker reads it.
+    WAGE_VERIFIED = "wage_verified"  # 核实
+    WAGE_PROMISED = "wage_promised"  # 承诺支付日期
+    WAGE_PARTIAL = "wage_partial"  # 部分支付
+    WAGE_PAID = "wage_paid"  # 已支付
+    WAGE_CLAIM = "wage_claim"  # a member's own claim added to a collective case (internal)
+
+
+class WageStage(StrEnum):
+    VERIFIED = "verified"
+    PROMISED = "promised"
+    PARTIAL = "partial"
+    PAID = "paid"
 
 
 class ServiceRequest(Model):
@@ -148,6 +161,17 @@ class ServiceRequest(Model):
     )
     on_behalf_channel = fields.CharEnumField(HeardBy, max_length=10, null=True)
     on_behalf_consent_at = fields.DatetimeField(null=True)
+    # Wage cases (欠薪, category wages only; null elsewhere). Whole yuan, as workers and
+    # labour inspectors count them: no fen, no floating point. The figures' triggers sum
+    # them (migration 0018). For a collective case they are the case's totals, kept at
+    # least the sum and count of its members' claims (`WageClaim`).
+    amount_owed = fields.IntField(null=True)
+    amount_recovered = fields.IntField(null=True)
+    workers_affected = fields.IntField(null=True)
+    employer_owing = fields.CharField(max_length=100, null=True)
+    wage_period = fields.CharField(max_length=50, null=True)
+    wage_stage = fields.CharEnumField(WageStage, max_length=10, null=True)
+    wage_promised_on = fields.DateField(null=True)
 
     class Meta:
         table = "service_request"
@@ -243,3 +267,31 @@ class CategoryDeadline(Model):
     class Meta:
         table = "category_deadline"
         unique_together = (("project", "category"),)
+
+
+class WageClaim(Model):
+    # One member's own claim in a collective wage case: their amount, and whether they agree
+    # that their name, ID number and phone go to the labour inspector (劳动监察) in the
+    # export. Added by the chair or a cadre, or by the member joining the case.
+
+    id = fields.IntField(primary_key=True)
+    request: fields.ForeignKeyRelation[ServiceRequest] = fields.ForeignKeyField(
+        "models.ServiceRequest", related_name="wage_claims", on_delete=fields.CASCADE
+    )
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="wage_claims", on_delete=fields.RESTRICT
+    )
+    amount = fields.IntField()  # whole yuan
+    consent = fields.BooleanField(default=False)
+    added_by: fields.ForeignKeyNullableRelation[Officer] = fields.ForeignKeyField(
+        "models.Officer", related_name="wage_claims_added", null=True,
+        on_delete=fields.SET_NULL
+    )
+    # A member joining from the outbox: the same form twice is one claim.
+    client_id = fields.UUIDField(null=True, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "wage_claim"
+        unique_together = (("request", "member"),)

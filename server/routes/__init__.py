@@ -22,6 +22,7 @@ from server.routes import (
     requests,
     rota,
     shared,
+    wages,
 )
 
 routes: list[BaseRoute] = [
@@ -29,7 +30,8 @@ routes: list[BaseRoute] = [
     *officer.routes, *officer_enrol.routes,
     # Before officer_members: its /officer/members/{id}/{decision} would take these paths.
     *officer_care.routes, *officer_members.routes, *shared.routes,
-    *officer_requests.routes,
+    # Before officer_requests: its /officer/requests/{id}/{action} would take wage paths.
+    *wages.routes, *officer_requests.routes,
     *officer_posters.routes, *officer_accounts.routes, *notices.routes, *push.routes,
     *rota.routes,
     *officer_figures.routes, *officer_canned.routes,

@@ -48,6 +48,7 @@ from server.services import (
     lifecycle,
     officer_actions,
     upper,
+    wages,
 )
 from server.services import voice as voices
 from server.validation import small_int
@@ -128,11 +129,24 @@ def _offline_readable(request: Request, headers: dict[str, str]) -> dict[str, st
     state = state_of(request)
     key = state.officer_cache_key() if state is not None else ""
     return {**headers, OFFICER_CACHE_HEADER: key} if key else headers
+async def _wage_context(officer: Officer, item: ServiceRequest,
+                        values: dict[str, str]) -> dict[str, Any]:
+    """The wage case's part of the panel: its members' own claims only for officers who may
+    see identities (never management or the upper union: one person's sum), and what was
+    typed into a refused milestone or claim form."""
+    if item.category != Category.WAGES:
+        return {"wage": None}
+    claims = await wages.claims_of(item) if officer.sees_identities else []
+    return {"wage": {"claims": claims, "sees_claims": officer.sees_identities,
+                     "open": wages.open_case(item), "values": values,
+                     "milestones": [a for a in wages.MILESTONES
+                                    if lifecycle.officer_may(officer, a, item)]}}
 
 
 async def _detail_context(officer: Officer, item: ServiceRequest, error: str = "",
                           error_action: str = "", note: str = "",
-                          worker_phone: str = "") -> dict[str, Any]:
+                          worker_phone: str = "",
+                          values: dict[str, str] | None = None) -> dict[str, Any]:
     events = await lifecycle.events_of(item)
     view = privacy.request_view(officer, item)
     audible = privacy.voices_for(officer, await voices.refs_of(item.id))
@@ -160,6 +174,7 @@ async def _detail_context(officer: Officer, item: ServiceRequest, error: str = "
         if "reply" in actions and reads_canned_for(officer, item) else [],
         "write_actions": [a for a in WRITE_ACTIONS if a in actions],
         "primary": primary_action(item, actions), "conflict": None,
+        **await _wage_context(officer, item, values or {}),
     }
 
 
@@ -232,6 +247,10 @@ async def act(request: Request) -> Response:
     note, error = lifecycle.clean_note(data)
     queued = officer_actions.clean_queued(officer, data)
     error = error or queued.error or voice.error
+    milestone = None
+    if action in wages.MILESTONES:
+        milestone, wage_error = wages.clean_milestone(action, data)
+        error = error or wage_error
     conflict: lifecycle.Conflict | None = None
     if not error:
         try:
@@ -240,24 +259,40 @@ async def act(request: Request) -> Response:
                     note=note, duplicate_of=small_int(data.get("duplicate_of")),
                     assignee_id=small_int(data.get("assignee")), voice=voice.voice,
                     client_id=queued.client_id, seen=queued.seen,
-                    master_scope=request_scope(officer)))
+                    master_scope=request_scope(officer), wage=milestone))
         except lifecycle.Conflict as exc:
             conflict, error = exc, exc.message
         except DomainError as exc:
             error = exc.message
         else:
             if applied.created:
+                extra: dict[str, object] = {"voice": True} if voice.voice else {}
+                if milestone is not None:
+                    extra.update(amount=milestone.amount,
+                                 promised_on=str(milestone.promised_on or ""))
+                if queued.client_id:
+                    extra["queued"] = True
                 await audit.record(officer, f"request.{action}", item, ip=client_ip(request),
-                                   **({"voice": True} if voice.voice else {}),
-                                   **({"queued": True} if queued.client_id else {}))
+                                   **extra)
     if conflict is not None and wants_json(request):
         return JSONResponse(await officer_actions.conflict_json(officer, action, note, conflict),
                             status_code=409, headers=NO_STORE)
+    typed = {k: str(data.get(k, "")) for k in ("amount", "promised_on")} if error else {}
+    return await render_panel(request, officer, item, action, error, typed,
+                              note if error else "", conflict)
+
+
+async def render_panel(request: Request, officer: Officer, item: ServiceRequest, action: str,
+                       error: str, typed: dict[str, str], note: str = "",
+                       conflict: lifecycle.Conflict | None = None) -> Response:
+    """After an action: back to the request page (or, for htmx, its panel, read afresh),
+    or the panel again with the message by the form that was sent and what was typed (and,
+    for a queued action the request moved past, both states)."""
     item = await request_for_officer(officer, item.id) if not error or conflict else item
     if not error and request.headers.get("hx-request") != "true":
         return RedirectResponse(f"/officer/requests/{item.id}", status_code=303)
     context = await _detail_context(officer, item, error, action if error else "",
-                                    note if error else "")
+                                    note, values=typed)
     if conflict is not None:
         context["conflict"] = officer_actions.conflict_view(action, note, conflict)
     return render(request, "officer/request.html", context,
@@ -359,6 +394,7 @@ async def deadline_settings(request: Request) -> Response:
     targets = await deadlines.targets_for(officer.union)
     return render(request, "officer/deadlines.html", {
         "targets": targets, "errors": errors,
+        "pre_festival_days": deadlines.PRE_FESTIVAL_WAGE_DAYS,
         "saved": request.query_params.get("saved") == "1",
     }, status_code=422 if errors else 200, headers=NO_STORE)
 

@@ -18,8 +18,26 @@ from server.validation import small_int
 
 DEFAULT_ACK_HOURS = 24
 DEFAULT_RESOLVE_WORKDAYS = 3
-# Unpaid wages cannot wait three working days: a family is waiting for that money.
+# Wage cases (欠薪) count calendar days, not working days: arrears do not pause for a weekend
+# or the Spring Festival holidays, which is exactly when workers go home and need the money.
+# Their "resolve_workdays" (the chair's form and the defaults) is then a number of days.
+CALENDAR_DAY_CATEGORIES = frozenset({Category.WAGES})
+# Unpaid wages cannot wait: a family is waiting for that money.
 DEFAULT_RESOLVE_BY_CATEGORY = {Category.WAGES: 2, Category.SAFETY: 2}
+# In the four weeks before the Spring Festival (年关) the default for a wage case is stricter:
+# workers leave for home, and an employer who has not paid by then pays after the holidays.
+PRE_FESTIVAL_DAYS = 28
+PRE_FESTIVAL_WAGE_DAYS = 1
+# 正月初一 (lunar new year's day) by Gregorian year: a lunar date is not computable with
+# the standard library, and the table is short. A year missing here has no stricter window.
+SPRING_FESTIVAL: dict[int, date] = {
+    2024: date(2024, 2, 10), 2025: date(2025, 1, 29), 2026: date(2026, 2, 17),
+    2027: date(2027, 2, 6), 2028: date(2028, 1, 26), 2029: date(2029, 2, 13),
+    2030: date(2030, 2, 3), 2031: date(2031, 1, 23), 2032: date(2032, 2, 11),
+    2033: date(2033, 1, 31), 2034: date(2034, 2, 19), 2035: date(2035, 2, 8),
+    2036: date(2036, 1, 28), 2037: date(2037, 2, 15), 2038: date(2038, 2, 4),
+    2039: date(2039, 1, 24), 2040: date(2040, 2, 12),
+}
 # After an escalation the next level gets this many working days before it escalates again.
 LEVEL_WORKDAYS = 2
 MAX_ACK_HOURS = 24 * 14
@@ -29,7 +47,8 @@ MAX_RESOLVE_WORKDAYS = 60
 @dataclass(frozen=True)
 class Targets:
     ack_hours: int
-    resolve_workdays: int
+    resolve_workdays: int  # calendar days for CALENDAR_DAY_CATEGORIES
+    custom: bool = False  # set by the project's chair (the pre-festival default yields to it)
 
 
 def default_targets(category: Category) -> Targets:
@@ -40,7 +59,7 @@ def default_targets(category: Category) -> Targets:
 async def targets_for(project: UnionNode) -> dict[Category, Targets]:
     result = {c: default_targets(c) for c in Category}
     for row in await CategoryDeadline.filter(project=project):
-        result[Category(row.category)] = Targets(row.ack_hours, row.resolve_workdays)
+        result[Category(row.category)] = Targets(row.ack_hours, row.resolve_workdays, True)
     return result
 
 
@@ -65,6 +84,13 @@ async def save_targets(project: UnionNode, targets: Mapping[Category, Targets]) 
     """Store a project's targets in one transaction."""
     async with transaction() as conn:
         for category, target in targets.items():
+            if (target.ack_hours, target.resolve_workdays) == (
+                    DEFAULT_ACK_HOURS, default_targets(category).resolve_workdays):
+                # The default kept as a default (not a row): the pre-festival wage rule
+                # applies to defaults only, and a form saved unchanged must not end it.
+                await CategoryDeadline.filter(project=project, category=category).using_db(
+                    conn).delete()
+                continue
             updated = await CategoryDeadline.filter(project=project, category=category).using_db(
                 conn).update(ack_hours=target.ack_hours, resolve_workdays=target.resolve_workdays)
             if not updated:
@@ -97,3 +123,40 @@ def add_workdays(start: datetime, days: int) -> datetime:
         if is_workday(local.date()):
             added += 1
     return local.astimezone(start.tzinfo)
+
+
+# --- calendar days for wage cases -------------------------------------------------------------
+
+def counts_calendar_days(category: str) -> bool:
+    return category in CALENDAR_DAY_CATEGORIES
+
+
+def before_spring_festival(day: date) -> bool:
+    """Whether `day` (China time) lies in the PRE_FESTIVAL_DAYS before 正月初一."""
+    for year in (day.year, day.year + 1):
+        festival = SPRING_FESTIVAL.get(year)
+        if festival is not None and 0 < (festival - day).days <= PRE_FESTIVAL_DAYS:
+            return True
+    return False
+
+
+def resolve_days(category: str, target: Targets, now: datetime) -> int:
+    """The days (working or calendar, by category) a request filed at `now` has to be
+    resolved: the target, or for a wage case before the Spring Festival the stricter default
+    unless the project's chair set the wage target themselves."""
+    if (counts_calendar_days(category) and not target.custom
+            and before_spring_festival(now.astimezone(CHINA).date())):
+        return min(target.resolve_workdays, PRE_FESTIVAL_WAGE_DAYS)
+    return target.resolve_workdays
+
+
+def add_days(category: str, start: datetime, days: int) -> datetime:
+    """`days` after `start` as the category's clock counts them: calendar days for wage
+    cases (keeping the time of day), working days for everything else."""
+    if counts_calendar_days(category):
+        return start + timedelta(days=days)
+    return add_workdays(start, days)
+
+
+def resolve_due(category: str, target: Targets, now: datetime) -> datetime:
+    return add_days(category, now, resolve_days(category, target, now))

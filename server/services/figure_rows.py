@@ -3,8 +3,9 @@ how to rebuild them from scratch.
 
 Per project and month (China time) `figures_month` holds the requests filed that month as
 they stand now (how many, by how many distinct workers, how many resolved, on time, rated,
-satisfied); per project `project_figures` holds the active members, the newest site
-headcount, and the open requests past their deadline. Database triggers (migration 0015)
+satisfied; wage cases with yuan owed and recovered and workers affected); per project
+`project_figures` holds the active members, the newest site headcount, and the open
+requests past their deadline. Database triggers (migrations 0015 and 0018)
 change the first two in the transaction of every insert, update or delete of a request or a
 member, whatever code makes it (the lifecycle, a batch sync, a transfer, a test factory,
 bulk loading): the numbers cannot drift from the rows the way a hook forgotten on one code
@@ -33,8 +34,13 @@ MONTH_SQL = {
     "sqlite": "strftime('%Y-%m', {r}.created_at, '+8 hours')",
     "postgres": "to_char({r}.created_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')",
 }
-# What one request adds to its month's row, column by column (each 0 or 1). The same rules
-# as figures.PERIOD_SQL, so a project's row and the chair's own figures agree.
+# What one request adds to its month's row, column by column (0 or 1, and for a wage case
+# its yuan and its workers). The same rules as figures.PERIOD_SQL and figures.WAGE_SQL, so a
+# project's row and the chair's own figures agree; the triggers (migration 0018) hold a
+# frozen copy.
+# A duplicate (duplicate_of set) is its master's case: counting it would count it twice.
+WAGE_CASE = ("{r}.category = 'wages' AND {r}.status <> 'declined' "
+             "AND {r}.duplicate_of_id IS NULL")
 PARTS = {
     "countable": "CASE WHEN {r}.status <> 'declined' THEN 1 ELSE 0 END",
     "done": "CASE WHEN {r}.status IN ('resolved', 'closed') THEN 1 ELSE 0 END",
@@ -42,6 +48,11 @@ PARTS = {
     "on_time": "CASE WHEN {r}.resolved_on_time THEN 1 ELSE 0 END",
     "rated": "CASE WHEN {r}.rating IS NULL THEN 0 ELSE 1 END",
     "satisfied": "CASE WHEN {r}.rating >= 4 THEN 1 ELSE 0 END",
+    # Wage cases (欠薪): a case without a count of workers is its filer alone.
+    "wage_cases": f"CASE WHEN {WAGE_CASE} THEN 1 ELSE 0 END",
+    "wage_owed": f"CASE WHEN {WAGE_CASE} THEN COALESCE({{r}}.amount_owed, 0) ELSE 0 END",
+    "wage_recovered": f"CASE WHEN {WAGE_CASE} THEN COALESCE({{r}}.amount_recovered, 0) ELSE 0 END",
+    "wage_workers": f"CASE WHEN {WAGE_CASE} THEN COALESCE({{r}}.workers_affected, 1) ELSE 0 END",
 }
 MONTH_COLUMNS = ("requests", "filers", *PARTS)
 OPEN_SQL = ", ".join(f"'{s.value}'" for s in OPEN_STATUSES)

@@ -48,6 +48,45 @@ class Figures:
     satisfied: int = 0
     acked: int = 0
     resolved: int = 0
+    wages: WageFigures = field(default_factory=lambda: WageFigures(0, 0, 0, 0))
+
+
+@dataclass(frozen=True)
+class WageFigures:
+    """Wage cases (欠薪) filed in the period and not declined: the same rule as the summary
+    rows (figure_rows.PARTS), so the chair's page and the upper union's table agree.
+    Compared in tests without `filers`."""
+    cases: int
+    owed: int  # yuan
+    recovered: int  # yuan
+    workers: int  # a case without a count is its filer alone
+    filers: int = 0  # distinct workers who filed them (the people behind the figures)
+
+
+@dataclass(frozen=True)
+class WageView:
+    """Wage figures as one reader may see them: outside the union the workers follow the
+    small-cell rule, and the amounts of fewer than 5 workers are not shown (an amount is
+    owed to people: a sum over two workers is nearly each one's pay)."""
+    cases: Count
+    owed: int | None
+    recovered: int | None
+    workers: Count
+    recovered_share: float | None
+
+
+def wage_view(viewer: privacy.Viewer, w: WageFigures) -> WageView:
+    workers = privacy.count_for(viewer, w.workers)
+    # Outside the union, fewer than K filers hide everything: one worker's case "for 8
+    # people" is still one person's complaint.
+    if privacy.is_outside(viewer) and 0 < w.filers < privacy.K:
+        workers = privacy.SMALL
+    shown = isinstance(workers, int)
+    return WageView(
+        cases=privacy.count_for(viewer, w.cases) if shown else privacy.SMALL,
+        owed=w.owed if shown else None, recovered=w.recovered if shown else None,
+        workers=workers,
+        recovered_share=_share(w.recovered, w.owed) if shown else None)
 
 
 @dataclass
@@ -65,6 +104,7 @@ class FiguresView:
     median_resolve_seconds: int | None
     cadres: list[CadreLoad]
     cadres_shown: bool
+    wages: WageView | None = None
 
 
 def view(viewer: privacy.Viewer, f: Figures) -> FiguresView:
@@ -81,6 +121,7 @@ def view(viewer: privacy.Viewer, f: Figures) -> FiguresView:
                                                   f.resolved),
         cadres=f.cadres if privacy.sees_liaisons(viewer) else [],
         cadres_shown=privacy.sees_liaisons(viewer),
+        wages=wage_view(viewer, f.wages),
     )
 
 
@@ -124,6 +165,15 @@ MEDIAN_SQL = """
 SELECT {column} FROM service_request
 WHERE {scope} created_at >= ? AND created_at < ? AND {column} IS NOT NULL
 ORDER BY {column} LIMIT ? OFFSET ?
+"""
+
+WAGE_SQL = """
+SELECT COUNT(*) AS n, COALESCE(SUM(COALESCE(amount_owed, 0)), 0) AS owed,
+       COALESCE(SUM(COALESCE(amount_recovered, 0)), 0) AS recovered,
+       COALESCE(SUM(COALESCE(workers_affected, 1)), 0) AS workers,
+       COUNT(DISTINCT member_id) AS filers
+FROM service_request WHERE {scope} created_at >= ? AND created_at < ?
+  AND category = 'wages' AND status <> 'declined' AND duplicate_of_id IS NULL
 """
 
 LOADS_SQL = """
@@ -178,6 +228,8 @@ async def compute(scope_path: str, start: datetime, end: datetime,
         satisfied += int(happy or 0)
         acked += int(ack_n)
         resolved += int(res_n)
+    wage_row = (await fetch(WAGE_SQL.format(scope=where), *params, start, end))[0]
+    wages = WageFigures(*(int(v or 0) for v in wage_row))
     total = sum(by_status.values())
     done = sum(by_status.get(s, 0) for s in DONE)
     countable = total - by_status.get(Status.DECLINED, 0)
@@ -190,7 +242,7 @@ async def compute(scope_path: str, start: datetime, end: datetime,
                                              resolved),
         cadres=await cadre_loads(scope_path, now) if loads else [],
         done=done, countable=countable, on_time=on_time, with_due=resolved_with_due,
-        satisfied=satisfied, acked=acked, resolved=resolved,
+        satisfied=satisfied, acked=acked, resolved=resolved, wages=wages,
     )
 
 

@@ -33,6 +33,8 @@ from server.services import delivery
 WORKER_REASONS: dict[str, str] = {
     EventKind.REPLY: "reply", EventKind.RESOLVED: "resolved", EventKind.DECLINED: "declined",
     EventKind.DUPLICATE: "duplicate", EventKind.MANAGEMENT_REPLY: "management_reply",
+    EventKind.WAGE_VERIFIED: "wage_progress", EventKind.WAGE_PROMISED: "wage_progress",
+    EventKind.WAGE_PARTIAL: "wage_progress", EventKind.WAGE_PAID: "wage_paid",
 }
 # What the cadre holding the request hears about.
 ASSIGNEE_REASONS: dict[str, str] = {
@@ -55,6 +57,7 @@ REASON_LABELS: dict[str, str] = {
     # A shared problem the worker joined ("我也遇到", server.services.shared).
     "shared_update": N_("你也遇到的问题有新进展"),
     "shared_closed": N_("你也遇到的问题有了结果"),
+    "wage_progress": N_("你的欠薪诉求有新进展"), "wage_paid": N_("你的欠薪诉求已支付"),
 }
 
 

@@ -26,6 +26,7 @@ from server.db import id_list, transaction
 from server.errors import DomainError
 from server.i18n import N_, gettext
 from server.models import (
+    Category,
     EventKind,
     Level,
     Member,
@@ -36,7 +37,7 @@ from server.models import (
     Status,
 )
 from server.models.requests import OPEN_STATUSES
-from server.services import care, deadlines, inbox
+from server.services import care, deadlines, inbox, wages
 from server.services import voice as voices
 from server.services.voice import CleanVoice
 from server.validation import Cleaner
@@ -79,6 +80,12 @@ TRANSITIONS: dict[str, Transition] = {
     "duplicate": Transition(EventKind.DUPLICATE, OPEN, _UNION, None),
     "reassign": Transition(EventKind.REASSIGNED, OPEN, frozenset({Role.ADMIN, Role.CHAIR}),
                            None, public=False),
+    # Wage-case milestones (wage requests only), each with its amounts; the worker reads
+    # them. 已支付 resolves the case like 办结.
+    "wage_verify": Transition(EventKind.WAGE_VERIFIED, OPEN, _UNION, Status.IN_PROGRESS),
+    "wage_promise": Transition(EventKind.WAGE_PROMISED, OPEN, _UNION, Status.IN_PROGRESS),
+    "wage_partial": Transition(EventKind.WAGE_PARTIAL, OPEN, _UNION, Status.IN_PROGRESS),
+    "wage_paid": Transition(EventKind.WAGE_PAID, OPEN, _UNION, Status.RESOLVED),
 }
 WORKER_TRANSITIONS: dict[str, Transition] = {
     "worker_reply": Transition(EventKind.WORKER_REPLY, OPEN | {Status.RESOLVED}, _NOBODY,
@@ -312,6 +319,8 @@ def officer_may(officer: Officer, action: str, request: ServiceRequest) -> bool:
         return False
     if action == "duplicate" and request.duplicate_of_id is not None:  # type: ignore[attr-defined]
         return False  # it follows one already: unlink first
+    if action in wages.MILESTONES and request.category != Category.WAGES:
+        return False
     return True
 
 
@@ -352,6 +361,8 @@ class ActionInput:
     # panel's form carries it; an outbox item may arrive hours later): what changed since
     # decides whether the action still means what the officer meant (`conflict_of`).
     seen: int | None = None
+    # A wage milestone's amount and promised date (wages.clean_milestone).
+    wage: wages.MilestoneInput | None = None
 
 
 def _voice_for(action: str, data: ActionInput) -> CleanVoice | None:
@@ -567,18 +578,22 @@ async def _officer_write(officer: Officer, request: ServiceRequest, action: str,
                 raise _refused_now()
             detail = {"from": str(request.level), "to": str(new_level)}
             request.level = new_level
-            request.level_due_at = deadlines.add_workdays(now, deadlines.LEVEL_WORKDAYS)
+            request.level_due_at = deadlines.add_days(request.category, now,
+                                                      deadlines.LEVEL_WORKDAYS)
             updates += ["level", "level_due_at"]
         elif action == "refer":
             request.referred = True
             updates.append("referred")
-        elif action == "resolve":
+        elif action in wages.MILESTONES:
+            detail = wages.apply_milestone(request, action,
+                                           data.wage or wages.MilestoneInput(), updates)
+        if action in ("resolve", "wage_paid"):
             request.resolved_at = now
             request.resolve_seconds = _seconds(request.created_at, now)
             request.resolved_on_time = now <= request.resolve_due_at
             request.resolution = note
             updates += ["resolved_at", "resolve_seconds", "resolved_on_time", "resolution"]
-        elif action == "duplicate":
+        if action == "duplicate":
             other = await _master_for(request, data.duplicate_of, data.master_scope)
             request.duplicate_of = other
             updates.append("duplicate_of_id")
@@ -758,7 +773,8 @@ async def apply_worker_action(member: Member, request: ServiceRequest, action: s
                 request.resolved_at = None
                 request.resolve_seconds = None
                 request.resolved_on_time = None
-                request.level_due_at = deadlines.add_workdays(now, deadlines.LEVEL_WORKDAYS)
+                request.level_due_at = deadlines.add_days(request.category, now,
+                                                          deadlines.LEVEL_WORKDAYS)
                 updates += ["resolved_at", "resolve_seconds", "resolved_on_time",
                             "level_due_at"]
             elif action == "confirm":
@@ -858,7 +874,7 @@ async def apply_system_transition(request: ServiceRequest, action: str,
             new_level = NEXT_LEVEL[Level(request.level)]
             claimed = await query.filter(level=request.level, level_due_at__lt=now).update(
                 level=new_level,
-                level_due_at=deadlines.add_workdays(now, deadlines.LEVEL_WORKDAYS))
+                level_due_at=deadlines.add_days(request.category, now, deadlines.LEVEL_WORKDAYS))
             detail = {"from": str(request.level), "to": str(new_level),
                       "due": request.level_due_at.isoformat()}
         else:

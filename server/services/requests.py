@@ -28,7 +28,7 @@ from server.models import (
     ServiceRequest,
     Urgency,
 )
-from server.services import deadlines, lifecycle, limits, membership, rota
+from server.services import deadlines, lifecycle, limits, membership, rota, wages
 from server.services.photos import CleanedPhotos, CleanPhoto
 from server.services.voice import NO_VOICE, CleanedVoice, CleanVoice
 from server.validation import Cleaner
@@ -54,6 +54,8 @@ class NewRequest:
     # consent (`clean_on_behalf` refuses the form without it).
     heard_by: HeardBy | None = None
     consent: bool = False
+    # A wage case's amount owed, workers affected, employer owing and period.
+    wage: wages.WageFacts = wages.NO_FACTS
 
 
 def clean_new_request(data: Mapping[str, object], uploads: CleanedPhotos,
@@ -76,6 +78,7 @@ def clean_new_request(data: Mapping[str, object], uploads: CleanedPhotos,
                        label=N_("紧急程度")) or Urgency.NORMAL
     anonymity = c.choice("anonymous", {str(k): k for k in Anonymity}, required=False,
                          label=N_("匿名")) or Anonymity.MANAGEMENT
+    wage = wages.clean_facts(c, category)
     # Photos are cleaned before this, off the event loop (photos.clean_photos).
     photos = uploads.photos
     if uploads.error:
@@ -83,7 +86,7 @@ def clean_new_request(data: Mapping[str, object], uploads: CleanedPhotos,
     if c.errors:
         return None, c.errors, []
     return NewRequest(client_id, Category(category), description, Urgency(urgency),
-                      Anonymity(anonymity), voice=voice.voice), {}, photos
+                      Anonymity(anonymity), voice=voice.voice, wage=wage), {}, photos
 
 
 def clean_on_behalf(data: Mapping[str, object], uploads: CleanedPhotos,
@@ -131,12 +134,14 @@ def _key_reused() -> DomainError:
 
 
 def _same_content(row: tuple[object, ...], new: NewRequest) -> bool:
-    """Whether a stored (category, description, urgency, anonymity) is what `new` says."""
+    """Whether a stored (category, description, urgency, anonymity, wage facts) is what
+    `new` says."""
     return tuple(str(v) for v in row) == (
-        new.category.value, new.description, new.urgency.value, new.anonymity.value)
+        new.category.value, new.description, new.urgency.value, new.anonymity.value,
+        *wages.facts_key(new.wage))
 
 
-CONTENT_COLUMNS = ("category", "description", "urgency", "anonymity")
+CONTENT_COLUMNS = ("category", "description", "urgency", "anonymity", *wages.FACT_COLUMNS)
 
 
 async def _replayed(member: Member, new: NewRequest,
@@ -179,7 +184,7 @@ async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPh
     project = member.project
     targets = (await deadlines.targets_for(project))[new.category]
     ack_due = now + timedelta(hours=targets.ack_hours)
-    resolve_due = deadlines.add_workdays(now, targets.resolve_workdays)
+    resolve_due = deadlines.resolve_due(new.category, targets, now)
     duty = await rota.duty_for(project.id, new.category, now)
     try:
         async with transaction():
@@ -190,7 +195,7 @@ async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPh
                 assignee_id=await membership.filing_assignee_id(member),
                 created_at=now, ack_due_at=ack_due, resolve_due_at=resolve_due,
                 level_due_at=ack_due,
-                duty=duty,
+                duty=duty, **wages.columns(new.wage),
                 on_behalf_by=on_behalf_by,
                 on_behalf_channel=new.heard_by if on_behalf_by is not None else None,
                 on_behalf_consent_at=now if on_behalf_by is not None else None,
@@ -279,7 +284,7 @@ async def _insert_new(conn: BaseDBAsyncClient, member: Member, fresh: Sequence[N
                       now: datetime) -> None:
     project = member.project
     targets = await deadlines.targets_for(project)
-    resolve_due = {c: deadlines.add_workdays(now, targets[c].resolve_workdays)
+    resolve_due = {c: deadlines.resolve_due(c, targets[c], now)
                    for c in {new.category for new in fresh}}
     duty = {c: await rota.duty_for(project.id, c, now) for c in {new.category for new in fresh}}
     first = fresh[0]
@@ -289,7 +294,7 @@ async def _insert_new(conn: BaseDBAsyncClient, member: Member, fresh: Sequence[N
         urgency=first.urgency, anonymity=first.anonymity,
         assignee_id=await membership.filing_assignee_id(member),
         created_at=now, ack_due_at=now, level_due_at=now, resolve_due_at=now,
-        duty=duty[first.category])
+        duty=duty[first.category], **wages.columns(first.wage))
     rows = []
     for new in fresh:
         ack_due = now + timedelta(hours=targets[new.category].ack_hours)
@@ -297,5 +302,5 @@ async def _insert_new(conn: BaseDBAsyncClient, member: Member, fresh: Sequence[N
                      "description": new.description, "urgency": new.urgency,
                      "anonymity": new.anonymity, "created_at": now, "ack_due_at": ack_due,
                      "level_due_at": ack_due, "resolve_due_at": resolve_due[new.category],
-                     "duty": duty[new.category]})
+                     "duty": duty[new.category], **wages.columns(new.wage)})
     await insert_like(conn, template, rows)

@@ -59,7 +59,7 @@ MAX_PERIOD_MONTHS = 60
 # A province has 500 projects: one page of all of them is 500 rows to render per view.
 PAGE_SIZE = 50
 
-Kind = Literal["text", "count", "rate"]
+Kind = Literal["text", "count", "rate", "amount"]
 
 
 @dataclass(frozen=True)
@@ -80,11 +80,13 @@ COLUMNS: tuple[Column, ...] = (
     Column("on_time", N_("按时办结率"), "rate"),
     Column("satisfaction", N_("满意率"), "rate"),
     Column("overdue", N_("超时未办"), "count"),
-    # Wage amounts (another issue) go here: e.g. Column("wages_owed", N_("欠薪金额（元）"),
-    # "amount"), summed from new `figures_month` columns in TALLY_SQL (and the triggers and
-    # figure_rows.rebuild_sql), set in `_assemble`'s row cells, with an "amount" branch in
-    # `display`, `_cell_sort_key` and `_write_cell`. An amount is not a count of people, but
-    # it is owed to people: hide it wherever the row's requests read "< 5".
+    # Wage cases (欠薪) filed in the period: yuan owed and recovered, workers affected. The
+    # workers follow the small-cell rule like members, and all three show only where the
+    # row's requests do (see `wage_cells`): an amount is not a count of people, but it is
+    # owed to people.
+    Column("wage_owed", N_("欠薪金额（元）"), "amount"),
+    Column("wage_recovered", N_("已追回（元）"), "amount"),
+    Column("wage_workers", N_("欠薪涉及人数"), "count"),
 )
 SORT_KEYS = frozenset(c.key for c in COLUMNS)
 
@@ -147,6 +149,10 @@ class Tally:
     on_time: int = 0
     rated: int = 0
     satisfied: int = 0
+    wage_cases: int = 0
+    wage_owed: int = 0
+    wage_recovered: int = 0
+    wage_workers: int = 0
     people: int | None = None  # distinct filers, once known well enough (see `settle`)
 
     def add(self, other: Tally) -> None:
@@ -159,6 +165,10 @@ class Tally:
         self.on_time += other.on_time
         self.rated += other.rated
         self.satisfied += other.satisfied
+        self.wage_cases += other.wage_cases
+        self.wage_owed += other.wage_owed
+        self.wage_recovered += other.wage_recovered
+        self.wage_workers += other.wage_workers
 
     @property
     def uncertain(self) -> bool:
@@ -172,7 +182,8 @@ class Tally:
 
 
 def _tally(row: Sequence[Any]) -> Tally:
-    """From the columns requests, filers_max, filers_sum, countable … satisfied."""
+    """From the columns requests, filers_max, filers_sum, countable … satisfied, wage_cases …
+    wage_workers."""
     values = [int(v or 0) for v in row]
     return Tally(*values)
 
@@ -181,7 +192,11 @@ TALLY_SQL = ("COALESCE(SUM(fm.requests), 0) AS requests, COALESCE(MAX(fm.filers)
              "COALESCE(SUM(fm.filers), 0) AS fsum, COALESCE(SUM(fm.countable), 0) AS countable, "
              "COALESCE(SUM(fm.done), 0) AS done, COALESCE(SUM(fm.with_due), 0) AS with_due, "
              "COALESCE(SUM(fm.on_time), 0) AS on_time, COALESCE(SUM(fm.rated), 0) AS rated, "
-             "COALESCE(SUM(fm.satisfied), 0) AS satisfied")
+             "COALESCE(SUM(fm.satisfied), 0) AS satisfied, "
+             "COALESCE(SUM(fm.wage_cases), 0) AS wage_cases, "
+             "COALESCE(SUM(fm.wage_owed), 0) AS wage_owed, "
+             "COALESCE(SUM(fm.wage_recovered), 0) AS wage_recovered, "
+             "COALESCE(SUM(fm.wage_workers), 0) AS wage_workers")
 
 # Every project below the scope, with its current row and its months in the period summed.
 TABLE_SQL = f"""
@@ -264,6 +279,8 @@ def display(kind: Kind, value: Count | float | str | None) -> str:
         return "—"
     if kind == "rate":
         return f"{float(value) * 100:.1f}%"
+    if kind == "amount" and isinstance(value, int):
+        return f"{value:,}"
     return str(value)
 
 
@@ -561,6 +578,8 @@ async def _assemble(viewer: Officer, period: Period, now: datetime,
     requests = privacy.cells_for(viewer, {p: (t.requests, t.people or 0)
                                           for p, t in tallies.items()})
     overdue = privacy.cells_for(viewer, {p: (b[4], b[4]) for p, b in base.items()})
+    wage_workers = privacy.cells_for(viewer, {p: (t.wage_workers, t.wage_workers)
+                                              for p, t in tallies.items()})
     rows = []
     share = privacy.share_rule(viewer)
     memo: dict[str, str] = {}
@@ -571,6 +590,7 @@ async def _assemble(viewer: Officer, period: Period, now: datetime,
             "coverage": _coverage(members[pid], heads.get(pid)),
             "requests": cells.requests, "resolved": cells.resolved, "on_time": cells.on_time,
             "satisfaction": cells.satisfaction, "overdue": overdue[pid],
+            **wage_cells(tallies[pid], wage_workers[pid], cells.requests),
         }, _parents(node_path, path, nodes, memo)))
     total_members = sum(b[2] for b in base.values())
     entered = [b[3] for b in base.values() if b[3] is not None]
@@ -587,11 +607,27 @@ async def _assemble(viewer: Officer, period: Period, now: datetime,
         "requests": total_cells.requests, "resolved": total_cells.resolved,
         "on_time": total_cells.on_time, "satisfaction": total_cells.satisfaction,
         "overdue": privacy.count_for(viewer, sum(b[4] for b in base.values())),
+        **wage_cells(total_tally, privacy.count_for(viewer, total_tally.wage_workers),
+                     total_cells.requests),
     })
     # Tree order: by company and branch, then name (the path's ids are not in name order).
     rows.sort(key=lambda r: (r.parents, str(r.cells["name"])))
     trend_rows, quarters = await trend(viewer, path, now, closed=closed)
     return Assembled(rows, total, trend_rows, quarters, overdue_at, now, time.monotonic())
+
+
+def wage_cells(t: Tally, workers: Count, requests: Count) -> dict[str, Count | None]:
+    """A row's wage cells: shown only where the row's requests are (filed by at least K
+    workers: one filer's case for "8 workers" is still one person's complaint), and the
+    amounts only where the workers behind them are shown too. A hidden cell hides its
+    amounts, so a total minus the shown rows gives away only a sum over at least K
+    people."""
+    if not isinstance(requests, int):
+        return {"wage_owed": None, "wage_recovered": None, "wage_workers": None}
+    shown = isinstance(workers, int)
+    return {"wage_owed": t.wage_owed if shown else None,
+            "wage_recovered": t.wage_recovered if shown else None,
+            "wage_workers": workers}
 
 
 async def _settle_projects(tallies: dict[int, Tally], period: Period) -> None:
@@ -611,7 +647,7 @@ def _cell_sort_key(kind: Kind, value: Count | float | str | None) -> tuple[Any, 
     """None: no value to rank (a rate not shown); such rows go last either way."""
     if kind == "text":
         return (str(value),)
-    if kind == "rate":
+    if kind in ("rate", "amount"):
         return None if value is None else (float(value),)
     if value is None:
         return None
@@ -750,6 +786,7 @@ async def project_view(viewer: Officer, project: UnionNode, period: Period,
         "coverage": _coverage(shown_members, shown_head), "requests": cells.requests,
         "resolved": cells.resolved, "on_time": cells.on_time,
         "satisfaction": cells.satisfaction, "overdue": privacy.count_for(viewer, overdue),
+        **wage_cells(t, privacy.count_for(viewer, t.wage_workers), cells.requests),
     })
     cov = await coverage.of_project(project)
     team_members = privacy.cells_for(viewer, {t.team_id: (t.members, t.members)

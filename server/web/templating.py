@@ -54,6 +54,7 @@ def make_templates(asset_url: Any) -> Jinja2Templates:
     env.filters["localtime"] = labels.localtime
     env.filters["pageparams"] = page_params
     env.filters["tel"] = tel_href
+    env.filters["yuan"] = labels.yuan
     return Jinja2Templates(env=env)
 
 
@@ -108,7 +109,8 @@ def js_strings() -> dict[str, str | dict[str, str]]:
 TEMPLATE_LABELS = SimpleNamespace(
     CATEGORY_LABELS=labels.CATEGORY_LABELS, STATUS_LABELS=labels.REQUEST_STATUS_LABELS,
     LEVEL_LABELS=labels.LEVEL_LABELS, EVENT_LABELS=labels.EVENT_LABELS,
-    WORKER_READABLE_NOTES=privacy.WORKER_READABLE_NOTES)
+    WORKER_READABLE_NOTES=privacy.WORKER_READABLE_NOTES,
+    WAGE_STAGE_LABELS=labels.WAGE_STAGE_LABELS)
 
 
 def text_limits() -> dict[str, int | str]:

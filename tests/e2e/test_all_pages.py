@@ -67,6 +67,7 @@ NOT_PAGES: dict[str, str] = {
     "/push/csrf": "the CSRF token for the service worker (JSON)",
     "/officer/figures.xlsx": "a spreadsheet download",
     "/requests/{request_id}/voices/{voice_id}": "an audio clip (the seed has none: a 404)",
+    "/officer/requests/{request_id}/inspector.xlsx": "a spreadsheet download",
 }
 # GET routes not asked for at all.
 SKIPPED: dict[str, str] = {
@@ -169,6 +170,9 @@ async def file_request(api: APIRequestContext, category: str, text: str,
                               "anonymous": "management", "client_id": str(uuid.uuid4())}
     if photo:
         fields["photo"] = {"name": "wages.jpg", "mimeType": "image/jpeg", "buffer": jpeg()}
+    if category == "wages":  # a wage case's amounts (欠薪)
+        fields.update(amount_owed="96000", workers_affected="12",
+                      employer_owing="陕西某劳务公司", wage_period="2026 年 10 月")
     response = await post(api, "/requests/new", "/requests/new", multipart=fields)
     location = response.headers["location"]
     return int(location.rsplit("/", 1)[1])
@@ -220,6 +224,11 @@ async def seed(server: LiveServer, worker: Role, cadre: Role, chair: Role, manag
     await act(c, opened, "acknowledge")
     await act(c, opened, "reply", "收到，我今天去找班组长问清楚\n明天给你回话")
     await act(c, opened, "note", "班组长电话 139…，说下周发")
+    # A wage milestone with its amount, and a worker's own claim (the wage case's pages).
+    await post(c, f"/officer/requests/{opened}", f"/officer/requests/{opened}/wage_partial",
+               amount="20000", note="劳务公司先付了一部分")
+    await post(c, f"/officer/requests/{opened}", f"/officer/requests/{opened}/claims",
+               member=phone, amount="8000", consent="on")
     await act(c, opened, "escalate", "劳务公司拖欠，需要主席出面")
     await act(ch, opened, "refer", "请项目部核实十月份工资发放情况")
     await post(manager.context.request, f"/officer/requests/{opened}",

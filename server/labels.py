@@ -46,6 +46,7 @@ EVENT_LABELS: dict[str, str] = {
     EventKind.REASSIGNED: N_("更换负责干部"),
     EventKind.HANDED_OVER: N_("原负责干部账号停用，已移交"),
     EventKind.DUE_SOON: N_("快到期了，已提醒负责干部"),
+    EventKind.VIEWED: N_("干部已查看"),
 }
 CARD_REASONS = {
     "bad_signature": N_("无法识别的会员卡"), "unknown": N_("找不到这位会员"),

@@ -80,6 +80,9 @@ class EventKind(StrEnum):
     HANDED_OVER = "handed_over"
     # The deadline job reminding the assignee that the current deadline is near (internal).
     DUE_SOON = "due_soon"
+    # A union officer who may act on it opened it for the first time: "干部已查看" for the
+    # worker. Written once (ServiceRequest.viewed_at claims it); no inbox item, no "新回复".
+    VIEWED = "viewed"
 
 
 class ServiceRequest(Model):
@@ -129,6 +132,9 @@ class ServiceRequest(Model):
     # escalation or a referral. "新回复" shows while the second is ahead of the first.
     worker_seen_event_id = fields.BigIntField(default=0)
     last_public_event_id = fields.BigIntField(default=0)
+    # When a union officer who may act on it first opened it (the `viewed` event's time);
+    # the queue marks it 新 until then.
+    viewed_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "service_request"

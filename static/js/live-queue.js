@@ -15,6 +15,12 @@
   document.addEventListener("htmx:beforeSwap", function (e) {
     if (isTable(e.detail.elt) && e.detail.xhr.status === 304) e.detail.shouldSwap = false;
   });
+  // The queue changed: the bar's counts should say the same as the table.
+  document.addEventListener("htmx:afterSwap", function (e) {
+    if (isTable(e.detail.elt) && document.getElementById("officer-badges")) {
+      htmx.ajax("GET", "/officer/badges", {target: "#officer-badges", swap: "outerHTML"});
+    }
+  });
   document.addEventListener("visibilitychange", function () {
     var table = document.getElementById("request-table");
     if (table && document.visibilityState === "visible" && window.htmx) {

@@ -305,6 +305,7 @@ async def deadline_settings(request: Request) -> Response:
     targets = await deadlines.targets_for(officer.union)
     return render(request, "officer/deadlines.html", {
         "targets": targets, "errors": errors,
+        "urgent_min_hours": int(deadlines.URGENT_MIN_ACK.total_seconds() // 3600),
         "saved": request.query_params.get("saved") == "1",
     }, status_code=422 if errors else 200, headers=NO_STORE)
 

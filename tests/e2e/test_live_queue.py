@@ -119,7 +119,7 @@ async def test_new_request_appears_in_open_queue(live_server: LiveServer, browse
     await chair.screenshot(path=shots / "queue-en.png", full_page=False)
     await worker.goto(server.url + f"/requests/{request_id}")
     await to_english(worker)
-    await expect(worker.locator("#urgent-note")).to_contain_text("You marked it very urgent")
+    await expect(worker.locator("#urgent-note")).to_contain_text("You marked it urgent.")
     await expect(worker.locator("#viewed")).to_contain_text("Seen by a cadre")
     await worker.screenshot(path=shots / "worker-en.png", full_page=True)
     for ctx in (chair_ctx, worker_ctx, cadre_ctx):

@@ -115,7 +115,7 @@ async def test_new_request_appears_in_open_queue(live_server: LiveServer, browse
 
     # English.
     await to_english(chair)
-    await expect(chair.locator("#officer-badges")).to_contain_text("to acknowledge")
+    await expect(chair.locator("#officer-badges")).to_contain_text("waiting")
     await chair.screenshot(path=shots / "queue-en.png", full_page=False)
     await worker.goto(server.url + f"/requests/{request_id}")
     await to_english(worker)

@@ -136,7 +136,7 @@ async def test_badges_say_what_they_count(app: Any) -> None:
         assert re.search(r"\d+ 条待受理", dash) and re.search(r"\d+ 条超时", dash)
         en = (await chair.get("/officer/badges",
                               headers={**HX, "Accept-Language": "en"})).text
-    assert re.search(r"\d+ waiting", en) and re.search(r"\d+ overdue", en)
+    assert re.search(r"\d+ waiting", en) and re.search(r"\d+ late", en)
     # No count stands alone: every number on the badges is followed by its words.
     assert not re.search(r">\s*\d+\s*<", zh)
 

@@ -51,6 +51,7 @@ EVENT_LABELS: dict[str, str] = {
     EventKind.WAGE_VERIFIED: N_("欠薪已核实"), EventKind.WAGE_PROMISED: N_("已承诺支付日期"),
     EventKind.WAGE_PARTIAL: N_("已部分支付"), EventKind.WAGE_PAID: N_("欠薪已支付"),
     EventKind.WAGE_CLAIM: N_("登记了一位工友的欠薪"),
+    EventKind.VIEWED: N_("干部已查看"),
 }
 HEARD_BY_LABELS = {"in_person": N_("当面"), "phone": N_("电话")}
 # The officer actions by name, as the panel's choice and the outbox's "needs attention"

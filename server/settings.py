@@ -201,6 +201,10 @@ OPTIONS: tuple[Option, ...] = (
            "How long one server process reuses an upper union's project table it has put "
            "together (the page says when); 0 assembles it on every view.",
            _parse_nonnegative_int),
+    Option("LIANXIN_QUEUE_POLL_SECONDS", "queue_poll_seconds", "20",
+           "How often an open officer request queue asks whether anything changed (paused "
+           "while the tab is hidden; an unchanged queue answers 304 with no body).",
+           _parse_positive_int),
     Option("LIANXIN_OFFICER_SESSION_HOURS", "officer_session_hours", "12",
            "How long an officer stays signed in.", _parse_positive_int),
     Option("LIANXIN_MEMBER_CARD_DAYS", "member_card_days", "30",
@@ -306,6 +310,7 @@ class Settings:
     due_soon_hours: int = 24
     summary_hour: int = 7
     figures_cache_seconds: int = 0
+    queue_poll_seconds: int = 20
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property

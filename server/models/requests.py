@@ -97,6 +97,10 @@ class EventKind(StrEnum):
     WAGE_PAID = "wage_paid"  # 已支付
     WAGE_CLAIM = "wage_claim"  # a member's own claim added to a collective case (internal)
 
+    # A union officer who may act on it opened it for the first time: "干部已查看" for the
+    # worker. Written once (ServiceRequest.viewed_at claims it); no inbox item, no "新回复".
+    VIEWED = "viewed"
+
 
 class WageStage(StrEnum):
     VERIFIED = "verified"
@@ -172,6 +176,9 @@ class ServiceRequest(Model):
     wage_period = fields.CharField(max_length=50, null=True)
     wage_stage = fields.CharEnumField(WageStage, max_length=10, null=True)
     wage_promised_on = fields.DateField(null=True)
+    # When a union officer who may act on it first opened it (the `viewed` event's time);
+    # the queue marks it 新 until then.
+    viewed_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "service_request"

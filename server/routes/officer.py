@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -10,6 +12,7 @@ from server import privacy
 from server.access import (
     current_officer,
     member_scope,
+    request_scope,
     require_officer,
     sign_in_officer,
     sign_out_officer,
@@ -18,7 +21,7 @@ from server.errors import TooManyAttempts
 from server.i18n import gettext
 from server.models import Member, MemberStatus, Role
 from server.routes.public import safe_next
-from server.services import audit, coverage, membership
+from server.services import audit, coverage, membership, queue
 from server.services.officers import authenticate
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
@@ -76,6 +79,9 @@ async def dashboard(request: Request) -> Response:
         scope = member_scope(officer)
         context["pending_count"] = await Member.filter(scope, status=MemberStatus.PENDING).count()
         context["member_count"] = await Member.filter(scope, status=MemberStatus.ACTIVE).count()
+    # The request counts, each with what it counts (the same as the bar's badges).
+    context["queue_counts"] = await queue.counts(officer, request_scope(officer),
+                                                 datetime.now(UTC))
     if officer.union.is_project and privacy.sees_liaisons(officer):
         context["loads"] = await membership.cadre_loads(officer.union)
     if officer.role == Role.CADRE and officer.union.is_project:

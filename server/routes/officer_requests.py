@@ -50,17 +50,19 @@ from server.services import (
     upper,
     wages,
 )
+from server.services import queue as live
 from server.services import voice as voices
 from server.validation import small_int
 from server.web.forms import form_dict, read_form
 from server.web.forms import upload as form_upload
 from server.web.middleware import MICROPHONE
 from server.web.sessions import state_of
-from server.web.templating import render, wants_json
+from server.web.templating import is_htmx, render, wants_json
 
 PAGE_SIZE = 30
 OFFICER_CACHE_HEADER = "X-Lianxin-Officer-Cache"
-QUEUE_COLUMNS = ("id", "category", "urgency", "status", "level", "level_due_at", "created_at")
+QUEUE_COLUMNS = ("id", "category", "urgency", "status", "level", "level_due_at", "created_at",
+                 "viewed_at")
 # Management gets the digest too: it is made for project leadership and names nobody.
 FIGURE_ROLES = (Role.CHAIR, Role.UPPER, Role.MANAGER)
 
@@ -85,21 +87,30 @@ def queue_filter(request: Request, officer: Officer, now: datetime) -> Q:
 
 
 async def queue(request: Request) -> Response:
+    """The queue, and the fragment its page polls: a poll carrying the version it shows
+    (If-None-Match) gets 304 and no body while nothing changed."""
     officer = await require_officer(request)
     now = datetime.now(UTC)
     page = max(1, min(small_int(request.query_params.get("page")) or 1, 10_000))
-    query = ServiceRequest.filter(queue_filter(request, officer, now))
+    scope = queue_filter(request, officer, now)
+    variant = f"{request.scope.get('language', '')}?{request.url.query}"
+    etag = await live.version(officer, scope, now, variant)
+    headers = {**NO_STORE, "ETag": etag}
+    if is_htmx(request) and live.matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers={**headers, "Vary": "HX-Request"})
+    query = ServiceRequest.filter(scope)
     total = await query.count()
     # Rows as values, not three models each: a queue page is read far more than any other.
-    rows = await query.order_by("level_due_at", "id").offset((page - 1) * PAGE_SIZE).limit(
+    rows = await live.ordered(query, now).offset((page - 1) * PAGE_SIZE).limit(
         PAGE_SIZE).values(*QUEUE_COLUMNS, *privacy.VIEW_COLUMNS)
     views = {r["id"]: privacy.view_of_row(officer, r) for r in rows}
     return render(request, "officer/requests.html", {
         "rows": rows, "views": views, "total": total, "page": page, "page_size": PAGE_SIZE,
-        "params": request.query_params, "now": now,
+        "params": request.query_params, "now": now, "marks": await live.marks(officer, rows),
+        "etag": etag, "poll_seconds": request.app.state.settings.queue_poll_seconds,
         "anonymous": privacy.anonymous_label(), "categories": list(Category),
         "hears_voices": privacy.hears_voices(officer),
-    }, fragment="officer/_request_table.html", headers=_offline_readable(request, NO_STORE))
+    }, fragment="officer/_request_table.html", headers=_offline_readable(request, headers))
 
 
 async def _escalate_label(officer: Officer, item: ServiceRequest) -> str:
@@ -183,6 +194,8 @@ async def detail(request: Request) -> Response:
     item = await request_for_officer(officer, int(request.path_params["request_id"]))
     await audit.record(officer, "request.view", item, ip=client_ip(request))
     await inbox.mark_request_read(item.id, officer_id=officer.id)
+    # "干部已查看" for the worker, the first time someone who may act on it opens it.
+    await lifecycle.record_viewed(officer, item)
     return render(request, "officer/request.html", await _detail_context(officer, item),
                   fragment="officer/_request_panel.html",
                   headers=_offline_readable(request, _detail_headers(officer)))
@@ -395,6 +408,7 @@ async def deadline_settings(request: Request) -> Response:
     return render(request, "officer/deadlines.html", {
         "targets": targets, "errors": errors,
         "pre_festival_days": deadlines.PRE_FESTIVAL_WAGE_DAYS,
+        "urgent_min_hours": int(deadlines.URGENT_MIN_ACK.total_seconds() // 3600),
         "saved": request.query_params.get("saved") == "1",
     }, status_code=422 if errors else 200, headers=NO_STORE)
 
@@ -428,18 +442,9 @@ async def office_settings(request: Request) -> Response:
 
 async def badges(request: Request) -> Response:
     officer = await require_officer(request)
-    now = datetime.now(UTC)
-    scope = request_scope(officer)
-    new = await ServiceRequest.filter(scope, status=Status.SUBMITTED).count()
-    overdue = await ServiceRequest.filter(scope, status__in=list(OPEN_STATUSES),
-                                          level_due_at__lt=now).count()
-    mine_level = {Role.CHAIR: Level.CHAIR, Role.UPPER: Level.UPPER}.get(officer.role)
-    escalated = 0
-    if mine_level is not None:
-        escalated = await ServiceRequest.filter(scope, status__in=list(OPEN_STATUSES),
-                                                level=mine_level).count()
-    return render(request, "partials/_officer_badges.html",
-                  {"new": new, "overdue": overdue, "escalated": escalated}, headers=NO_STORE)
+    counts = await live.counts(officer, request_scope(officer), datetime.now(UTC))
+    return render(request, "partials/_officer_badges.html", {"counts": counts},
+                  headers=NO_STORE)
 
 
 routes = [

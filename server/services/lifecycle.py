@@ -118,6 +118,13 @@ _RANK = {Status.SUBMITTED: 0, Status.ACKNOWLEDGED: 1, Status.IN_PROGRESS: 2,
          Status.RESOLVED: 3}
 # Actions that may be said aloud: a voice message stands in for their note.
 VOICE_ACTIONS = frozenset({"reply", "worker_reply"})
+# Public officer events that are not contact with the worker (the duty of care): reading
+# a request is not talking to its worker.
+NOT_CONTACT = frozenset({EventKind.VIEWED, EventKind.HANDED_OVER})
+# Who opening a request counts as "干部已查看": the union side that may act on it. Never
+# management (the worker must not read a manager's glance as the union's), nor the admin.
+VIEWER_ROLES = frozenset({Role.CADRE, Role.CHAIR, Role.UPPER})
+_VIEWED_KEYS = uuid.uuid5(uuid.NAMESPACE_URL, "https://lianxin.invalid/viewed")
 
 
 # --- the one writer of events -----------------------------------------------------------------
@@ -153,7 +160,7 @@ async def record_event(request: ServiceRequest, kind: EventKind, *,
         setattr(request, name, value)
     if notify:
         await inbox.add_items(request, event, conn)
-    if by_worker or (actor is not None and public and kind != EventKind.HANDED_OVER):
+    if by_worker or (actor is not None and public and kind not in NOT_CONTACT):
         # The worker wrote, or an officer did something the worker sees: they were in touch
         # (the duty of care). An internal note or a hand-over (shown to the worker, but
         # nobody spoke to them) is not contact.
@@ -578,8 +585,7 @@ async def _officer_write(officer: Officer, request: ServiceRequest, action: str,
                 raise _refused_now()
             detail = {"from": str(request.level), "to": str(new_level)}
             request.level = new_level
-            request.level_due_at = deadlines.add_days(request.category, now,
-                                                      deadlines.LEVEL_WORKDAYS)
+            request.level_due_at = deadlines.next_level_due(request.category, now, request.urgency)
             updates += ["level", "level_due_at"]
         elif action == "refer":
             request.referred = True
@@ -727,6 +733,37 @@ def _mark_acknowledged(request: ServiceRequest, now: datetime, updates: list[str
     updates += ["acknowledged_at", "ack_seconds", "status", "level_due_at"]
 
 
+def counts_as_viewed(officer: Officer, request: ServiceRequest) -> bool:
+    """Whether `officer` opening `request` (already in their scope) is "干部已查看": a union
+    officer who may act on it now, while it is open."""
+    return (officer.role in VIEWER_ROLES and request.status in OPEN
+            and bool(officer_actions(officer, request)))
+
+
+async def record_viewed(officer: Officer, request: ServiceRequest,
+                        now: datetime | None = None) -> bool:
+    """The first opening by a union officer who may act on it: `viewed_at` and one public
+    `viewed` event, once however many openings arrive at the same moment. The conditional
+    UPDATE claims it (PostgreSQL re-checks `viewed_at IS NULL` after waiting for the row
+    lock; SQLite has one writer); the event's client_id, one per request, is UNIQUE as a
+    second guard. Returns whether this opening was the first."""
+    if request.viewed_at is not None or not counts_as_viewed(officer, request):
+        return False
+    now = now or datetime.now(UTC)
+    try:
+        async with transaction():
+            claimed = await ServiceRequest.filter(id=request.id, viewed_at__isnull=True).update(
+                viewed_at=now)
+            if not claimed:
+                return False
+            await record_event(request, EventKind.VIEWED, actor=officer, public=True,
+                               client_id=uuid.uuid5(_VIEWED_KEYS, str(request.id)), now=now)
+    except IntegrityError:
+        return False
+    request.viewed_at = now
+    return True
+
+
 # --- workers --------------------------------------------------------------------------------
 
 def _replay_of(done: RequestEvent, request: ServiceRequest, rule: Transition,
@@ -773,8 +810,8 @@ async def apply_worker_action(member: Member, request: ServiceRequest, action: s
                 request.resolved_at = None
                 request.resolve_seconds = None
                 request.resolved_on_time = None
-                request.level_due_at = deadlines.add_days(request.category, now,
-                                                          deadlines.LEVEL_WORKDAYS)
+                request.level_due_at = deadlines.next_level_due(request.category, now,
+                                                                request.urgency)
                 updates += ["resolved_at", "resolve_seconds", "resolved_on_time",
                             "level_due_at"]
             elif action == "confirm":
@@ -874,7 +911,7 @@ async def apply_system_transition(request: ServiceRequest, action: str,
             new_level = NEXT_LEVEL[Level(request.level)]
             claimed = await query.filter(level=request.level, level_due_at__lt=now).update(
                 level=new_level,
-                level_due_at=deadlines.add_days(request.category, now, deadlines.LEVEL_WORKDAYS))
+                level_due_at=deadlines.next_level_due(request.category, now, request.urgency))
             detail = {"from": str(request.level), "to": str(new_level),
                       "due": request.level_due_at.isoformat()}
         else:

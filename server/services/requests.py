@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
@@ -182,9 +182,8 @@ async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPh
         raise _not_active(member)
     now = now or datetime.now(UTC)
     project = member.project
-    targets = (await deadlines.targets_for(project))[new.category]
-    ack_due = now + timedelta(hours=targets.ack_hours)
-    resolve_due = deadlines.resolve_due(new.category, targets, now)
+    due = deadlines.due_times(new.category, (await deadlines.targets_for(project))[new.category],
+                              new.urgency, now)
     duty = await rota.duty_for(project.id, new.category, now)
     try:
         async with transaction():
@@ -193,8 +192,8 @@ async def file_request(member: Member, new: NewRequest, photos: Sequence[CleanPh
                 category=new.category,
                 description=new.description, urgency=new.urgency, anonymity=new.anonymity,
                 assignee_id=await membership.filing_assignee_id(member),
-                created_at=now, ack_due_at=ack_due, resolve_due_at=resolve_due,
-                level_due_at=ack_due,
+                created_at=now, ack_due_at=due.ack, resolve_due_at=due.resolve,
+                level_due_at=due.ack,
                 duty=duty, **wages.columns(new.wage),
                 on_behalf_by=on_behalf_by,
                 on_behalf_channel=new.heard_by if on_behalf_by is not None else None,
@@ -284,8 +283,8 @@ async def _insert_new(conn: BaseDBAsyncClient, member: Member, fresh: Sequence[N
                       now: datetime) -> None:
     project = member.project
     targets = await deadlines.targets_for(project)
-    resolve_due = {c: deadlines.resolve_due(c, targets[c], now)
-                   for c in {new.category for new in fresh}}
+    due = {(c, u): deadlines.due_times(c, targets[c], u, now)
+           for c, u in {(new.category, new.urgency) for new in fresh}}
     duty = {c: await rota.duty_for(project.id, c, now) for c in {new.category for new in fresh}}
     first = fresh[0]
     template = ServiceRequest(
@@ -297,10 +296,10 @@ async def _insert_new(conn: BaseDBAsyncClient, member: Member, fresh: Sequence[N
         duty=duty[first.category], **wages.columns(first.wage))
     rows = []
     for new in fresh:
-        ack_due = now + timedelta(hours=targets[new.category].ack_hours)
+        times = due[(new.category, new.urgency)]
         rows.append({"client_id": new.client_id, "category": new.category,
                      "description": new.description, "urgency": new.urgency,
-                     "anonymity": new.anonymity, "created_at": now, "ack_due_at": ack_due,
-                     "level_due_at": ack_due, "resolve_due_at": resolve_due[new.category],
+                     "anonymity": new.anonymity, "created_at": now, "ack_due_at": times.ack,
+                     "level_due_at": times.ack, "resolve_due_at": times.resolve,
                      "duty": duty[new.category], **wages.columns(new.wage)})
     await insert_like(conn, template, rows)

@@ -12,7 +12,7 @@ CHINA = ZoneInfo("Asia/Shanghai")
 
 ROLE_LABELS = {
     "admin": N_("系统管理员"), "upper": N_("上级工会"), "chair": N_("工会主席"),
-    "cadre": N_("工会干部"), "manager": N_("项目管理人员"),
+    "cadre": N_("工会干部"), "manager": N_("项目管理人员"), "partner": N_("外部协办"),
 }
 MEMBER_STATUS_LABELS = {
     "pending": N_("待审核"), "active": N_("正式会员"), "rejected": N_("未通过"),
@@ -46,6 +46,11 @@ EVENT_LABELS: dict[str, str] = {
     EventKind.REASSIGNED: N_("更换负责干部"),
     EventKind.HANDED_OVER: N_("原负责干部账号停用，已移交"),
     EventKind.DUE_SOON: N_("快到期了，已提醒负责干部"),
+    EventKind.PARTNER_REFERRED: N_("已转外部协办单位"),
+    EventKind.PARTNER_REPLY: N_("协办单位回复"),
+    EventKind.PARTNER_NOTE: N_("协办单位备注"),
+    EventKind.PARTNER_OUTCOME: N_("协办单位记录了结果"),
+    EventKind.CONSENT: N_("工友答复是否告知身份"),
 }
 CARD_REASONS = {
     "bad_signature": N_("无法识别的会员卡"), "unknown": N_("找不到这位会员"),

@@ -30,6 +30,13 @@ from server.models.notices import (
     NoticeScope,
 )
 from server.models.officers import Officer, PasswordCode, Role
+from server.models.partners import (
+    Consent,
+    PartnerKind,
+    PartnerProfile,
+    Referral,
+    ReferralOutcome,
+)
 from server.models.requests import (
     Anonymity,
     Category,
@@ -56,6 +63,7 @@ __models__ = [
     DutyDay, PasswordCode, DailySummary, NoticePhoto,
     MemberMove, ContactLog,
     ProjectFigures, FiguresMonth, FiguresFiler, Headcount,
+    PartnerProfile, Referral,
 ]
 
 __all__ = [
@@ -64,6 +72,7 @@ __all__ = [
     "Category",
     "CategoryDeadline",
     "Channel",
+    "Consent",
     "ContactKind",
     "ContactLog",
     "DailySummary",
@@ -92,10 +101,14 @@ __all__ = [
     "NoticeRead",
     "NoticeScope",
     "Officer",
+    "PartnerKind",
+    "PartnerProfile",
     "PasswordCode",
     "ProjectFigures",
     "PushSubscription",
     "RebindCode",
+    "Referral",
+    "ReferralOutcome",
     "RequestEvent",
     "RequestPhoto",
     "RequestVoice",

@@ -80,6 +80,12 @@ class EventKind(StrEnum):
     HANDED_OVER = "handed_over"
     # The deadline job reminding the assignee that the current deadline is near (internal).
     DUE_SOON = "due_soon"
+    # Referral to a partner (server.services.partners); not the referral to management.
+    PARTNER_REFERRED = "partner_referred"
+    PARTNER_REPLY = "partner_reply"  # partner → worker (public)
+    PARTNER_NOTE = "partner_note"  # partner → union (internal)
+    PARTNER_OUTCOME = "partner_outcome"  # the partner closed the referral with an outcome
+    CONSENT = "consent"  # the worker agreed or refused to be named to a partner
 
 
 class ServiceRequest(Model):

@@ -39,6 +39,7 @@ from server.services import (
     figures,
     inbox,
     lifecycle,
+    partners,
     upper,
 )
 from server.services import voice as voices
@@ -136,6 +137,7 @@ async def _detail_context(officer: Officer, item: ServiceRequest, error: str = "
         "error": error, "error_action": error_action, "note": note,
         "escalate_label": await _escalate_label(officer, item) if "escalate" in actions else "",
         "photo_ids": photo_ids, "cadres": cadres, "now": datetime.now(UTC),
+        "partner_panel": await partners.panel(officer, item),
     }
 
 

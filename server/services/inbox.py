@@ -33,6 +33,9 @@ from server.services import delivery
 WORKER_REASONS: dict[str, str] = {
     EventKind.REPLY: "reply", EventKind.RESOLVED: "resolved", EventKind.DECLINED: "declined",
     EventKind.DUPLICATE: "duplicate", EventKind.MANAGEMENT_REPLY: "management_reply",
+    EventKind.PARTNER_REPLY: "partner_reply", EventKind.PARTNER_OUTCOME: "partner_outcome",
+    # Asks the worker whether the partner may know who they are (when the officer asked).
+    EventKind.PARTNER_REFERRED: "partner_referred",
 }
 # What the cadre holding the request hears about.
 ASSIGNEE_REASONS: dict[str, str] = {
@@ -40,6 +43,8 @@ ASSIGNEE_REASONS: dict[str, str] = {
     EventKind.REOPENED: "reopened", EventKind.WORKER_REPLY: "follow_up",
     EventKind.AUTO_ESCALATED: "overdue", EventKind.HANDED_OVER: "handed_over",
     EventKind.DUE_SOON: "due_soon",
+    EventKind.PARTNER_OUTCOME: "partner_outcome", EventKind.PARTNER_NOTE: "partner_note",
+    EventKind.CONSENT: "consent",
 }
 ESCALATIONS = {EventKind.ESCALATED, EventKind.AUTO_ESCALATED}
 REASON_LABELS: dict[str, str] = {
@@ -52,6 +57,10 @@ REASON_LABELS: dict[str, str] = {
     "handed_over": N_("停用账号的干部手上的诉求交给你办理"),
     "due_soon": N_("有诉求快到办理期限了"),
     "daily_summary": N_("今日汇总"),
+    "partner_reply": N_("协办单位回复了你的诉求"),
+    "partner_outcome": N_("协办单位记录了办理结果"),
+    "partner_referred": N_("你的诉求转给了外部协办单位"),
+    "partner_note": N_("协办单位写了备注"), "consent": N_("工友答复了是否告知身份"),
 }
 
 

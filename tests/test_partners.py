@@ -424,3 +424,23 @@ def test_cli_adds_a_partner(tmp_path: Path) -> None:
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "(partner) added" in done.stdout
+
+
+async def test_figures_count_referrals_with_the_small_cell_rule(app: Any) -> None:
+    partner = await new_partner()
+    item = await make_request(await make_member(app))
+    await partners.refer(await Officer.get(phone=XBL_CHAIR), item, partners.NewReferral(
+        uuid.uuid4(), partner.id, Consent.NONE, ""))
+    project_id = item.project_id  # type: ignore[attr-defined]
+    total = await Referral.filter(request__project_id=project_id).count()
+    async with officer_client(app, XBL_CHAIR) as c:
+        page = (await c.get("/officer/figures")).text
+    assert f'<dd data-col="referrals">{total}</dd>' in page
+    async with officer_client(app, UPPER) as c:
+        page = (await c.get(f"/officer/figures/projects/{project_id}")).text
+    # The upper union sees counts only, and none under 5.
+    assert 'id="referral-figures"' in page
+    shown = re.search(r'<dd data-col="referrals">([^<]*)</dd>', page)
+    assert shown is not None
+    assert shown.group(1) == (str(total) if total >= 5 else "&lt; 5")
+    assert re.search(r'<dd data-col="mediated">[1-4]</dd>', page) is None

@@ -239,12 +239,15 @@ async def request_figures_page(request: Request) -> Response:
 async def request_figures(request: Request, officer: Officer) -> Response:
     start, end, first, last = _period(request)
     site = None
+    referral_figures = None
     with reads_from_replica():
         result = await figures.for_viewer(officer, start, end, datetime.now(UTC))
         if officer.role == Role.CHAIR and officer.union.is_project:
             site = await coverage.of_project(officer.union)
+            referral_figures = await partners.figures_for(officer, officer.union.id)
     return render(request, "officer/figures.html", {
         "f": result, "start": first, "end": last, "coverage": site,
+        "referral_figures": referral_figures, "outcome_labels": partners.OUTCOME_LABELS,
         "action": request.url.path, "categories": list(Category), "statuses": list(Status),
     }, headers=NO_STORE)
 

@@ -411,3 +411,22 @@ async def panel(officer: Officer, request: ServiceRequest) -> Panel | None:
         choices = await reachable(project)
     return Panel(await referrals_of(request), choices, allowed,
                  request.anonymity != Anonymity.ALL)
+
+
+@dataclass(frozen=True)
+class ProjectFigures:
+    """Referrals of one project as a reader may see them: counts only, and outside the
+    union under the small-cell rule (a breakdown with its total beside it)."""
+    total: int | str
+    cells: dict[str, int | str]
+
+
+async def figures_for(viewer: Officer, project_id: int) -> ProjectFigures:
+    from server import privacy
+
+    counts = (await counts_by_project([project_id])).get(project_id, {})
+    keys = ["open", *OUTCOME_LABELS]
+    cells = {key: counts.get(key, 0) for key in keys}
+    total = counts.get("total", 0)
+    # Each referral is one worker's request: counted as people, which may only hide more.
+    return ProjectFigures(privacy.count_for(viewer, total), privacy.table_for(viewer, cells))

@@ -26,6 +26,7 @@ from server.models import (
     PartnerKind,
     PartnerProfile,
     Referral,
+    ReferralOutcome,
     RequestEvent,
     Role,
     ServiceRequest,
@@ -444,3 +445,17 @@ async def test_figures_count_referrals_with_the_small_cell_rule(app: Any) -> Non
     assert shown is not None
     assert shown.group(1) == (str(total) if total >= 5 else "&lt; 5")
     assert re.search(r'<dd data-col="mediated">[1-4]</dd>', page) is None
+
+
+async def test_forty_outcomes_at_once_close_it_once(app: Any) -> None:
+    partner = await new_partner()
+    item = await make_request(await make_member(app))
+    await partners.refer(await Officer.get(phone=XBL_CHAIR), item, partners.NewReferral(
+        uuid.uuid4(), partner.id, Consent.NONE, ""))
+    outcome = partners.NewOutcome(ReferralOutcome.COURT, 100, "")
+    results = await asyncio.gather(*[partners.record_outcome(partner, item, outcome)
+                                     for _ in range(40)], return_exceptions=True)
+    assert sum(isinstance(r, Referral) for r in results) == 1
+    assert all(isinstance(r, DomainError) for r in results if not isinstance(r, Referral))
+    assert await RequestEvent.filter(request_id=item.id,
+                                     kind=EventKind.PARTNER_OUTCOME).count() == 1

@@ -295,8 +295,11 @@ class ListRow:
 
 
 async def listing(partner: Officer) -> list[ListRow]:
+    """The partner's referrals, open ones first, newest first within each (sorted here:
+    the databases order NULLs differently)."""
     rows = await Referral.filter(partner_id=partner.id).select_related("request").order_by(
-        "closed_at", "-id").limit(500)
+        "-id").limit(500)
+    rows.sort(key=lambda r: (not r.is_open, -r.id))
     return [ListRow(r.request.id, str(r.request.category), str(r.request.status),
                     r.created_at, str(r.consent), str(r.outcome) if r.outcome else None,
                     r.is_open) for r in rows]

@@ -389,6 +389,9 @@ async def sweep(role: Role, server: LiveServer, s: Seed, findings: Findings,
         pages_found = found
 
 
+# Eight roles × every page × two languages × two screens: several minutes on a loaded machine,
+# more than the suite's default limit.
+@pytest.mark.timeout(1200)
 async def test_every_page_fits_the_phone(live_server: LiveServer, browser: Browser) -> None:
     server = live_server
     started = time.monotonic()

@@ -408,12 +408,14 @@ async def panel(officer: Officer, request: ServiceRequest) -> Panel | None:
     if officer.role not in REFERRING_ROLES:
         return None
     allowed = may_refer(officer, request)
+    referrals = await referrals_of(request)
     choices: list[PartnerChoice] = []
     if allowed:
         project = await UnionNode.get(id=request.project_id)  # type: ignore[attr-defined]
-        choices = await reachable(project)
-    return Panel(await referrals_of(request), choices, allowed,
-                 request.anonymity != Anonymity.ALL)
+        # A partner that has the request open already is not offered again.
+        busy = {r.partner_id for r in referrals if r.is_open}  # type: ignore[attr-defined]
+        choices = [p for p in await reachable(project) if p.id not in busy]
+    return Panel(referrals, choices, allowed, request.anonymity != Anonymity.ALL)
 
 
 @dataclass(frozen=True)

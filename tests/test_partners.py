@@ -5,6 +5,7 @@ that a partner sees nothing that was not referred to it (404 everywhere else).""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import subprocess
 import sys
@@ -409,22 +410,33 @@ async def _role_choices(app: Any, phone: str) -> list[str]:
     return re.findall(r'<select id="role-\d+" name="role">(.*?)</select>', page)
 
 
+@pytest.mark.timeout(900)
 def test_cli_adds_a_partner(tmp_path: Path) -> None:
     lianxin = str(Path(sys.executable).parent / "lianxin")
     env = {"LIANXIN_DB_URL": f"sqlite://{tmp_path / 'cli.sqlite3'}",
            "LIANXIN_SECRET_FILE": str(tmp_path / "secret"), "PATH": "/usr/bin:/bin"}
-    subprocess.run([lianxin, "demo"], env=env, cwd=tmp_path, check=True, capture_output=True,
-                   timeout=120)
+    for setup in (["migrate"], ["union", "add", "--code", "shaanxi", "--name", "陕西省总工会",
+                                "--kind", "province"]):
+        subprocess.run([lianxin, *setup], env=env, cwd=tmp_path, check=True,
+                       capture_output=True, timeout=600)
     base = [lianxin, "officer", "add", "--phone", "13700001212", "--name", "王律师", "--role",
-            "partner", "--union", "cscec1-xibei", "--password", "partner-pass-2026"]
+            "partner", "--union", "shaanxi", "--password", "partner-pass-2026"]
     refused = subprocess.run(base, env=env, cwd=tmp_path, capture_output=True, text=True,
-                             timeout=60)
+                             timeout=300)
     assert refused.returncode == 2 and "协办单位" in refused.stderr
     done = subprocess.run([*base, "--organisation", "西北法律援助", "--partner-kind",
                            "legal_aid"], env=env, cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "(partner) added" in done.stdout
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(tmp_path / "cli.sqlite3")) as db:
+        profile = db.execute("SELECT p.organisation, p.kind FROM partner_profile p JOIN officer o "
+                             "ON o.id = p.officer_id WHERE o.phone = '13700001212'").fetchall()
+        audited = db.execute("SELECT COUNT(*) FROM audit_entry WHERE action = 'officer.add'"
+                             ).fetchone()[0]
+    assert profile == [("西北法律援助", "legal_aid")] and audited == 1
 
 
 async def test_figures_count_referrals_with_the_small_cell_rule(app: Any) -> None:

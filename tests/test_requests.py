@@ -123,69 +123,70 @@ async def test_pending_member_cannot_file(app: Any) -> None:
 # statuses in which that role may take the action: S submitted, A acknowledged, P in
 # progress, R resolved, C closed, D declined; "-" never. The upper union acts only on what
 # was passed up to it; the manager only on what was referred; a cadre escalates only from
-# their own level; nothing is referred twice or escalated past the upper union.
+# their own level; nothing is referred twice or escalated past the upper union. A partner
+# takes none of these (its own actions: services/partners.py, tests/test_partners.py).
 OFFICER_MATRIX = """
-level  referred  action            cadre  chair  manager  upper  admin
-cadre  no        acknowledge       S      S      -        -      S
-cadre  no        reply             SAP    SAP    -        -      SAP
-cadre  no        note              SAPR   SAPR   -        -      SAPR
-cadre  no        escalate          SAP    SAP    -        -      SAP
-cadre  no        refer             -      SAP    -        -      SAP
-cadre  no        management_reply  -      -      -        -      SAP
-cadre  no        resolve           SAP    SAP    -        -      SAP
-cadre  no        decline           SAP    SAP    -        -      SAP
-cadre  no        duplicate         SAP    SAP    -        -      SAP
-cadre  no        reassign          -      SAP    -        -      SAP
-cadre  yes       acknowledge       S      S      -        -      S
-cadre  yes       reply             SAP    SAP    -        -      SAP
-cadre  yes       note              SAPR   SAPR   -        -      SAPR
-cadre  yes       escalate          SAP    SAP    -        -      SAP
-cadre  yes       refer             -      -      -        -      -
-cadre  yes       management_reply  -      -      SAP      -      SAP
-cadre  yes       resolve           SAP    SAP    -        -      SAP
-cadre  yes       decline           SAP    SAP    -        -      SAP
-cadre  yes       duplicate         SAP    SAP    -        -      SAP
-cadre  yes       reassign          -      SAP    -        -      SAP
-chair  no        acknowledge       S      S      -        -      S
-chair  no        reply             SAP    SAP    -        -      SAP
-chair  no        note              SAPR   SAPR   -        -      SAPR
-chair  no        escalate          -      SAP    -        -      SAP
-chair  no        refer             -      SAP    -        -      SAP
-chair  no        management_reply  -      -      -        -      SAP
-chair  no        resolve           SAP    SAP    -        -      SAP
-chair  no        decline           SAP    SAP    -        -      SAP
-chair  no        duplicate         SAP    SAP    -        -      SAP
-chair  no        reassign          -      SAP    -        -      SAP
-chair  yes       acknowledge       S      S      -        -      S
-chair  yes       reply             SAP    SAP    -        -      SAP
-chair  yes       note              SAPR   SAPR   -        -      SAPR
-chair  yes       escalate          -      SAP    -        -      SAP
-chair  yes       refer             -      -      -        -      -
-chair  yes       management_reply  -      -      SAP      -      SAP
-chair  yes       resolve           SAP    SAP    -        -      SAP
-chair  yes       decline           SAP    SAP    -        -      SAP
-chair  yes       duplicate         SAP    SAP    -        -      SAP
-chair  yes       reassign          -      SAP    -        -      SAP
-upper  no        acknowledge       S      S      -        S      S
-upper  no        reply             SAP    SAP    -        SAP    SAP
-upper  no        note              SAPR   SAPR   -        SAPR   SAPR
-upper  no        escalate          -      -      -        -      -
-upper  no        refer             -      SAP    -        -      SAP
-upper  no        management_reply  -      -      -        -      SAP
-upper  no        resolve           SAP    SAP    -        SAP    SAP
-upper  no        decline           SAP    SAP    -        SAP    SAP
-upper  no        duplicate         SAP    SAP    -        SAP    SAP
-upper  no        reassign          -      SAP    -        -      SAP
-upper  yes       acknowledge       S      S      -        S      S
-upper  yes       reply             SAP    SAP    -        SAP    SAP
-upper  yes       note              SAPR   SAPR   -        SAPR   SAPR
-upper  yes       escalate          -      -      -        -      -
-upper  yes       refer             -      -      -        -      -
-upper  yes       management_reply  -      -      SAP      -      SAP
-upper  yes       resolve           SAP    SAP    -        SAP    SAP
-upper  yes       decline           SAP    SAP    -        SAP    SAP
-upper  yes       duplicate         SAP    SAP    -        SAP    SAP
-upper  yes       reassign          -      SAP    -        -      SAP
+level  referred  action            cadre  chair  manager  upper  admin  partner
+cadre  no        acknowledge       S      S      -        -      S      -
+cadre  no        reply             SAP    SAP    -        -      SAP    -
+cadre  no        note              SAPR   SAPR   -        -      SAPR   -
+cadre  no        escalate          SAP    SAP    -        -      SAP    -
+cadre  no        refer             -      SAP    -        -      SAP    -
+cadre  no        management_reply  -      -      -        -      SAP    -
+cadre  no        resolve           SAP    SAP    -        -      SAP    -
+cadre  no        decline           SAP    SAP    -        -      SAP    -
+cadre  no        duplicate         SAP    SAP    -        -      SAP    -
+cadre  no        reassign          -      SAP    -        -      SAP    -
+cadre  yes       acknowledge       S      S      -        -      S      -
+cadre  yes       reply             SAP    SAP    -        -      SAP    -
+cadre  yes       note              SAPR   SAPR   -        -      SAPR   -
+cadre  yes       escalate          SAP    SAP    -        -      SAP    -
+cadre  yes       refer             -      -      -        -      -      -
+cadre  yes       management_reply  -      -      SAP      -      SAP    -
+cadre  yes       resolve           SAP    SAP    -        -      SAP    -
+cadre  yes       decline           SAP    SAP    -        -      SAP    -
+cadre  yes       duplicate         SAP    SAP    -        -      SAP    -
+cadre  yes       reassign          -      SAP    -        -      SAP    -
+chair  no        acknowledge       S      S      -        -      S      -
+chair  no        reply             SAP    SAP    -        -      SAP    -
+chair  no        note              SAPR   SAPR   -        -      SAPR   -
+chair  no        escalate          -      SAP    -        -      SAP    -
+chair  no        refer             -      SAP    -        -      SAP    -
+chair  no        management_reply  -      -      -        -      SAP    -
+chair  no        resolve           SAP    SAP    -        -      SAP    -
+chair  no        decline           SAP    SAP    -        -      SAP    -
+chair  no        duplicate         SAP    SAP    -        -      SAP    -
+chair  no        reassign          -      SAP    -        -      SAP    -
+chair  yes       acknowledge       S      S      -        -      S      -
+chair  yes       reply             SAP    SAP    -        -      SAP    -
+chair  yes       note              SAPR   SAPR   -        -      SAPR   -
+chair  yes       escalate          -      SAP    -        -      SAP    -
+chair  yes       refer             -      -      -        -      -      -
+chair  yes       management_reply  -      -      SAP      -      SAP    -
+chair  yes       resolve           SAP    SAP    -        -      SAP    -
+chair  yes       decline           SAP    SAP    -        -      SAP    -
+chair  yes       duplicate         SAP    SAP    -        -      SAP    -
+chair  yes       reassign          -      SAP    -        -      SAP    -
+upper  no        acknowledge       S      S      -        S      S      -
+upper  no        reply             SAP    SAP    -        SAP    SAP    -
+upper  no        note              SAPR   SAPR   -        SAPR   SAPR   -
+upper  no        escalate          -      -      -        -      -      -
+upper  no        refer             -      SAP    -        -      SAP    -
+upper  no        management_reply  -      -      -        -      SAP    -
+upper  no        resolve           SAP    SAP    -        SAP    SAP    -
+upper  no        decline           SAP    SAP    -        SAP    SAP    -
+upper  no        duplicate         SAP    SAP    -        SAP    SAP    -
+upper  no        reassign          -      SAP    -        -      SAP    -
+upper  yes       acknowledge       S      S      -        S      S      -
+upper  yes       reply             SAP    SAP    -        SAP    SAP    -
+upper  yes       note              SAPR   SAPR   -        SAPR   SAPR   -
+upper  yes       escalate          -      -      -        -      -      -
+upper  yes       refer             -      -      -        -      -      -
+upper  yes       management_reply  -      -      SAP      -      SAP    -
+upper  yes       resolve           SAP    SAP    -        SAP    SAP    -
+upper  yes       decline           SAP    SAP    -        SAP    SAP    -
+upper  yes       duplicate         SAP    SAP    -        SAP    SAP    -
+upper  yes       reassign          -      SAP    -        -      SAP    -
 """
 STATUS_LETTERS = {"S": Status.SUBMITTED, "A": Status.ACKNOWLEDGED, "P": Status.IN_PROGRESS,
                   "R": Status.RESOLVED, "C": Status.CLOSED, "D": Status.DECLINED}

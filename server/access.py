@@ -24,6 +24,7 @@ from server.models import (
     Member,
     Notice,
     Officer,
+    Referral,
     Role,
     ServiceRequest,
     SessionKind,
@@ -116,9 +117,14 @@ def sign_out_officer(request: Request) -> None:
 
 
 async def require_officer(request: Request, *roles: Role) -> Officer:
+    """The signed-in officer, if their role is one of `roles` (any union role when none is
+    named). A partner reaches only the pages that name `Role.PARTNER`; everywhere else it
+    is answered 404, as if the page did not exist (it is no union officer)."""
     officer = await current_officer(request)
     if officer is None:
         raise login_redirect(request)
+    if officer.role == Role.PARTNER and Role.PARTNER not in roles:
+        raise HTTPException(404)
     if roles and officer.role not in roles and officer.role != Role.ADMIN:
         raise HTTPException(403)
     return officer
@@ -225,6 +231,9 @@ def request_scope(officer: Officer) -> Q:
         return Q(assignee_id=officer.id)
     if officer.role == Role.MANAGER:
         return Q(project_id=officer.union.id, referred=True)
+    if officer.role == Role.PARTNER:
+        # What was referred to this partner, and nothing else (server.services.partners).
+        return Q(id__in=Subquery(Referral.filter(partner_id=officer.id).values("request_id")))
     return Q(project_id__in=projects_under(officer.union.path))
 
 
@@ -328,9 +337,11 @@ async def notice_for_officer(officer: Officer, notice_id: int) -> Notice:
 # admin everyone. Nobody manages their own account, nor anyone at their own node or above
 # it: no account can lock out the one that manages it.
 
+# Partner accounts (外部协办) may be placed by a chair at the project and by an upper union
+# at its own node or any below it.
 MANAGED_ROLES: dict[Role, tuple[Role, ...]] = {
-    Role.CHAIR: (Role.CADRE, Role.MANAGER),
-    Role.UPPER: (Role.CHAIR, Role.UPPER),
+    Role.CHAIR: (Role.CADRE, Role.MANAGER, Role.PARTNER),
+    Role.UPPER: (Role.CHAIR, Role.UPPER, Role.PARTNER),
     Role.ADMIN: tuple(Role),
 }
 
@@ -368,8 +379,15 @@ def officers_managed_by(officer: Officer) -> Q:
     roles = list(managed_roles(officer))
     if officer.role == Role.CHAIR:
         return mine & Q(union_id=officer.union.id, role__in=roles)
-    return mine & Q(union__path__startswith=officer.union.path, role__in=roles) & ~Q(
-        union_id=officer.union.id)
+    return mine & ((Q(union__path__startswith=officer.union.path, role__in=roles) & ~Q(
+        union_id=officer.union.id)) | Q(union_id=officer.union.id, role=Role.PARTNER))
+
+
+def partner_nodes_of(officer: Officer) -> Q:
+    """Union nodes where `officer` may place a partner account (as UnionNode filter): those
+    of `nodes_managed_by`, and an upper union's own node."""
+    nodes = nodes_managed_by(officer)
+    return nodes | Q(id=officer.union.id) if officer.role == Role.UPPER else nodes
 
 
 def may_appoint(officer: Officer, role: Role, node: UnionNode) -> bool:
@@ -380,7 +398,17 @@ def may_appoint(officer: Officer, role: Role, node: UnionNode) -> bool:
         return True
     if officer.role == Role.CHAIR:
         return node.id == officer.union.id
+    if role == Role.PARTNER:
+        return officer.union.contains(node)
     return officer.union.contains(node) and node.id != officer.union.id
+
+
+def may_change_role(officer: Officer, target: Officer, role: Role) -> bool:
+    """A partner account stays a partner's (it belongs to an organisation outside the
+    union), and no union account becomes one: a new account is made instead."""
+    if Role.PARTNER in {role, target.role}:
+        return False
+    return may_appoint(officer, role, target.union)
 
 
 def may_promote_to_chair(officer: Officer, target: Officer) -> bool:

@@ -140,8 +140,17 @@ def cmd_officer_add(args: argparse.Namespace) -> None:
                     else sys.stdin.readline().rstrip("\n"))
 
     async def work() -> Any:
-        return await add_officer(phone=args.phone, name=args.name, role=args.role,
-                                 union_code=args.union, password=password, team=args.team)
+        from server.services import audit
+
+        partner = ({"organisation": args.organisation or "",
+                    "partner_kind": args.partner_kind or ""} if args.role == "partner" else None)
+        officer = await add_officer(phone=args.phone, name=args.name, role=args.role,
+                                    union_code=args.union, password=password, team=args.team,
+                                    partner=partner)
+        # From the shell, so the entry names no officer (like the other account commands).
+        await audit.record(None, "officer.add", officer, role=args.role, union=args.union,
+                           via="cli")
+        return officer
 
     officer = run_or_fail(settings, work)
     print(f"officer {officer.phone} ({officer.role.value}) added")
@@ -334,10 +343,15 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--phone", required=True)
     add.add_argument("--name", required=True)
     add.add_argument("--role", required=True, choices=["admin", "upper", "chair", "cadre",
-                                                       "manager"])
+                                                       "manager", "partner"])
     add.add_argument("--union", required=True, help="union node code, e.g. xibailiang")
     add.add_argument("--team", help="cadre's own team (same-team members go to them first)")
     add.add_argument("--password", help="password (default: read from stdin)")
+    add.add_argument("--organisation", help="a partner's organisation (role partner), e.g. "
+                     "西安市法律援助中心")
+    add.add_argument("--partner-kind", choices=["legal_aid", "hotline", "mediation",
+                                                "counselling", "other"],
+                     help="a partner's kind (role partner)")
     add.set_defaults(func=cmd_officer_add)
     listing = officer_sub.add_parser(
         "list", help="list accounts, tab-separated: phone, role, status, union, team, "

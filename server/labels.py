@@ -12,7 +12,7 @@ CHINA = ZoneInfo("Asia/Shanghai")
 
 ROLE_LABELS = {
     "admin": N_("系统管理员"), "upper": N_("上级工会"), "chair": N_("工会主席"),
-    "cadre": N_("工会干部"), "manager": N_("项目管理人员"),
+    "cadre": N_("工会干部"), "manager": N_("项目管理人员"), "partner": N_("外部协办"),
 }
 MEMBER_STATUS_LABELS = {
     "pending": N_("待审核"), "active": N_("正式会员"), "rejected": N_("未通过"),
@@ -52,6 +52,11 @@ EVENT_LABELS: dict[str, str] = {
     EventKind.WAGE_PARTIAL: N_("已部分支付"), EventKind.WAGE_PAID: N_("欠薪已支付"),
     EventKind.WAGE_CLAIM: N_("登记了一位工友的欠薪"),
     EventKind.VIEWED: N_("干部已查看"),
+    EventKind.PARTNER_REFERRED: N_("已转外部协办单位"),
+    EventKind.PARTNER_REPLY: N_("协办单位回复"),
+    EventKind.PARTNER_NOTE: N_("协办单位备注"),
+    EventKind.PARTNER_OUTCOME: N_("协办单位记录了结果"),
+    EventKind.CONSENT: N_("工友答复是否告知身份"),
 }
 HEARD_BY_LABELS = {"in_person": N_("当面"), "phone": N_("电话")}
 # The officer actions by name, as the panel's choice and the outbox's "needs attention"

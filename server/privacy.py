@@ -43,8 +43,10 @@ SMALL = f"< {K}"
 # `suppress_table`); every such cell holds at least K, so this is the truth.
 NOT_SMALL = f"≥ {K}"
 
-# Readers outside the union's casework: they see requests, never people.
-OUTSIDE_ROLES = frozenset({Role.MANAGER, Role.UPPER})
+# Readers outside the union's casework: they see requests, never people. A partner
+# (外部协办) is one too; it may learn who filed only by the worker's consent
+# (`partner_identity`).
+OUTSIDE_ROLES = frozenset({Role.MANAGER, Role.UPPER, Role.PARTNER})
 
 Count = int | str
 T = TypeVar("T")
@@ -315,6 +317,26 @@ def _view(viewer: Viewer, filer: Identity | None, assignee: str, referred: bool,
         description=description if readable else "", resolution=resolution if readable else "")
 
 
+@dataclass(frozen=True)
+class PartnerIdentity:
+    """What a partner learns of the filer when the worker consented: enough to reach them."""
+    name: str
+    phone: str
+    member_no: str
+    id_number_masked: str
+
+
+def partner_identity(viewer: Viewer, member: Member,
+                     consented: bool) -> PartnerIdentity | None:
+    """The filer as a partner sees them: only with the worker's consent given at referral
+    (in the app, or aloud to the officer who recorded it); otherwise nothing that names
+    them. Never for anyone but a partner."""
+    if not consented or not isinstance(viewer, Officer) or viewer.role != Role.PARTNER:
+        return None
+    return PartnerIdentity(member.name, member.phone, member.member_no or "",
+                           member.id_number_masked)
+
+
 def _identity(member: Member) -> Identity:
     team = getattr(member, "team", None)
     # Only a fetched Team counts; an unfetched relation must not trigger a query here.
@@ -338,6 +360,7 @@ WORKER_READABLE_NOTES = frozenset({
     EventKind.REOPENED, EventKind.RATED,
     EventKind.WAGE_VERIFIED, EventKind.WAGE_PROMISED, EventKind.WAGE_PARTIAL,
     EventKind.WAGE_PAID,
+    EventKind.PARTNER_REPLY, EventKind.PARTNER_OUTCOME,
 })
 OUTSIDE_READABLE_NOTES = frozenset({
     EventKind.SUBMITTED, EventKind.WORKER_REPLY, EventKind.REOPENED, EventKind.RATED,
@@ -396,7 +419,7 @@ def timeline(viewer: Officer, events: Iterable[RequestEvent], filer: Identity | 
     audible = voices_for(viewer, voices or {})
     views = []
     for event in events:
-        if outside and not event.public:
+        if outside and not event.public and not _own(viewer, event):
             continue
         note = event.note if not outside or _outside_reads_note(viewer, event) else ""
         views.append(EventView(
@@ -436,7 +459,20 @@ def _actor(viewer: Officer, event: RequestEvent, filer: Identity | None,
     return actor.name
 
 
+def _own(viewer: Officer, event: RequestEvent) -> bool:
+    return event.actor_id == viewer.id  # type: ignore[attr-defined]
+
+
+# A partner's words, and the union's referral to a partner, are for that partner and the
+# union (and the worker, when public): not for management or the upper union.
+PARTNER_EVENTS = frozenset({EventKind.PARTNER_REFERRED, EventKind.PARTNER_REPLY,
+                            EventKind.PARTNER_NOTE, EventKind.PARTNER_OUTCOME})
+
+
 def _outside_reads_note(viewer: Officer, event: RequestEvent) -> bool:
+    if event.kind in PARTNER_EVENTS:
+        return viewer.role == Role.PARTNER and (
+            _own(viewer, event) or event.detail.get("partner") == viewer.id)
     if event.kind in OUTSIDE_READABLE_NOTES:
         return True
     return (event.kind == EventKind.ESCALATED and viewer.role == Role.UPPER

@@ -30,6 +30,20 @@ from tests.conftest import (
 
 OUTSIDER = "outsider"
 OTHER_MEMBER = "other-member"
+# A partner (外部协办) under the branch above both projects: nothing was referred to it, so
+# every page with anyone's data is a 404 (tests/test_partners.py covers what it may read).
+PARTNER = "13700012345"
+
+
+async def ensure_partner() -> None:
+    from server.models import Officer
+    from server.services.officers import add_officer
+
+    if not await Officer.exists(phone=PARTNER):
+        await add_officer(phone=PARTNER, name="法律援助 律师", role="partner",
+                          union_code="cscec1-xibei", password="lianxin-demo-2026",
+                          partner={"organisation": "西安市法律援助中心",
+                                   "partner_kind": "legal_aid"})
 
 
 @contextlib.asynccontextmanager
@@ -39,6 +53,8 @@ async def visitor(app: object, who: str) -> AsyncIterator[httpx.AsyncClient]:
             response, _ = await enrol(c, "chuangxingang")
             assert response.status_code == 303
         elif who != OUTSIDER:
+            if who == PARTNER:
+                await ensure_partner()
             await login(c, who)
         yield c
 
@@ -53,7 +69,7 @@ async def xbl_member(app: object) -> tuple[Member, httpx.AsyncClient]:
 
 @pytest.mark.parametrize(("who", "expected"), [
     (OUTSIDER, 303), (OTHER_MEMBER, 303), (XBL_CADRE, 200), (XBL_CHAIR, 200), (ADMIN, 200),
-    (CXG_CADRE, 404), (CXG_CHAIR, 404), (XBL_MANAGER, 403), (UPPER, 403),
+    (CXG_CADRE, 404), (CXG_CHAIR, 404), (XBL_MANAGER, 403), (UPPER, 403), (PARTNER, 404),
 ])
 async def test_member_record(app: object, xbl_member: tuple[Member, httpx.AsyncClient],
                              who: str, expected: int) -> None:
@@ -71,7 +87,7 @@ async def test_member_record(app: object, xbl_member: tuple[Member, httpx.AsyncC
 
 @pytest.mark.parametrize(("who", "expected"), [
     (OUTSIDER, 303), (XBL_CADRE, 200), (XBL_CHAIR, 200), (ADMIN, 200),
-    (XBL_MANAGER, 403), (UPPER, 403),
+    (XBL_MANAGER, 403), (UPPER, 403), (PARTNER, 404),
 ])
 @pytest.mark.parametrize("path", ["/officer/pending", "/officer/members", "/officer/card"])
 async def test_officer_lists(app: object, who: str, expected: int, path: str) -> None:

@@ -125,93 +125,94 @@ async def test_pending_member_cannot_file(app: Any) -> None:
 # was passed up to it; the manager only on what was referred; a cadre escalates only from
 # their own level; nothing is referred twice or escalated past the upper union. The request
 # is a wage case (欠薪), so the wage milestones have rows; on any other category they are
-# refused (test_wage_milestones_only_on_wage_cases).
+# refused (test_wage_milestones_only_on_wage_cases). A partner takes none of these (its own
+# actions: services/partners.py, tests/test_partners.py).
 OFFICER_MATRIX = """
-level  referred  action            cadre  chair  manager  upper  admin
-cadre  no        acknowledge       S      S      -        -      S
-cadre  no        reply             SAP    SAP    -        -      SAP
-cadre  no        note              SAPR   SAPR   -        -      SAPR
-cadre  no        escalate          SAP    SAP    -        -      SAP
-cadre  no        refer             -      SAP    -        -      SAP
-cadre  no        management_reply  -      -      -        -      SAP
-cadre  no        resolve           SAP    SAP    -        -      SAP
-cadre  no        decline           SAP    SAP    -        -      SAP
-cadre  no        duplicate         SAP    SAP    -        -      SAP
-cadre  no        reassign          -      SAP    -        -      SAP
-cadre  no        wage_verify       SAP    SAP    -        -      SAP
-cadre  no        wage_promise      SAP    SAP    -        -      SAP
-cadre  no        wage_partial      SAP    SAP    -        -      SAP
-cadre  no        wage_paid         SAP    SAP    -        -      SAP
-cadre  yes       acknowledge       S      S      -        -      S
-cadre  yes       reply             SAP    SAP    -        -      SAP
-cadre  yes       note              SAPR   SAPR   -        -      SAPR
-cadre  yes       escalate          SAP    SAP    -        -      SAP
-cadre  yes       refer             -      -      -        -      -
-cadre  yes       management_reply  -      -      SAP      -      SAP
-cadre  yes       resolve           SAP    SAP    -        -      SAP
-cadre  yes       decline           SAP    SAP    -        -      SAP
-cadre  yes       duplicate         SAP    SAP    -        -      SAP
-cadre  yes       reassign          -      SAP    -        -      SAP
-cadre  yes       wage_verify       SAP    SAP    -        -      SAP
-cadre  yes       wage_promise      SAP    SAP    -        -      SAP
-cadre  yes       wage_partial      SAP    SAP    -        -      SAP
-cadre  yes       wage_paid         SAP    SAP    -        -      SAP
-chair  no        acknowledge       S      S      -        -      S
-chair  no        reply             SAP    SAP    -        -      SAP
-chair  no        note              SAPR   SAPR   -        -      SAPR
-chair  no        escalate          -      SAP    -        -      SAP
-chair  no        refer             -      SAP    -        -      SAP
-chair  no        management_reply  -      -      -        -      SAP
-chair  no        resolve           SAP    SAP    -        -      SAP
-chair  no        decline           SAP    SAP    -        -      SAP
-chair  no        duplicate         SAP    SAP    -        -      SAP
-chair  no        reassign          -      SAP    -        -      SAP
-chair  no        wage_verify       SAP    SAP    -        -      SAP
-chair  no        wage_promise      SAP    SAP    -        -      SAP
-chair  no        wage_partial      SAP    SAP    -        -      SAP
-chair  no        wage_paid         SAP    SAP    -        -      SAP
-chair  yes       acknowledge       S      S      -        -      S
-chair  yes       reply             SAP    SAP    -        -      SAP
-chair  yes       note              SAPR   SAPR   -        -      SAPR
-chair  yes       escalate          -      SAP    -        -      SAP
-chair  yes       refer             -      -      -        -      -
-chair  yes       management_reply  -      -      SAP      -      SAP
-chair  yes       resolve           SAP    SAP    -        -      SAP
-chair  yes       decline           SAP    SAP    -        -      SAP
-chair  yes       duplicate         SAP    SAP    -        -      SAP
-chair  yes       reassign          -      SAP    -        -      SAP
-chair  yes       wage_verify       SAP    SAP    -        -      SAP
-chair  yes       wage_promise      SAP    SAP    -        -      SAP
-chair  yes       wage_partial      SAP    SAP    -        -      SAP
-chair  yes       wage_paid         SAP    SAP    -        -      SAP
-upper  no        acknowledge       S      S      -        S      S
-upper  no        reply             SAP    SAP    -        SAP    SAP
-upper  no        note              SAPR   SAPR   -        SAPR   SAPR
-upper  no        escalate          -      -      -        -      -
-upper  no        refer             -      SAP    -        -      SAP
-upper  no        management_reply  -      -      -        -      SAP
-upper  no        resolve           SAP    SAP    -        SAP    SAP
-upper  no        decline           SAP    SAP    -        SAP    SAP
-upper  no        duplicate         SAP    SAP    -        SAP    SAP
-upper  no        reassign          -      SAP    -        -      SAP
-upper  no        wage_verify       SAP    SAP    -        SAP    SAP
-upper  no        wage_promise      SAP    SAP    -        SAP    SAP
-upper  no        wage_partial      SAP    SAP    -        SAP    SAP
-upper  no        wage_paid         SAP    SAP    -        SAP    SAP
-upper  yes       acknowledge       S      S      -        S      S
-upper  yes       reply             SAP    SAP    -        SAP    SAP
-upper  yes       note              SAPR   SAPR   -        SAPR   SAPR
-upper  yes       escalate          -      -      -        -      -
-upper  yes       refer             -      -      -        -      -
-upper  yes       management_reply  -      -      SAP      -      SAP
-upper  yes       resolve           SAP    SAP    -        SAP    SAP
-upper  yes       decline           SAP    SAP    -        SAP    SAP
-upper  yes       duplicate         SAP    SAP    -        SAP    SAP
-upper  yes       reassign          -      SAP    -        -      SAP
-upper  yes       wage_verify       SAP    SAP    -        SAP    SAP
-upper  yes       wage_promise      SAP    SAP    -        SAP    SAP
-upper  yes       wage_partial      SAP    SAP    -        SAP    SAP
-upper  yes       wage_paid         SAP    SAP    -        SAP    SAP
+level  referred  action            cadre  chair  manager  upper  admin  partner
+cadre  no        acknowledge       S      S      -        -      S      -
+cadre  no        reply             SAP    SAP    -        -      SAP    -
+cadre  no        note              SAPR   SAPR   -        -      SAPR   -
+cadre  no        escalate          SAP    SAP    -        -      SAP    -
+cadre  no        refer             -      SAP    -        -      SAP    -
+cadre  no        management_reply  -      -      -        -      SAP    -
+cadre  no        resolve           SAP    SAP    -        -      SAP    -
+cadre  no        decline           SAP    SAP    -        -      SAP    -
+cadre  no        duplicate         SAP    SAP    -        -      SAP    -
+cadre  no        reassign          -      SAP    -        -      SAP    -
+cadre  no        wage_verify       SAP    SAP    -        -      SAP    -
+cadre  no        wage_promise      SAP    SAP    -        -      SAP    -
+cadre  no        wage_partial      SAP    SAP    -        -      SAP    -
+cadre  no        wage_paid         SAP    SAP    -        -      SAP    -
+cadre  yes       acknowledge       S      S      -        -      S      -
+cadre  yes       reply             SAP    SAP    -        -      SAP    -
+cadre  yes       note              SAPR   SAPR   -        -      SAPR   -
+cadre  yes       escalate          SAP    SAP    -        -      SAP    -
+cadre  yes       refer             -      -      -        -      -      -
+cadre  yes       management_reply  -      -      SAP      -      SAP    -
+cadre  yes       resolve           SAP    SAP    -        -      SAP    -
+cadre  yes       decline           SAP    SAP    -        -      SAP    -
+cadre  yes       duplicate         SAP    SAP    -        -      SAP    -
+cadre  yes       reassign          -      SAP    -        -      SAP    -
+cadre  yes       wage_verify       SAP    SAP    -        -      SAP    -
+cadre  yes       wage_promise      SAP    SAP    -        -      SAP    -
+cadre  yes       wage_partial      SAP    SAP    -        -      SAP    -
+cadre  yes       wage_paid         SAP    SAP    -        -      SAP    -
+chair  no        acknowledge       S      S      -        -      S      -
+chair  no        reply             SAP    SAP    -        -      SAP    -
+chair  no        note              SAPR   SAPR   -        -      SAPR   -
+chair  no        escalate          -      SAP    -        -      SAP    -
+chair  no        refer             -      SAP    -        -      SAP    -
+chair  no        management_reply  -      -      -        -      SAP    -
+chair  no        resolve           SAP    SAP    -        -      SAP    -
+chair  no        decline           SAP    SAP    -        -      SAP    -
+chair  no        duplicate         SAP    SAP    -        -      SAP    -
+chair  no        reassign          -      SAP    -        -      SAP    -
+chair  no        wage_verify       SAP    SAP    -        -      SAP    -
+chair  no        wage_promise      SAP    SAP    -        -      SAP    -
+chair  no        wage_partial      SAP    SAP    -        -      SAP    -
+chair  no        wage_paid         SAP    SAP    -        -      SAP    -
+chair  yes       acknowledge       S      S      -        -      S      -
+chair  yes       reply             SAP    SAP    -        -      SAP    -
+chair  yes       note              SAPR   SAPR   -        -      SAPR   -
+chair  yes       escalate          -      SAP    -        -      SAP    -
+chair  yes       refer             -      -      -        -      -      -
+chair  yes       management_reply  -      -      SAP      -      SAP    -
+chair  yes       resolve           SAP    SAP    -        -      SAP    -
+chair  yes       decline           SAP    SAP    -        -      SAP    -
+chair  yes       duplicate         SAP    SAP    -        -      SAP    -
+chair  yes       reassign          -      SAP    -        -      SAP    -
+chair  yes       wage_verify       SAP    SAP    -        -      SAP    -
+chair  yes       wage_promise      SAP    SAP    -        -      SAP    -
+chair  yes       wage_partial      SAP    SAP    -        -      SAP    -
+chair  yes       wage_paid         SAP    SAP    -        -      SAP    -
+upper  no        acknowledge       S      S      -        S      S      -
+upper  no        reply             SAP    SAP    -        SAP    SAP    -
+upper  no        note              SAPR   SAPR   -        SAPR   SAPR   -
+upper  no        escalate          -      -      -        -      -      -
+upper  no        refer             -      SAP    -        -      SAP    -
+upper  no        management_reply  -      -      -        -      SAP    -
+upper  no        resolve           SAP    SAP    -        SAP    SAP    -
+upper  no        decline           SAP    SAP    -        SAP    SAP    -
+upper  no        duplicate         SAP    SAP    -        SAP    SAP    -
+upper  no        reassign          -      SAP    -        -      SAP    -
+upper  no        wage_verify       SAP    SAP    -        SAP    SAP    -
+upper  no        wage_promise      SAP    SAP    -        SAP    SAP    -
+upper  no        wage_partial      SAP    SAP    -        SAP    SAP    -
+upper  no        wage_paid         SAP    SAP    -        SAP    SAP    -
+upper  yes       acknowledge       S      S      -        S      S      -
+upper  yes       reply             SAP    SAP    -        SAP    SAP    -
+upper  yes       note              SAPR   SAPR   -        SAPR   SAPR   -
+upper  yes       escalate          -      -      -        -      -      -
+upper  yes       refer             -      -      -        -      -      -
+upper  yes       management_reply  -      -      SAP      -      SAP    -
+upper  yes       resolve           SAP    SAP    -        SAP    SAP    -
+upper  yes       decline           SAP    SAP    -        SAP    SAP    -
+upper  yes       duplicate         SAP    SAP    -        SAP    SAP    -
+upper  yes       reassign          -      SAP    -        -      SAP    -
+upper  yes       wage_verify       SAP    SAP    -        SAP    SAP    -
+upper  yes       wage_promise      SAP    SAP    -        SAP    SAP    -
+upper  yes       wage_partial      SAP    SAP    -        SAP    SAP    -
+upper  yes       wage_paid         SAP    SAP    -        SAP    SAP    -
 """
 STATUS_LETTERS = {"S": Status.SUBMITTED, "A": Status.ACKNOWLEDGED, "P": Status.IN_PROGRESS,
                   "R": Status.RESOLVED, "C": Status.CLOSED, "D": Status.DECLINED}

@@ -31,6 +31,13 @@ from server.models.notices import (
     NoticeScope,
 )
 from server.models.officers import Officer, PasswordCode, Role
+from server.models.partners import (
+    Consent,
+    PartnerKind,
+    PartnerProfile,
+    Referral,
+    ReferralOutcome,
+)
 from server.models.requests import (
     Anonymity,
     Category,
@@ -64,6 +71,7 @@ __models__ = [
     SharedProblem, SharedJoin, SharedUpdate,
     CannedReply,
     WageClaim,
+    PartnerProfile, Referral,
 ]
 
 __all__ = [
@@ -73,6 +81,7 @@ __all__ = [
     "Category",
     "CategoryDeadline",
     "Channel",
+    "Consent",
     "ContactKind",
     "ContactLog",
     "DailySummary",
@@ -102,10 +111,14 @@ __all__ = [
     "NoticeRead",
     "NoticeScope",
     "Officer",
+    "PartnerKind",
+    "PartnerProfile",
     "PasswordCode",
     "ProjectFigures",
     "PushSubscription",
     "RebindCode",
+    "Referral",
+    "ReferralOutcome",
     "RequestEvent",
     "RequestPhoto",
     "RequestVoice",

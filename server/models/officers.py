@@ -18,6 +18,9 @@ class Role(StrEnum):
     CHAIR = "chair"
     CADRE = "cadre"
     MANAGER = "manager"
+    # An organisation outside the union (server.models.partners): reads only what is
+    # referred to it.
+    PARTNER = "partner"
 
 
 # Roles that may ever see who a worker is. Management and the upper union see figures only.

@@ -100,6 +100,12 @@ class EventKind(StrEnum):
     # A union officer who may act on it opened it for the first time: "干部已查看" for the
     # worker. Written once (ServiceRequest.viewed_at claims it); no inbox item, no "新回复".
     VIEWED = "viewed"
+    # Referral to a partner (server.services.partners); not the referral to management.
+    PARTNER_REFERRED = "partner_referred"
+    PARTNER_REPLY = "partner_reply"  # partner → worker (public)
+    PARTNER_NOTE = "partner_note"  # partner → union (internal)
+    PARTNER_OUTCOME = "partner_outcome"  # the partner closed the referral with an outcome
+    CONSENT = "consent"  # the worker agreed or refused to be named to a partner
 
 
 class WageStage(StrEnum):

@@ -16,6 +16,7 @@ from server.routes import (
     officer_members,
     officer_posters,
     officer_requests,
+    partners,
     public,
     push,
     pwa,
@@ -26,7 +27,10 @@ from server.routes import (
 )
 
 routes: list[BaseRoute] = [
-    *public.routes, *pwa.routes, *join.routes, *me.routes, *requests.routes,
+    *public.routes, *pwa.routes, *join.routes, *me.routes,
+    # Before requests and officer_requests: their `{action}` patterns would take its paths.
+    *partners.routes,
+    *requests.routes,
     *officer.routes, *officer_enrol.routes,
     # Before officer_members: its /officer/members/{id}/{decision} would take these paths.
     *officer_care.routes, *officer_members.routes, *shared.routes,

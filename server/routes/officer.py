@@ -72,6 +72,10 @@ async def logout(request: Request) -> Response:
 
 
 async def dashboard(request: Request) -> Response:
+    signed_in = await current_officer(request)
+    if signed_in is not None and signed_in.role == Role.PARTNER:
+        # A partner's start page is its list of referred requests (after sign-in too).
+        return RedirectResponse("/partner", status_code=303)
     officer = await require_officer(request)
     context: dict[str, object] = {"loads": [], "pending_count": 0, "member_count": 0,
                                   "team_coverage": None}

@@ -16,10 +16,12 @@ from server.access import (
     can_manage_officers,
     managed_roles,
     may_appoint,
+    may_change_role,
     may_promote_to_chair,
     nodes_managed_by,
     officer_for_manager,
     officers_managed_by,
+    partner_nodes_of,
     require_officer,
     sign_in_officer,
 )
@@ -27,7 +29,7 @@ from server.errors import DomainError
 from server.i18n import gettext
 from server.models import Officer, Role, Team, UnionNode
 from server.routes.officer import NO_STORE, client_ip
-from server.services import audit, officers
+from server.services import audit, officers, partners
 from server.validation import small_int
 from server.web.forms import form_dict, query_text, read_form
 from server.web.templating import render
@@ -60,7 +62,9 @@ async def _render(request: Request, officer: Officer, *, result: dict[str, Any] 
     rows, total = await officers.roster(officers_managed_by(officer), term=term, under=under,
                                         page=page, page_size=PAGE_SIZE)
     roles = managed_roles(officer)
-    nodes = await UnionNode.filter(nodes_q).order_by("path").limit(MAX_NODES)
+    nodes = await UnionNode.filter(
+        partner_nodes_of(officer) if Role.PARTNER in roles else nodes_q).order_by(
+        "path").limit(MAX_NODES)
     teams = []
     if officer.role == Role.CHAIR:
         teams = await Team.filter(project_id=officer.union.id).order_by("name")
@@ -74,14 +78,15 @@ async def _render(request: Request, officer: Officer, *, result: dict[str, Any] 
         "open": privacy.count_for(officer, row.open_requests),
         "roles": [r for r in roles if r != row.officer.role
                   and officers.role_fits(r, row.officer.union)
-                  and may_appoint(officer, r, row.officer.union)],
+                  and may_change_role(officer, row.officer, r)],
     } for row in rows]
     preset = {"union": query_text(request, "union", 40)} if officer.role != Role.CHAIR else {}
     return render(request, "officer/officers.html", {
         "accounts": accounts, "total": total, "page": page, "page_size": PAGE_SIZE,
         "params": params, "roles": roles, "nodes": nodes, "teams": teams,
         "missing": missing, "missing_total": missing_total, "result": result,
-        "values": values or preset, "errors": errors or {}, "fixed_union": (
+        "values": values or preset, "errors": errors or {},
+        "partner_kinds": partners.KIND_LABELS, "fixed_union": (
             officer.union if officer.role == Role.CHAIR else None),
     }, status_code=status_code, headers=NO_STORE)
 
@@ -94,11 +99,14 @@ async def account_add(request: Request) -> Response:
     officer = await _manager(request)
     form = form_dict(await read_form(request))
     values = {k: str(form.get(k) or "").strip()[:60]
-              for k in ("name", "phone", "role", "union", "team")}
+              for k in ("name", "phone", "role", "union", "team", "organisation",
+                        "partner_kind")}
     union_code = officer.union.code if officer.role == Role.CHAIR else values["union"]
-    node = await UnionNode.filter(nodes_managed_by(officer), code=union_code).first()
-    errors: dict[str, str] = {}
     role = Role(values["role"]) if values["role"] in {r.value for r in Role} else None
+    node = await UnionNode.filter(
+        partner_nodes_of(officer) if role == Role.PARTNER else nodes_managed_by(officer),
+        code=union_code).first()
+    errors: dict[str, str] = {}
     if node is None:
         errors["union"] = gettext("请选择你管理范围内的工会组织")
     elif role is None or not may_appoint(officer, role, node):
@@ -116,7 +124,8 @@ async def account_add(request: Request) -> Response:
         new, outcome = await officers.appoint(
             officer, phone=values["phone"], name=values["name"], role=role,
             union_code=node.code, team_id=small_int(values["team"]),
-            keyring=request.app.state.keyring, ip=client_ip(request))
+            keyring=request.app.state.keyring, ip=client_ip(request),
+            partner=values if role == Role.PARTNER else None)
     except DomainError as exc:
         return await _render(request, officer, values=values, errors=exc.as_errors(),
                              status_code=exc.status)
@@ -138,7 +147,7 @@ async def account_action(request: Request) -> Response:
         if action == "role":
             value = str(form.get("role") or "")
             role = Role(value) if value in {r.value for r in Role} else None
-            if role is None or not may_appoint(officer, role, target.union):
+            if role is None or not may_change_role(officer, target, role):
                 raise DomainError(gettext("请选择你可以任命的角色"), field="role")
             await officers.change_role(target, role, officer, ip=ip)
         elif action == "password":

@@ -17,7 +17,7 @@ from server.db import reads_from_replica
 from server.errors import DomainError
 from server.models import Officer, Role, Team
 from server.routes.officer import NO_STORE, client_ip
-from server.services import audit, coverage, figure_rows, upper
+from server.services import audit, coverage, figure_rows, partners, upper
 from server.validation import small_int
 from server.web.forms import form_dict, read_form
 from server.web.templating import (
@@ -151,9 +151,11 @@ async def project_page(request: Request) -> Response:
     period, _sort, _desc, _page = _table_params(request, now)
     with reads_from_replica():
         view = await upper.project_view(officer, project, period, now)
+        referral_figures = await partners.figures_for(officer, project.id)
     return render(request, "officer/figures_project.html", {
         "v": view, "columns": upper.COLUMNS, "period_query": _period_query(period),
         "suppressed": officer.role != Role.ADMIN,
+        "referral_figures": referral_figures, "outcome_labels": partners.OUTCOME_LABELS,
     }, headers=NO_STORE)
 
 

@@ -47,6 +47,7 @@ from server.services import (
     inbox,
     lifecycle,
     officer_actions,
+    partners,
     upper,
     wages,
 )
@@ -186,6 +187,7 @@ async def _detail_context(officer: Officer, item: ServiceRequest, error: str = "
         "write_actions": [a for a in WRITE_ACTIONS if a in actions],
         "primary": primary_action(item, actions), "conflict": None,
         **await _wage_context(officer, item, values or {}),
+        "partner_panel": await partners.panel(officer, item),
     }
 
 
@@ -352,12 +354,15 @@ async def request_figures_page(request: Request) -> Response:
 async def request_figures(request: Request, officer: Officer) -> Response:
     start, end, first, last = _period(request)
     site = None
+    referral_figures = None
     with reads_from_replica():
         result = await figures.for_viewer(officer, start, end, datetime.now(UTC))
         if officer.role == Role.CHAIR and officer.union.is_project:
             site = await coverage.of_project(officer.union)
+            referral_figures = await partners.figures_for(officer, officer.union.id)
     return render(request, "officer/figures.html", {
         "f": result, "start": first, "end": last, "coverage": site,
+        "referral_figures": referral_figures, "outcome_labels": partners.OUTCOME_LABELS,
         "action": request.url.path, "categories": list(Category), "statuses": list(Status),
     }, headers=NO_STORE)
 

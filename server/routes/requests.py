@@ -21,7 +21,7 @@ from server.errors import DomainError
 from server.i18n import N_, gettext
 from server.labels import CATEGORY_LABELS
 from server.models import Category, Member, MemberStatus, RequestPhoto, ServiceRequest
-from server.services import contacts, inbox, lifecycle, notices, shared
+from server.services import contacts, inbox, lifecycle, notices, partners, shared
 from server.services import requests as svc
 from server.services import voice as voices
 from server.services.photos import MAX_PHOTOS, MAX_UPLOAD_BYTES, NO_PHOTOS, clean_photos
@@ -147,7 +147,8 @@ async def _worker_context(member: Member, item: ServiceRequest) -> dict[str, obj
             "voices": privacy.voices_for(member, await voices.refs_of(item.id)),
             "calls": await contacts.for_request(member, item),
             "actions": lifecycle.worker_actions(item),
-            "followed": await lifecycle.followed(item)}
+            "followed": await lifecycle.followed(item),
+            "consent_questions": await partners.pending_questions(item)}
 
 
 async def worker_action(request: Request) -> Response:

@@ -35,6 +35,9 @@ WORKER_REASONS: dict[str, str] = {
     EventKind.DUPLICATE: "duplicate", EventKind.MANAGEMENT_REPLY: "management_reply",
     EventKind.WAGE_VERIFIED: "wage_progress", EventKind.WAGE_PROMISED: "wage_progress",
     EventKind.WAGE_PARTIAL: "wage_progress", EventKind.WAGE_PAID: "wage_paid",
+    EventKind.PARTNER_REPLY: "partner_reply", EventKind.PARTNER_OUTCOME: "partner_outcome",
+    # Asks the worker whether the partner may know who they are (when the officer asked).
+    EventKind.PARTNER_REFERRED: "partner_referred",
 }
 # What the cadre holding the request hears about.
 ASSIGNEE_REASONS: dict[str, str] = {
@@ -42,6 +45,8 @@ ASSIGNEE_REASONS: dict[str, str] = {
     EventKind.REOPENED: "reopened", EventKind.WORKER_REPLY: "follow_up",
     EventKind.AUTO_ESCALATED: "overdue", EventKind.HANDED_OVER: "handed_over",
     EventKind.DUE_SOON: "due_soon",
+    EventKind.PARTNER_OUTCOME: "partner_outcome", EventKind.PARTNER_NOTE: "partner_note",
+    EventKind.CONSENT: "consent",
 }
 ESCALATIONS = {EventKind.ESCALATED, EventKind.AUTO_ESCALATED}
 REASON_LABELS: dict[str, str] = {
@@ -58,6 +63,10 @@ REASON_LABELS: dict[str, str] = {
     "shared_update": N_("你也遇到的问题有新进展"),
     "shared_closed": N_("你也遇到的问题有了结果"),
     "wage_progress": N_("你的欠薪诉求有新进展"), "wage_paid": N_("你的欠薪诉求已支付"),
+    "partner_reply": N_("协办单位回复了你的诉求"),
+    "partner_outcome": N_("协办单位记录了办理结果"),
+    "partner_referred": N_("你的诉求转给了外部协办单位"),
+    "partner_note": N_("协办单位写了备注"), "consent": N_("工友答复了是否告知身份"),
 }
 
 

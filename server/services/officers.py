@@ -16,7 +16,7 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -40,7 +40,7 @@ from server.models import (
 )
 from server.models.requests import OPEN_STATUSES
 from server.passwords import MIN_LENGTH, hash_password, verify_password
-from server.services import audit, handover, limits, sessions
+from server.services import audit, handover, limits, partners, sessions
 from server.validation import PHONE_RE
 
 CODE_DIGITS = 10
@@ -71,8 +71,11 @@ def _role_error(role: Role) -> DomainError:
 
 async def add_officer(*, phone: str, name: str, role: Role | str, union_code: str,
                       password: str | None, team: str | None = None,
-                      team_id: int | None = None) -> Officer:
-    """A new account; `password` None makes one without a password (see `appoint`)."""
+                      team_id: int | None = None,
+                      partner: Mapping[str, object] | None = None) -> Officer:
+    """A new account; `password` None makes one without a password (see `appoint`).
+    A partner's account needs `partner`: the fields `organisation` and `partner_kind`
+    (server.services.partners)."""
     phone = phone.strip()
     if not PHONE_RE.match(phone):
         raise DomainError(gettext("手机号应为 11 位数字，以 1 开头"), field="phone")
@@ -99,12 +102,19 @@ async def add_officer(*, phone: str, name: str, role: Role | str, union_code: st
         if team_obj is None:
             raise DomainError(gettext("项目里没有班组 %(team)s") % {"team": team or team_id},
                               field="team")
+    profile = partners.clean_profile(partner or {}) if role == Role.PARTNER else None
+    if profile is not None and team_obj is not None:
+        raise DomainError(gettext("协办单位账号不属于班组"), field="team")
     if await Officer.exists(phone=phone):
         raise DomainError(gettext("手机号 %(phone)s 已经有账号") % {"phone": phone},
                           field="phone")
-    return await Officer.create(
-        phone=phone, name=name, role=role, union=union, team=team_obj,
-        password_hash=NO_PASSWORD if password is None else hash_password(password))
+    async with transaction():
+        officer = await Officer.create(
+            phone=phone, name=name, role=role, union=union, team=team_obj,
+            password_hash=NO_PASSWORD if password is None else hash_password(password))
+        if profile is not None:
+            await partners.save_profile(officer, *profile)
+    return officer
 
 
 @dataclass
@@ -264,15 +274,15 @@ async def officer_at(phone: str, node: UnionNode) -> Officer | None:
 
 
 async def appoint(by: Officer, *, phone: str, name: str, role: Role | str, union_code: str,
-                  team_id: int | None, keyring: Keyring, ip: str = "") -> tuple[Officer,
-                                                                               Outcome]:
+                  team_id: int | None, keyring: Keyring, ip: str = "",
+                  partner: Mapping[str, object] | None = None) -> tuple[Officer, Outcome]:
     """A new account made on the web (the caller has checked `by` may appoint `role` at
     that union): no password, a one-time code to set one. Members and requests of the
     project that wait for nobody come to a new cadre or chair."""
     now = datetime.now(UTC)
     async with transaction():
         officer = await add_officer(phone=phone, name=name, role=role, union_code=union_code,
-                                    password=None, team_id=team_id)
+                                    password=None, team_id=team_id, partner=partner)
         outcome = Outcome(True, code=await _new_code(officer.id, by, keyring, now))
         outcome.handed_over = await _adopt(officer, by)
         await audit.record(by, "officer.add", officer, ip=ip, role=str(officer.role),

@@ -2,9 +2,10 @@
 
 The pages come from the app's own URL map: every GET route is visited by every role (a
 visitor without an account, an applicant still waiting, a worker, a cadre, a chair, a
-manager and the upper union), with its ids filled from data this module makes first
-(requests in every state, unread replies, an escalation, a referral, notices, applicants and
-a claim waiting, so every badge is up), so a page added later is covered without touching
+manager, the upper union and a partner), with its ids filled from data this module makes
+first (requests in every state, unread replies, an escalation, a referral, notices,
+applicants and a claim waiting, so every badge is up; a partner with one referral open and
+one closed), so a page added later is covered without touching
 this file, and a route with a parameter this file cannot fill fails it until someone says
 how (or lists it in SKIPPED / NOT_PAGES with the reason). A page fails when the document is
 wider than the screen, when the header wraps or loses a link (the language switch) off the
@@ -138,7 +139,7 @@ async def post(api: APIRequestContext, page_url: str, action: str, **form: Any) 
 
 
 async def new_role(browser: Browser, server: LiveServer, name: str,
-                   officer_phone: str | None = None) -> Role:
+                   officer_phone: str | None = None, landing: str = "/officer") -> Role:
     context = await browser.new_context(
         viewport=SCREENS[0], device_scale_factor=2, is_mobile=True, has_touch=True,
         locale="zh-CN", service_workers="block", base_url=server.url)
@@ -153,7 +154,7 @@ async def new_role(browser: Browser, server: LiveServer, name: str,
         await page.fill("#f-phone", officer_phone)
         await page.fill("#f-password", DEMO_PASSWORD)
         await page.click("button[type=submit]")
-        await page.wait_for_url(server.url + "/officer")
+        await page.wait_for_url(server.url + landing)
     return Role(name, context, page)
 
 
@@ -292,6 +293,27 @@ async def seed(server: LiveServer, worker: Role, cadre: Role, chair: Role, manag
     return s
 
 
+# A partner (外部协办: legal aid) under the branch above the worker's project.
+PARTNER_PHONE = "13700077001"
+
+
+async def seed_partner(server: LiveServer, chair: Role, s: Seed) -> None:
+    """The partner's account, the wage request referred to it with the worker's consent
+    recorded aloud, and the escalated one referred anonymised and closed with an outcome:
+    its list then has an open and a closed row, and its request page every form."""
+    server.cli("officer", "add", "--phone", PARTNER_PHONE, "--name", "王律师", "--role",
+               "partner", "--union", "cscec1-xibei", "--password", DEMO_PASSWORD,
+               "--organisation", "西安市碑林区法律援助中心", "--partner-kind", "legal_aid")
+    partner_id = str(await server.count("SELECT id FROM officer WHERE phone = $1",
+                                        PARTNER_PHONE))
+    ch = chair.context.request
+    for key, consent in (("open", "verbal"), ("upper", "none")):
+        rid = s.requests[key]
+        await post(ch, f"/officer/requests/{rid}", f"/officer/requests/{rid}/partner",
+                   partner=partner_id, consent=consent, note="请法律援助中心协助讨薪",
+                   client_id=str(uuid.uuid4()))
+
+
 def get_routes() -> list[str]:
     """Every GET path of the app, in the order they are registered."""
     paths = []
@@ -400,8 +422,8 @@ async def sweep(role: Role, server: LiveServer, s: Seed, findings: Findings,
         pages_found = found
 
 
-# Some three hundred pages laid out twice: about 90 s on a quiet machine, over 300 s (the
-# suite's per-test limit) on one shared by other jobs.
+# Eight roles × some three hundred pages laid out twice: about 90 s on a quiet machine,
+# several minutes (over the suite's per-test limit of 300 s) on one shared by other jobs.
 @pytest.mark.timeout(1200)
 async def test_every_page_fits_the_phone(live_server: LiveServer, browser: Browser) -> None:
     server = live_server
@@ -416,6 +438,12 @@ async def test_every_page_fits_the_phone(live_server: LiveServer, browser: Brows
     manager = await new_role(browser, server, "manager", CXG_MANAGER)
     upper = await new_role(browser, server, "upper", UPPER)
     s = await seed(server, worker, cadre, chair, manager, applicant)
+    await seed_partner(server, chair, s)
+    partner = await new_role(browser, server, "partner", PARTNER_PHONE, landing="/partner")
+    upper_id = s.requests["upper"]
+    await post(partner.context.request, f"/partner/requests/{upper_id}",
+               f"/partner/requests/{upper_id}/outcome", outcome="mediated",
+               amount_recovered="32000", note="调解成功，劳务公司同意本月底前签合同")
     seeded = time.monotonic() - started
 
     opened = s.requests["open"]
@@ -432,9 +460,11 @@ async def test_every_page_fits_the_phone(live_server: LiveServer, browser: Brows
         "chair": {"/officer/pending": "5-chair-pending.png",
                   "/officer/members": "5-chair-members.png",
                   "/officer/canned": "7-chair-canned.png"},
+        "partner": {"/partner": "6-partner-list.png",
+                    f"/partner/requests/{opened}": "6-partner-request.png"},
     }
     findings = Findings()
-    roles = (visitor, applicant, worker, cadre, chair, manager, upper)
+    roles = (visitor, applicant, worker, cadre, chair, manager, upper, partner)
     opened = s.requests["open"]
 
     async def news_for_the_worker() -> None:

@@ -49,24 +49,34 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On PostgreSQL, run only the browser modules marked `both_databases`.
+    """Which browser modules run in which pass.
 
-    A browser test drives a live server through pages; what it checks (layout, the service
-    worker, the outbox) is the same whichever database the server writes to, and the HTTP
-    tests already run every query on both. The modules where the database does matter (the
-    offline outbox's exactly-once sync, the delivery queue's claims, the read replica) carry
-    the mark and run twice. LIANXIN_E2E_ON_POSTGRES=all runs every browser test on both.
+    A browser test drives a live server through pages; what most of them check (layout, the
+    service worker, the outbox's pages) is the same whichever database the server writes to,
+    and the HTTP tests already run every query on both. The modules where the database does
+    matter (the offline outbox's exactly-once sync, the delivery queue's claims, the read
+    replica) carry `both_databases` and run in both passes. The others run once: in the
+    SQLite pass, except those marked `browser_on_postgres`, which run in the PostgreSQL pass
+    when scripts/test runs both side by side (LIANXIN_BROWSER_SPLIT=1) so the two passes
+    take about as long. LIANXIN_E2E_ON_POSTGRES=all runs every browser test on PostgreSQL.
     """
-    if BACKEND != "postgres" or os.environ.get("LIANXIN_E2E_ON_POSTGRES") == "all":
+    def browser(item: pytest.Item, mark: str = "") -> bool:
+        return item.get_closest_marker("e2e") is not None and (
+            not mark or item.get_closest_marker(mark) is not None)
+
+    if BACKEND == "postgres":
+        if os.environ.get("LIANXIN_E2E_ON_POSTGRES") == "all":
+            return
+        drop = [item for item in items if browser(item) and not browser(item, "both_databases")
+                and not browser(item, "browser_on_postgres")]
+    elif os.environ.get("LIANXIN_BROWSER_SPLIT") == "1":
+        drop = [item for item in items if browser(item, "browser_on_postgres")]
+    else:
         return
-    keep, drop = [], []
-    for item in items:
-        browser_only = (item.get_closest_marker("e2e") is not None
-                        and item.get_closest_marker("both_databases") is None)
-        (drop if browser_only else keep).append(item)
     if drop:
+        dropped = set(map(id, drop))
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+        items[:] = [item for item in items if id(item) not in dropped]
 
 
 def _pg_name(name: str) -> str:

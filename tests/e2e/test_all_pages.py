@@ -43,7 +43,7 @@ from server.web.middleware import LANGUAGE_COOKIE
 from tests.conftest import ARTIFACTS, CXG_CADRE, CXG_CHAIR, CXG_MANAGER, UPPER, fresh_phone
 from tests.e2e.conftest import LiveServer
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.browser_on_postgres]
 
 SCREENS = ({"width": 360, "height": 640}, {"width": 390, "height": 844})
 LANGUAGES = ("zh_Hans", "en")

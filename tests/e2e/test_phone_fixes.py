@@ -14,7 +14,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from tests.conftest import CXG_CADRE, fresh_phone
 from tests.e2e.conftest import PHONE, LiveServer, officer_act, officer_login
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.browser_on_postgres]
 CSP_PROBE = ("window.__csp = []; document.addEventListener('securitypolicyviolation', e => "
              "window.__csp.push(e.violatedDirective + ' ' + (e.sample || e.blockedURI)));")
 

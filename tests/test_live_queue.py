@@ -147,8 +147,8 @@ def test_urgent_rule() -> None:
     assert deadlines.ack_time(normal, Urgency.NORMAL) == timedelta(hours=24)
     assert deadlines.ack_time(normal, Urgency.URGENT) == timedelta(hours=6)
     assert deadlines.ack_time(deadlines.Targets(2, 3), Urgency.URGENT) == timedelta(hours=1)
-    assert deadlines.resolve_workdays(normal, Urgency.URGENT) == 2
-    assert deadlines.resolve_workdays(deadlines.Targets(24, 1), Urgency.URGENT) == 1
+    assert deadlines.shortened(normal.resolve_workdays, Urgency.URGENT) == 2
+    assert deadlines.shortened(1, Urgency.URGENT) == 1
     due = deadlines.due_times(Category.SAFETY, normal, Urgency.URGENT, now)
     assert due.ack == now + timedelta(hours=6)
     assert due.resolve == deadlines.add_workdays(now, 2)

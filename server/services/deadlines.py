@@ -81,11 +81,6 @@ def shortened(days: int, urgency: Urgency | str) -> int:
     return max(1, ceil(days / URGENT_RESOLVE_DIVISOR))
 
 
-def resolve_workdays(targets: Targets, urgency: Urgency) -> int:
-    """Days to resolve by the targets alone (no pre-festival rule): `shortened` targets."""
-    return shortened(targets.resolve_workdays, urgency)
-
-
 def due_times(category: str, targets: Targets, urgency: Urgency | str,
               now: datetime) -> DueTimes:
     """A new request's deadlines: the one place filing (alone or batched) takes them from.

@@ -35,12 +35,9 @@ from server.models import (
 from server.routes.officer import NO_STORE, client_ip
 from server.services import audit, cards, care, membership, moves, rebind
 from server.services import requests as filing
-from server.services import voice as voices
-from server.services.photos import MAX_PHOTOS, MAX_UPLOAD_BYTES, NO_PHOTOS, clean_photos
+from server.services.photos import MAX_PHOTOS
 from server.validation import PHONE_RE, mask_phone, small_int
-from server.web.forms import form_dict, query_text, read_form
-from server.web.forms import upload as form_upload
-from server.web.forms import uploads as form_uploads
+from server.web.forms import form_dict, query_text, read_form, request_attachments
 from server.web.middleware import MICROPHONE
 from server.web.templating import is_htmx, render
 
@@ -260,12 +257,7 @@ async def on_behalf_submit(request: Request) -> Response:
     member = await member_for_officer(officer, int(request.path_params["member_id"]))
     form = await read_form(request)
     data = form_dict(form)
-    active = member.status == MemberStatus.ACTIVE
-    uploads = await form_uploads(form, "photo", MAX_UPLOAD_BYTES, MAX_PHOTOS)
-    cleaned = await clean_photos(uploads) if active else NO_PHOTOS
-    voice = voices.NO_VOICE
-    if active:
-        voice = await voices.clean_upload(await form_upload(form, "voice", voices.MAX_BYTES))
+    cleaned, voice = await request_attachments(form, member.status == MemberStatus.ACTIVE)
     new, errors, photos = filing.clean_on_behalf(data, cleaned, voice)
     status = 422
     if new is not None:

@@ -24,11 +24,10 @@ from server.models import Category, Member, MemberStatus, RequestPhoto, ServiceR
 from server.services import contacts, inbox, lifecycle, notices, partners, shared
 from server.services import requests as svc
 from server.services import voice as voices
-from server.services.photos import MAX_PHOTOS, MAX_UPLOAD_BYTES, NO_PHOTOS, clean_photos
+from server.services.photos import MAX_PHOTOS, NO_PHOTOS
 from server.validation import Cleaner, small_int
-from server.web.forms import form_dict, read_batch, read_form
+from server.web.forms import form_dict, read_batch, read_form, request_attachments
 from server.web.forms import upload as form_upload
-from server.web.forms import uploads as form_uploads
 from server.web.media import bytes_response
 from server.web.middleware import MICROPHONE
 from server.web.templating import render
@@ -54,13 +53,7 @@ async def new_submit(request: Request) -> Response:
     member = await require_member(request)
     form = await read_form(request)
     data = form_dict(form)
-    # Decoding is the costly part: none for a member who may not file yet (refused below).
-    uploads = await form_uploads(form, "photo", MAX_UPLOAD_BYTES, MAX_PHOTOS)
-    active = member.status == MemberStatus.ACTIVE
-    cleaned = await clean_photos(uploads) if active else NO_PHOTOS
-    voice = voices.NO_VOICE
-    if active:
-        voice = await voices.clean_upload(await form_upload(form, "voice", voices.MAX_BYTES))
+    cleaned, voice = await request_attachments(form, member.status == MemberStatus.ACTIVE)
     new, errors, photos = svc.clean_new_request(data, cleaned, voice)
     status = 422
     if new is not None:

@@ -10,6 +10,14 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from server.services import voice as voices
+from server.services.photos import (
+    MAX_PHOTOS,
+    MAX_UPLOAD_BYTES,
+    NO_PHOTOS,
+    CleanedPhotos,
+    clean_photos,
+)
 from server.web.sessions import state_of
 
 CSRF_FIELD = "csrf_token"
@@ -70,6 +78,19 @@ async def uploads(form: FormData, name: str, max_bytes: int,
 class BatchItem:
     id: str
     fields: dict[str, object]
+
+
+async def request_attachments(form: FormData,
+                              wanted: bool) -> tuple[CleanedPhotos, voices.CleanedVoice]:
+    """A request form's photos and voice message, read and checked (the worker's form and the
+    cadre's on-behalf one alike). The photo fields are always read (their size limits hold
+    for everyone); decoding is the costly part, so nothing is checked when `wanted` is false,
+    for a member who may not file (refused later)."""
+    raw_photos = await uploads(form, "photo", MAX_UPLOAD_BYTES, MAX_PHOTOS)
+    if not wanted:
+        return NO_PHOTOS, voices.NO_VOICE
+    photos = await clean_photos(raw_photos)
+    return photos, await voices.clean_upload(await upload(form, "voice", voices.MAX_BYTES))
 
 
 async def read_batch(request: Request, max_items: int) -> list[BatchItem]:

@@ -63,10 +63,12 @@ async def test_move_leave_and_one_tap_visit(live_server: LiveServer, browser: Br
     await expect(row).to_contain_text(f"会员号 {number} 保留")
     await fits(cadre)
     await row.get_by_role("button", name="通过", exact=True).click()
-    await expect(row).to_contain_text(number)
+    # The pending row already shows the kept number; only this text says it was approved.
+    await expect(row).to_contain_text(f"已通过，会员号 {number}")
     await officer.close()
 
     await page.reload()
+    await expect(page.locator("#status")).to_contain_text("已入会")
     await expect(page.locator("#status")).to_contain_text("陕建创新港项目工会")
     await expect(page.locator("#status")).to_contain_text(number)
     await page.get_by_role("link", name="不在这个工地干了（离场）").click()

@@ -60,6 +60,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     when scripts/test runs both side by side (LIANXIN_BROWSER_SPLIT=1) so the two passes
     take about as long. LIANXIN_E2E_ON_POSTGRES=all runs every browser test on PostgreSQL.
     """
+    # A browser test that fails is run once more, as Playwright Test's `retries` does on CI:
+    # these drive Chromium against a server that is really stopped and restarted, both passes
+    # side by side on a shared two-core machine, and each earlier red run was one test's
+    # timing under that load. The summary lists every rerun (-rR in scripts/test), so a flaky
+    # test is seen and mended, never hidden; a failure twice in a row still fails the run.
+    # LIANXIN_E2E_RERUNS=0 turns it off.
+    reruns = int(os.environ.get("LIANXIN_E2E_RERUNS", "1"))
+    if reruns:
+        for item in items:
+            if item.get_closest_marker("e2e") is not None:
+                item.add_marker(pytest.mark.flaky(reruns=reruns, reruns_delay=2))
+
     def browser(item: pytest.Item, mark: str = "") -> bool:
         return item.get_closest_marker("e2e") is not None and (
             not mark or item.get_closest_marker(mark) is not None)

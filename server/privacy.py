@@ -425,10 +425,19 @@ def timeline(viewer: Officer, events: Iterable[RequestEvent], filer: Identity | 
         views.append(EventView(
             kind=str(event.kind), created_at=event.created_at, public=event.public,
             who=_actor(viewer, event, filer, outside),
-            note=on_behalf_note(viewer, event) or note,
+            note=on_behalf_note(viewer, event) or _referral_moved_note(event) or note,
             rating=_rating(event), id=event.id, voice=audible.get(event.id),
             wage=_wage_detail(viewer, event)))
     return views
+
+
+def _referral_moved_note(event: RequestEvent) -> str:
+    """A referral moved to a colleague when its partner account was deactivated (an
+    internal event: only the union reads it)."""
+    if event.kind != EventKind.PARTNER_REFERRED or "from_name" not in event.detail:
+        return ""
+    return gettext("原协办账号 %(name)s 已停用，转给同单位的 %(to)s") % {
+        "name": event.detail["from_name"], "to": event.detail.get("to_name", "")}
 
 
 def on_behalf_note(viewer: Viewer, event: RequestEvent) -> str:

@@ -13,6 +13,7 @@ import httpx
 
 from server.models import (
     AuditEntry,
+    InboxItem,
     LimitCounter,
     Member,
     Officer,
@@ -97,7 +98,15 @@ async def test_cadre_files_for_a_worker_who_follows_it_up_and_rates_it(app: Any)
     assert audit.actor_id == cadre.id  # type: ignore[attr-defined]
     assert audit.detail["member"] == member.id and audit.detail["heard_by"] == "phone"
 
+    # The worker hears of it (an inbox item, and so a push); the cadre who filed it does not.
+    items = await InboxItem.filter(request_id=item.id).values_list("member_id", "officer_id",
+                                                                   "reason")
+    assert items == [(member.id, None, "filed_for_you")]
+
     async with member_client(app, member) as w:
+        inbox_page = await w.get("/inbox")
+        assert "工会干部替你提交了诉求" in inbox_page.text
+        assert f'href="/requests/{item.id}"' in inbox_page.text
         mine = await w.get("/requests")
         assert f"/requests/{item.id}" in mine.text
         page = await w.get(f"/requests/{item.id}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from server.models import (
     AuditEntry,
     Consent,
     EventKind,
+    InboxItem,
     Member,
     Officer,
     PartnerKind,
@@ -33,7 +35,7 @@ from server.models import (
     ServiceRequest,
 )
 from server.routes import routes as APP_ROUTES
-from server.services import partners
+from server.services import partners, push
 from server.services.demo import DEMO_PASSWORD
 from server.services.officers import add_officer
 from tests.conftest import (
@@ -78,13 +80,22 @@ async def test_partner_sees_only_what_was_referred(app: Any) -> None:
     other = await make_request(member, text="宿舍漏雨")
     response = await refer_on_web(app, XBL_CHAIR, referred, partner, "none")
     assert response.status_code == 303
+    # The partner hears of it (an inbox item, so a push that opens the partner's page).
+    assert await InboxItem.filter(officer_id=partner.id).values_list(
+        "request_id", "reason", "read_at") == [(referred.id, "referred_to_you", None)]
+    assert json.loads(push.request_payload("referred_to_you", referred.id, officer=True))[
+        "url"] == f"/partner/requests/{referred.id}"
     async with officer_client(app, partner.phone) as c:
         listing = await c.get("/partner")
         assert listing.status_code == 200
         assert f"/partner/requests/{referred.id}" in listing.text
         assert f"/partner/requests/{other.id}" not in listing.text
+        assert listing.text.count('class="badge badge-new"') == 1
+        assert 'id="push-optin"' in listing.text
         page = await c.get(f"/partner/requests/{referred.id}")
         assert page.status_code == 200 and "老板欠了三个月工资" in page.text
+        listing = await c.get("/partner")
+        assert 'class="badge badge-new"' not in listing.text  # opened: read
         # Everything else answers as if it did not exist.
         assert (await c.get(f"/partner/requests/{other.id}")).status_code == 404
         for path in (f"/officer/requests/{referred.id}", f"/officer/requests/{other.id}",
@@ -472,3 +483,58 @@ async def test_forty_outcomes_at_once_close_it_once(app: Any) -> None:
     assert all(isinstance(r, DomainError) for r in results if not isinstance(r, Referral))
     assert await RequestEvent.filter(request_id=item.id,
                                      kind=EventKind.PARTNER_OUTCOME).count() == 1
+
+
+async def test_a_deactivated_partners_referrals_go_to_a_colleague(app: Any) -> None:
+    """The organisation keeps the case: its other account at the same union takes the open
+    referrals (consent carries over); with none, they wait for the next account opened."""
+    organisation = f"雁塔区法律援助中心-{uuid.uuid4().hex[:4]}"
+    leaving = await new_partner("xibailiang", organisation)
+    colleague = await new_partner("xibailiang", organisation)
+    elsewhere = await new_partner("cscec1-xibei", organisation)  # another union: not theirs
+    member = await make_member(app, name="张欠薪")
+    first, second = await make_request(member), await make_request(member)
+    chair = await Officer.get(phone=XBL_CHAIR).select_related("union")
+    for item, consent in ((first, Consent.VERBAL), (second, Consent.NONE)):
+        await partners.refer(chair, item, partners.NewReferral(uuid.uuid4(), leaving.id,
+                                                               consent, ""))
+    async with officer_client(app, XBL_CHAIR) as c:
+        page = await c.get("/officer/officers")
+        r = await c.post(f"/officer/officers/{leaving.id}/deactivate",
+                         data={"csrf_token": csrf_of(page.text)})
+        assert r.status_code == 200
+        assert f"{colleague.name}：接手 2 条协办诉求" in r.text
+    moved = await Referral.filter(request_id__in=[first.id, second.id]).order_by("id")
+    assert [(m.partner_id, m.consent) for m in moved] == [  # type: ignore[attr-defined]
+        (colleague.id, Consent.VERBAL), (colleague.id, Consent.NONE)]
+    assert await InboxItem.filter(officer_id=colleague.id, reason="referred_to_you").count() == 2
+    assert not await InboxItem.filter(officer_id=elsewhere.id).exists()
+    # The worker heard of the two referrals when they were made; the move is not news to them.
+    assert await InboxItem.filter(member_id=member.id, reason="partner_referred").count() == 2
+    async with officer_client(app, colleague.phone) as c:
+        page = await c.get(f"/partner/requests/{first.id}")
+        assert page.status_code == 200 and member.name in page.text  # consent carried over
+    async with officer_client(app, XBL_CHAIR) as c:
+        page = await c.get(f"/officer/requests/{first.id}")
+        assert f"原协办账号 {leaving.name} 已停用，转给同单位的 {colleague.name}" in page.text
+    audit = await AuditEntry.get(action="officer.deactivate", target_id=leaving.id)
+    assert audit.detail["handed_over"]["referrals"] == {str(colleague.id): 2}
+
+    # The last account of the organisation leaves: the referrals wait, the chair is told, and
+    # the next account opened there takes them.
+    async with officer_client(app, XBL_CHAIR) as c:
+        page = await c.get("/officer/officers")
+        r = await c.post(f"/officer/officers/{colleague.id}/deactivate",
+                         data={"csrf_token": csrf_of(page.text)})
+        assert "2 条协办诉求没有同单位的账号接手" in r.text
+    assert await Referral.filter(partner_id=colleague.id, closed_at__isnull=True).count() == 2
+    phone = fresh_phone()
+    async with officer_client(app, XBL_CHAIR) as c:
+        page = await c.get("/officer/officers")
+        r = await c.post("/officer/officers", data={
+            "csrf_token": csrf_of(page.text), "name": "新律师", "phone": phone,
+            "role": "partner", "organisation": organisation, "partner_kind": "legal_aid"})
+        assert r.status_code == 200
+    newcomer = await Officer.get(phone=phone)
+    assert await Referral.filter(partner_id=newcomer.id, closed_at__isnull=True).count() == 2
+    assert await InboxItem.filter(officer_id=newcomer.id, reason="referred_to_you").count() == 2

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -41,7 +42,7 @@ from server.models import (
     PushSubscription,
     ServiceRequest,
 )
-from server.services import delivery, push
+from server.services import delivery, push, shared
 from server.services.delivery import LEASE, Worker
 from server.services.lifecycle import ActionInput, apply_officer_action
 from server.settings import SettingsError, load
@@ -577,3 +578,32 @@ def test_generated_vapid_key_is_shared(tmp_path: Path) -> None:
     push._keys.clear()
     assert push.public_key(settings) == first
     assert (tmp_path / ".lianxin-vapid").stat().st_mode & 0o077 == 0
+
+
+# --- shared problems ("我也遇到") --------------------------------------------------------------
+
+async def test_shared_problem_update_reaches_those_who_joined(
+        app: Any, endpoint: PushEndpoint, push_settings: Any) -> None:
+    joined, bystander = await make_member(app), await make_member(app)
+    phone = await subscribe(endpoint, push_settings, member=joined)
+    other = await subscribe(endpoint, push_settings, member=bystander)
+    chair = await Officer.get(phone=XBL_CHAIR).select_related("union")
+    problem, _ = await shared.publish(chair, shared.NewShared(
+        uuid.uuid4(), "电动车棚-TITLE-5c1", "北门没有车棚-SUMMARY"))
+    await shared.join(joined, problem, uuid.uuid4())
+    await shared.post(chair, problem, "已选好地方-NOTE-77", close=False)
+    await shared.post(chair, problem, "车棚建好了-NOTE-78", close=True)
+
+    await drain(push_settings)
+    about = f"shared-{problem.id}"
+    mine = [r for r in endpoint.received if r.path == phone and r.payload["tag"] == about]
+    assert sorted(r.payload["title"] for r in mine) == [
+        "你也遇到的问题有了结果", "你也遇到的问题有新进展"]
+    assert {r.payload["url"] for r in mine} == {f"/shared/{problem.id}"}
+    for secret in ("TITLE", "SUMMARY", "NOTE", "电动车棚", joined.phone):
+        assert all(secret not in r.plaintext for r in mine)
+    assert not [r for r in endpoint.received if r.path == other and r.payload["tag"] == about]
+
+    async with officer_client(app, XBL_CHAIR) as c:  # the chair's delivery log names it
+        page = await c.get("/officer/deliveries")
+        assert f'href="/officer/shared/{problem.id}"' in page.text

@@ -20,7 +20,7 @@ from server.access import (
 from server.errors import DomainError
 from server.models import Officer, Role, ServiceRequest
 from server.routes.officer import NO_STORE, client_ip
-from server.services import audit, lifecycle, partners
+from server.services import audit, inbox, lifecycle, partners
 from server.validation import Cleaner, small_int
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
@@ -69,6 +69,7 @@ async def referred_detail(request: Request) -> Response:
     consented = await partners.shares_identity_with(partner, item.id)
     await audit.record(partner, "request.view", item, ip=client_ip(request),
                        identity=consented)
+    await inbox.mark_request_read(item.id, officer_id=partner.id)
     return render(request, "partner/request.html", await _detail_context(partner, item),
                   fragment="partner/_request.html", headers=NO_STORE)
 

@@ -123,6 +123,16 @@ async def enqueue_for_summary(conn: BaseDBAsyncClient, summary_id: int) -> None:
         "WHERE i.summary_id = ? ON CONFLICT DO NOTHING", int(summary_id), conn=conn)
 
 
+async def enqueue_for_shared_update(conn: BaseDBAsyncClient, update_id: int) -> None:
+    """One push per (joiner's item about a shared-problem update, subscription), in the
+    update's transaction."""
+    await fetch(
+        f"INSERT INTO delivery ({_COLUMNS}) "  # noqa: S608
+        "SELECT 'push', i.member_id, NULL, i.id, NULL, s.id, 'queued', 0, i.created_at, '', "
+        "i.created_at FROM inbox_item i JOIN push_subscription s ON s.member_id = i.member_id "
+        "WHERE i.shared_update_id = ? ON CONFLICT DO NOTHING", int(update_id), conn=conn)
+
+
 async def expand_one_fanout(now: datetime | None = None,
                             batch: int = FANOUT_BATCH) -> int | None:
     """Claims one unfinished fan-out job and expands one batch of it: the number of
@@ -240,9 +250,11 @@ class Worker:
             "SELECT d.id AS did, d.attempts AS attempts, s.id AS sid, s.endpoint AS endpoint, "  # noqa: S608
             "s.p256dh AS p256dh, s.auth AS auth, i.reason AS reason, i.request_id AS rid, "
             "i.officer_id AS oid, n.id AS nid, n.title AS title, d.channel AS channel, "
-            "m.id AS mid, m.phone AS phone, m.sms_opt_in AS opt_in FROM delivery d "
+            "m.id AS mid, m.phone AS phone, m.sms_opt_in AS opt_in, "
+            "su.problem_id AS spid FROM delivery d "
             "LEFT JOIN push_subscription s ON s.id = d.subscription_id "
             "LEFT JOIN inbox_item i ON i.id = d.inbox_item_id "
+            "LEFT JOIN shared_update su ON su.id = i.shared_update_id "
             "LEFT JOIN notice n ON n.id = d.notice_id "
             "LEFT JOIN member m ON m.id = d.member_id "
             f"WHERE d.id IN ({listed}) AND d.claimed_by = ?", self.name)
@@ -272,7 +284,7 @@ class Worker:
 
     async def _send_sms(self, row: tuple[Any, ...]) -> Outcome:
         (delivery_id, attempts, _, _, _, _, reason, request_id, _, _, _, _, member_id, phone,
-         opt_in) = row
+         opt_in) = row[:15]
         if member_id is None or request_id is None:
             return Outcome(delivery_id, None, "dead", "source removed", sms=True)
         if not opt_in:
@@ -303,6 +315,9 @@ class Worker:
         elif reason == push.SUMMARY_REASON:
             payload = push.summary_payload()
             topic = "daily-summary"
+        elif row[15] is not None:
+            payload = push.shared_payload(str(reason), int(row[15]))
+            topic = f"shared-{row[15]}"
         else:
             return Outcome(delivery_id, sub_id, "dead", "source removed")
         try:
@@ -465,7 +480,7 @@ class LogRow:
     last_error: str
     created_at: datetime
     sent_at: datetime | None
-    source: str  # "notice" / "request": only its number is shown, never its text
+    source: str  # "notice" / "request" / "summary" / "shared": a number, never its text
     source_id: int | None
     url: str
 
@@ -483,9 +498,11 @@ def _scope(project_id: int | None) -> tuple[str, tuple[int, ...]]:
     return (" AND (d.inbox_item_id IN (SELECT i2.id FROM inbox_item i2 JOIN service_request r "
             "ON r.id = i2.request_id WHERE r.project_id = ?) OR d.inbox_item_id IN "
             "(SELECT i3.id FROM inbox_item i3 JOIN daily_summary ds ON ds.id = i3.summary_id "
-            "WHERE ds.project_id = ?) OR d.notice_id IN "
+            "WHERE ds.project_id = ?) OR d.inbox_item_id IN (SELECT i4.id FROM inbox_item i4 "
+            "JOIN shared_update su ON su.id = i4.shared_update_id JOIN shared_problem sp "
+            "ON sp.id = su.problem_id WHERE sp.project_id = ?) OR d.notice_id IN "
             "(SELECT n.id FROM notice n WHERE n.union_id = ?))",
-            (project_id, project_id, project_id))
+            (project_id, project_id, project_id, project_id))
 
 
 async def counts(since: datetime, project_id: int | None = None) -> dict[str, int]:
@@ -502,12 +519,13 @@ async def latest(project_id: int | None = None, limit: int = 100) -> list[LogRow
     where, params = _scope(project_id)
     rows = await fetch(
         "SELECT d.id, d.channel, d.status, d.attempts, d.last_error, d.created_at, d.sent_at, "  # noqa: S608
-        "i.request_id, d.notice_id, i.summary_id FROM delivery d LEFT JOIN inbox_item i "
-        f"ON i.id = d.inbox_item_id WHERE 1 = 1{where} ORDER BY d.id DESC LIMIT ?",
-        *params, limit)
+        "i.request_id, d.notice_id, i.summary_id, su.problem_id AS spid FROM delivery d "
+        "LEFT JOIN inbox_item i ON i.id = d.inbox_item_id "
+        "LEFT JOIN shared_update su ON su.id = i.shared_update_id "
+        f"WHERE 1 = 1{where} ORDER BY d.id DESC LIMIT ?", *params, limit)
     out = []
     for (did, channel, status, attempts, error, created, sent, request_id, notice_id,
-         summary_id) in rows:
+         summary_id, problem_id) in rows:
         if notice_id is not None:
             source, source_id, url = "notice", int(notice_id), f"/officer/notices/{notice_id}"
         elif request_id is not None:
@@ -515,6 +533,9 @@ async def latest(project_id: int | None = None, limit: int = 100) -> list[LogRow
             url = f"/officer/requests/{request_id}"
         elif summary_id is not None:
             source, source_id, url = "summary", int(summary_id), "/officer/summary"
+        elif problem_id is not None:
+            source, source_id = "shared", int(problem_id)
+            url = f"/officer/shared/{problem_id}"
         else:
             source, source_id, url = "", None, ""
         out.append(LogRow(int(did), str(channel), str(status), int(attempts), str(error or ""),

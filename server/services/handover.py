@@ -22,18 +22,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tortoise.expressions import Q, Subquery
+from tortoise.functions import Count
 
 from server.models import (
     EventKind,
     Member,
     MemberStatus,
     Officer,
+    Referral,
     Role,
     ServiceRequest,
     UnionNode,
 )
 from server.models.requests import OPEN_STATUSES
-from server.services import lifecycle, membership, rota
+from server.services import lifecycle, membership, partners, rota
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Receiver:
     name: str
     members: int = 0
     requests: int = 0
+    referrals: int = 0  # a partner's open referrals, taken by a colleague
 
 
 @dataclass
@@ -58,6 +61,10 @@ class HandOver:
     @property
     def requests(self) -> int:
         return sum(r.requests for r in self.receivers.values())
+
+    @property
+    def referrals(self) -> int:
+        return sum(r.referrals for r in self.receivers.values())
 
     @property
     def unplaced(self) -> Receiver | None:
@@ -75,6 +82,9 @@ class HandOver:
             "members": self.members, "requests": self.requests,
             "to": {str(k or "nobody"): [r.members, r.requests]
                    for k, r in self.receivers.items()}}
+        if self.referrals:
+            out["referrals"] = {str(k or "nobody"): r.referrals
+                                for k, r in self.receivers.items() if r.referrals}
         if self.rota_days:
             out["rota_days"] = self.rota_days
         return out
@@ -202,6 +212,9 @@ async def hand_over(officer: Officer, by: Officer | None,
     them off the duty rota (workers would otherwise be shown them as today's duty)."""
     now = now or datetime.now(UTC)
     result = HandOver()
+    if officer.role == Role.PARTNER:
+        await _move_referrals(officer, by, now, result)
+        return result
     result.rota_days = await rota.drop_officer(officer.id)
     project = await UnionNode.get(id=officer.union_id)  # type: ignore[attr-defined]
     if project.is_project:
@@ -243,4 +256,86 @@ async def adopt_orphans(project: UnionNode, by: Officer | None,
         await _move_requests(requests, holder, by, now, result, None)
     # Nobody could take them before either: not news.
     result.receivers.pop(None, None)
+    return result
+
+
+async def _colleagues(partner: Officer) -> tuple[str, list[int]]:
+    """The partner's organisation, and the other active accounts of it at the same union."""
+    organisation = await partners.organisation_of(partner.id)
+    ids = await Officer.filter(
+        role=Role.PARTNER, active=True, union_id=partner.union_id,  # type: ignore[attr-defined]
+        partner_profile__organisation=organisation).exclude(id=partner.id).order_by(
+        "id").values_list("id", flat=True)
+    return organisation, [int(i) for i in ids]  # type: ignore[call-overload]
+
+
+async def _move_referrals(partner: Officer, by: Officer | None, now: datetime,
+                          result: HandOver) -> None:
+    """A partner's open referrals go to another account of the same organisation at the
+    same union (the least loaded): the worker's consent was given to the organisation, so
+    it carries over. With no such account they wait: the chair is told, and the next
+    account of that organisation opened or reactivated there takes them
+    (`adopt_referrals`)."""
+    open_ones = await Referral.filter(partner_id=partner.id, closed_at__isnull=True).order_by(
+        "id").select_related("request")
+    if not open_ones:
+        return
+    organisation, colleagues = await _colleagues(partner)
+    await _give_referrals(list(open_ones), colleagues, organisation, partner.name, by, now,
+                          result)
+
+
+async def _give_referrals(referrals: list[Referral], colleagues: list[int], organisation: str,
+                          from_name: str, by: Officer | None, now: datetime,
+                          result: HandOver) -> None:
+    if not colleagues:
+        result.to(None, {}).referrals += len(referrals)
+        return
+    load = {c: 0 for c in colleagues}
+    for partner_id, n in await Referral.filter(
+            partner_id__in=colleagues, closed_at__isnull=True).group_by(
+            "partner_id").annotate(n=Count("id")).values_list("partner_id", "n"):
+        load[int(partner_id)] = int(n)
+    names = await _names(colleagues)
+    for referral in referrals:
+        request = referral.request
+        target = min(colleagues, key=lambda c: (load[c], c))
+        if await Referral.filter(request_id=request.id, partner_id=target,
+                                 closed_at__isnull=True).exists():
+            # The colleague already holds this request's referral: the old one is closed
+            # as the same case, not left open under an account nobody uses.
+            await Referral.filter(id=referral.id, closed_at__isnull=True).update(
+                closed_at=now, open_key=None)
+            continue
+        if not await Referral.filter(id=referral.id, closed_at__isnull=True).update(
+                partner_id=target):
+            continue  # closed meanwhile
+        load[target] += 1
+        # Internal: the worker's consent and the case are unchanged, only the account.
+        await lifecycle.record_event(
+            request, EventKind.PARTNER_REFERRED, actor=by, public=False, now=now,
+            detail={"referral": referral.id, "partner": target, "organisation": organisation,
+                    "consent": str(referral.consent), "from_name": from_name,
+                    "to_name": names.get(target, "")})
+        result.to(target, names).referrals += 1
+
+
+async def adopt_referrals(partner: Officer, by: Officer | None,
+                          now: datetime | None = None) -> HandOver:
+    """Open referrals waiting on deactivated accounts of this (new or reactivated)
+    partner's organisation at its union come to it."""
+    now = now or datetime.now(UTC)
+    result = HandOver()
+    organisation = await partners.organisation_of(partner.id)
+    waiting = await Referral.filter(
+        closed_at__isnull=True, partner__active=False, partner__role=Role.PARTNER,
+        partner__union_id=partner.union_id,  # type: ignore[attr-defined]
+        partner__partner_profile__organisation=organisation).order_by("id").select_related(
+        "request", "partner")
+    by_old: dict[int, list[Referral]] = {}
+    for referral in waiting:
+        by_old.setdefault(referral.partner.id, []).append(referral)
+    for old in by_old.values():
+        await _give_referrals(old, [partner.id], organisation, old[0].partner.name, by, now,
+                              result)
     return result

@@ -49,6 +49,8 @@ ASSIGNEE_REASONS: dict[str, str] = {
     EventKind.CONSENT: "consent",
 }
 ESCALATIONS = {EventKind.ESCALATED, EventKind.AUTO_ESCALATED}
+# What a partner hears about: a request referred to them (their pages are under /partner).
+PARTNER_REASON = "referred_to_you"
 REASON_LABELS: dict[str, str] = {
     "reply": N_("你的诉求有新回复"), "resolved": N_("你的诉求已办结"),
     "declined": N_("你的诉求不予受理"), "duplicate": N_("你的诉求与其他诉求合并办理"),
@@ -67,7 +69,16 @@ REASON_LABELS: dict[str, str] = {
     "partner_outcome": N_("协办单位记录了办理结果"),
     "partner_referred": N_("你的诉求转给了外部协办单位"),
     "partner_note": N_("协办单位写了备注"), "consent": N_("工友答复了是否告知身份"),
+    "filed_for_you": N_("工会干部替你提交了诉求"),
+    PARTNER_REASON: N_("工会转来一条诉求请你们协办"),
 }
+
+
+def worker_reason(kind: str, detail: dict[str, object] | None) -> str:
+    """Why the filer hears of an event of this kind ("" when they do not)."""
+    if kind == EventKind.SUBMITTED and detail and detail.get("on_behalf"):
+        return "filed_for_you"  # a cadre filed it for them: it is there to follow
+    return WORKER_REASONS.get(kind, "")
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,7 @@ class Recipients:
     member_id: int | None
     officer_ids: tuple[int, ...]
     officer_reason: str
+    member_reason: str = ""
 
 
 async def _escalation_officers(project_id: int, level: str,
@@ -121,13 +133,18 @@ async def recipients(request: ServiceRequest, event: RequestEvent,
                      conn: BaseDBAsyncClient | None = None) -> Recipients:
     kind = str(event.kind)
     member_id = None
-    if event.public and not event.by_worker and kind in WORKER_REASONS:
+    member_reason = worker_reason(kind, event.detail)
+    if event.public and not event.by_worker and member_reason:
         member_id = request.member_id  # type: ignore[attr-defined]
     officers: list[int] = []
     reason = ASSIGNEE_REASONS.get(kind, "")
     assignee = request.assignee_id  # type: ignore[attr-defined]
     if reason and assignee is not None:
         officers.append(assignee)
+    if kind == EventKind.PARTNER_REFERRED and event.detail.get("partner"):
+        # The partner it went to: they see nothing else of the project, so they hear of it.
+        officers.append(int(str(event.detail["partner"])))
+        reason = PARTNER_REASON
     if kind in ESCALATIONS:
         level = str(event.detail.get("to", ""))
         officers += await _escalation_officers(request.project_id,  # type: ignore[attr-defined]
@@ -135,7 +152,7 @@ async def recipients(request: ServiceRequest, event: RequestEvent,
         reason = reason or "escalated_to_me"
     actor = event.actor_id  # type: ignore[attr-defined]
     return Recipients(member_id, tuple(dict.fromkeys(o for o in officers if o != actor)),
-                      reason)
+                      reason, member_reason)
 
 
 async def add_items(request: ServiceRequest, event: RequestEvent,
@@ -145,7 +162,7 @@ async def add_items(request: ServiceRequest, event: RequestEvent,
     rows: list[InboxItem] = []
     if who.member_id is not None:
         rows.append(InboxItem(member_id=who.member_id, request_id=request.id,
-                              event_id=event.id, reason=WORKER_REASONS[str(event.kind)],
+                              event_id=event.id, reason=who.member_reason,
                               created_at=event.created_at))
     for officer_id in who.officer_ids:
         rows.append(InboxItem(officer_id=officer_id, request_id=request.id, event_id=event.id,

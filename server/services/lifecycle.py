@@ -145,7 +145,7 @@ async def record_event(request: ServiceRequest, kind: EventKind, *,
                                       detail=detail or {}, client_id=client_id,
                                       created_at=now or datetime.now(UTC), using_db=conn)
     updates: dict[str, int] = {"last_event_id": event.id}
-    if public and (by_worker or kind in inbox.WORKER_REASONS):
+    if public and (by_worker or inbox.worker_reason(kind, detail)):
         # News for the worker: an answer they can read ("新回复"), or their own words. An
         # escalation or a referral is on their timeline but gives them nothing to read.
         updates["last_public_event_id"] = event.id

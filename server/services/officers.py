@@ -169,6 +169,8 @@ async def reactivate(officer: Officer, by: Officer | None, *, ip: str = "") -> O
 
 async def _adopt(officer: Officer, by: Officer | None) -> handover.HandOver:
     fresh = await Officer.get(id=officer.id).select_related("union")
+    if fresh.role == Role.PARTNER and fresh.active:
+        return await handover.adopt_referrals(fresh, by)
     if fresh.role not in {Role.CADRE, Role.CHAIR} or not fresh.active:
         return handover.HandOver()
     return await handover.adopt_orphans(fresh.union, by)

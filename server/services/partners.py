@@ -24,6 +24,7 @@ from server.models import (
     Anonymity,
     Consent,
     EventKind,
+    InboxItem,
     Member,
     Officer,
     PartnerKind,
@@ -292,6 +293,7 @@ class ListRow:
     consent: str
     outcome: str | None
     open: bool
+    unread: bool = False  # referred and not yet opened by the partner
 
 
 async def listing(partner: Officer) -> list[ListRow]:
@@ -300,9 +302,12 @@ async def listing(partner: Officer) -> list[ListRow]:
     rows = await Referral.filter(partner_id=partner.id).select_related("request").order_by(
         "-id").limit(500)
     rows.sort(key=lambda r: (not r.is_open, -r.id))
+    unread = set(await InboxItem.filter(
+        officer_id=partner.id, read_at__isnull=True,
+        request_id__in=[r.request.id for r in rows]).values_list("request_id", flat=True))
     return [ListRow(r.request.id, str(r.request.category), str(r.request.status),
                     r.created_at, str(r.consent), str(r.outcome) if r.outcome else None,
-                    r.is_open) for r in rows]
+                    r.is_open, r.request.id in unread) for r in rows]
 
 
 async def partner_note(partner: Officer, request: ServiceRequest, note: str,

@@ -264,10 +264,13 @@ OPEN_LINE = "点开查看"
 
 def request_payload(reason: str, request_id: int, *, officer: bool) -> bytes:
     """A line chosen by the reason alone: nothing from the request or its filer."""
-    from server.services.inbox import REASON_LABELS
+    from server.services.inbox import PARTNER_REASON, REASON_LABELS
 
     title = REASON_LABELS.get(reason, "你有新消息")
-    url = f"/officer/requests/{request_id}" if officer else f"/requests/{request_id}"
+    if reason == PARTNER_REASON:
+        url = f"/partner/requests/{request_id}"
+    else:
+        url = f"/officer/requests/{request_id}" if officer else f"/requests/{request_id}"
     return _payload(title, f"{APP_NAME} · {OPEN_LINE}", url, f"request-{request_id}")
 
 
@@ -278,6 +281,14 @@ def summary_payload() -> bytes:
     """The chair's morning summary: a fixed line, the figures stay behind the sign-in."""
     return _payload("今日汇总", f"{APP_NAME} · {OPEN_LINE}", "/officer/summary",
                     "daily-summary")
+
+
+def shared_payload(reason: str, problem_id: int) -> bytes:
+    """A shared problem the worker joined moved on: a fixed line, as for a request."""
+    from server.services.inbox import REASON_LABELS
+
+    return _payload(REASON_LABELS.get(reason, "你有新消息"), f"{APP_NAME} · {OPEN_LINE}",
+                    f"/shared/{problem_id}", f"shared-{problem_id}")
 
 
 def notice_payload(notice_id: int, title: str) -> bytes:

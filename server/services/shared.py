@@ -33,6 +33,7 @@ from server.models import (
     SharedStatus,
     SharedUpdate,
 )
+from server.services import delivery
 from server.validation import Cleaner
 
 MAX_TITLE = 60
@@ -151,7 +152,7 @@ async def post(officer: Officer, problem: SharedProblem, note: str, *, close: bo
     if not note.strip():
         raise DomainError(gettext("请填写说明"), field="note")
     now = now or datetime.now(UTC)
-    async with transaction():
+    async with transaction() as tx:
         fresh = await SharedProblem.filter(id=problem.id).select_for_update().get()
         if fresh.status != SharedStatus.OPEN:
             raise DomainError(gettext("这个问题已经办完了"), status=409)
@@ -166,6 +167,7 @@ async def post(officer: Officer, problem: SharedProblem, note: str, *, close: bo
             "INSERT INTO inbox_item (member_id, shared_update_id, reason, created_at) "
             "SELECT member_id, ?, ?, ? FROM shared_join WHERE problem_id = ? "
             "ON CONFLICT DO NOTHING", update.id, reason, now, fresh.id)
+        await delivery.enqueue_for_shared_update(tx, update.id)
     return update
 
 

@@ -109,6 +109,7 @@ async def test_cadre_files_for_a_worker_who_follows_it_up_and_rates_it(app: Any)
         assert f'href="/requests/{item.id}"' in inbox_page.text
         mine = await w.get("/requests")
         assert f"/requests/{item.id}" in mine.text
+        assert mine.text.count('class="badge badge-new"') == 1  # theirs to read
         page = await w.get(f"/requests/{item.id}")
         assert f"由干部{cadre.name}代为提交（电话）" in page.text
         follow = await w.post(f"/requests/{item.id}/worker_reply", data={

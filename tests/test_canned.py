@@ -62,6 +62,11 @@ async def test_the_chair_keeps_the_list_and_every_change_is_audited(app: Any) ->
         edited = await c.post(f"/officer/canned/{first.id}/edit",
                               data={"csrf_token": token, "text": "收到，今天下午去现场。"})
         assert edited.status_code == 303
+        # Deleting asks first: the delete form sits behind 删除, with its own 确定删除.
+        page = await c.get("/officer/canned")
+        confirm = re.search(r'<details class="canned-delete">.*?</details>', page.text, re.S)
+        assert confirm and f'action="/officer/canned/{second.id}/delete"' in page.text
+        assert "确定删除" in confirm.group(0) and "删掉这条常用回复？" in confirm.group(0)
         deleted = await c.post(f"/officer/canned/{second.id}/delete",
                                data={"csrf_token": token})
         assert deleted.status_code == 303

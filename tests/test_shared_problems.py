@@ -61,6 +61,8 @@ async def test_forty_taps_count_once_and_replays_answer_alike(app: Any) -> None:
     async with member_client(app, worker) as c:
         listing = await c.get("/requests")
         assert f'action="/shared/{problem.id}/join"' in listing.text
+        home = await c.get("/me")  # and on the page a worker opens first
+        assert f'action="/shared/{problem.id}/join"' in home.text
         csrf = csrf_of(listing.text)
         answers = await asyncio.gather(*(_tap(c, problem.id, csrf) for _ in range(40)))
         assert {a.status_code for a in answers} == {303}

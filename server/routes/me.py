@@ -11,7 +11,7 @@ from starlette.routing import Route
 from server.access import require_member, sign_in_member
 from server.errors import DomainError
 from server.models import MemberStatus
-from server.services import cards, contacts, moves, rebind, rota, sms
+from server.services import cards, contacts, moves, rebind, rota, shared, sms
 from server.web.forms import form_dict, read_form
 from server.web.templating import render
 
@@ -22,7 +22,9 @@ async def status(request: Request) -> Response:
     return render(request, "me/status.html", {
         "me": member, "duty": duty, "duty_prompt": rota.invites_suggestions(duty),
         "sms_offered": sms.enabled(request.app.state.settings),
-        "calls": await contacts.for_member(member), "office": contacts.office_of(member.project)})
+        "calls": await contacts.for_member(member), "office": contacts.office_of(member.project),
+        # The project's open shared problems, on the page a worker opens first.
+        "shared": await shared.open_for(member)})
 
 
 async def leave_form(request: Request) -> Response:

@@ -358,19 +358,30 @@ async def test_wage_amounts_sum_up_the_tree_with_small_cells_outside(app: Any) -
             cells[tree.b1.id]["wage_workers"]) == (49000, 12000, 13)
     assert (t.total["wage_owed"], t.total["wage_recovered"], t.total["wage_workers"]) == (
         171500, 50500, 27)
+    # The month's trend row and this quarter say the same (all filed this month).
+    expected = {"wage_owed": 171500, "wage_recovered": 50500, "wage_workers": 27}
+    assert t.trend[0].month == this_month(now).first and t.trend[0].wage == expected
+    assert t.quarters.current.wage == expected
     # The company (A: p1 and p2 only) sums its own subtree.
     company = await loaded(tree.company_officer)
     t = await upper.table(company, this_month(now), now)
     assert t.total["wage_owed"] == 122500 and t.total["wage_workers"] == 14
+    assert t.trend[0].wage == {"wage_owed": 122500, "wage_recovered": 38500,
+                               "wage_workers": 14}
     assert {r.project_id for r in t.rows} == {tree.p1.id, tree.p2.id}
     async with officer_client(app, tree.industry_officer.phone, PASSWORD) as client:
         page = await client.get("/officer/figures")
         assert 'data-col="wage_owed">171,500<' in page.text
         assert 'data-col="wage_owed">49,000<' in page.text
         xlsx = await client.get("/officer/figures.xlsx")
-    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content))["项目"]
-    values = [cell for row in sheet.iter_rows(values_only=True) for cell in row]
+    book = openpyxl.load_workbook(io.BytesIO(xlsx.content))
+    values = [cell for row in book["项目"].iter_rows(values_only=True) for cell in row]
     assert "欠薪金额（元）" in values and 171500 in values and 107500 not in values
+    for name in ("月度趋势", "季度对比"):
+        rows = list(book[name].iter_rows(values_only=True))
+        assert rows[0][-3:] == ("欠薪金额（元）", "已追回（元）", "欠薪涉及人数")
+        assert rows[1][-3:] == (171500, 50500, 27)
+    assert '<td class="num" data-col="wage_recovered">50,500</td>' in page.text  # the trend
     # The chair's own page: the project's amounts, from the requests themselves.
     start, end = datetime.now(UTC) - timedelta(days=1), datetime.now(UTC) + timedelta(days=1)
     mine = await figures.compute(tree.p1.path, start, end, now)

@@ -309,6 +309,8 @@ class TrendRow:
     bar: int = 0  # the requests as a share of the busiest month, for a bar (0–100)
     # 入会率 at the month's end (so far, for this month): members ÷ the headcount in force
     coverage: float | None = None
+    # Wage cases filed that month: amounts owed and recovered, workers (`wage_cells` rule).
+    wage: dict[str, Count | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -317,6 +319,7 @@ class QuarterFigures:
     months: tuple[str, str]
     cells: RequestCells
     partial: bool  # the quarter is still under way
+    wage: dict[str, Count | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -690,6 +693,8 @@ async def trend(viewer: privacy.Viewer, path: str, now: datetime, *,
         t.settle(exact)
     shown = privacy.cells_for(viewer, {m: (t.requests, t.people or 0)
                                        for m, t in tallies.items()})
+    wage_workers = privacy.cells_for(viewer, {m: (t.wage_workers, t.wage_workers)
+                                              for m, t in tallies.items()})
     covered = await (coverage.monthly(month_list, path=path, now=now, closed=closed)
                      if project_id is None
                      else coverage.monthly(month_list, project_id=project_id, now=now))
@@ -705,7 +710,8 @@ async def trend(viewer: privacy.Viewer, path: str, now: datetime, *,
         rate = None if c is None else _coverage(privacy.count_for(viewer, c.members),
                                                 privacy.count_for(viewer, c.headcount))
         out.append(TrendRow(month, cells.requests, cells.resolved, cells.on_time,
-                            cells.satisfaction, bar, rate))
+                            cells.satisfaction, bar, rate,
+                            wage_cells(t, wage_workers[month], cells.requests)))
     current = figure_rows.quarter_of(last)
     previous = figure_rows.shift_month(current, -3)
     quarters = []
@@ -722,8 +728,9 @@ async def trend(viewer: privacy.Viewer, path: str, now: datetime, *,
         q.settle(exact)
         small = 0 < (q.people or 0) < K and privacy.is_outside(viewer)
         cells = _request_cells(share, q, privacy.SMALL if small else q.requests)
-        quarters.append(QuarterFigures(f"{start[:4]}-Q{(int(start[5:]) - 1) // 3 + 1}",
-                                       (start, end), cells, partial))
+        quarters.append(QuarterFigures(
+            f"{start[:4]}-Q{(int(start[5:]) - 1) // 3 + 1}", (start, end), cells, partial,
+            wage_cells(q, privacy.count_for(viewer, q.wage_workers), cells.requests)))
     return out, Comparison(quarters[0], quarters[1])
 
 
@@ -823,6 +830,14 @@ def _write_cell(sheet: Any, row: int, col: int, kind: Kind, value: Any,
         sheet.write_string(row, col, str(value))  # names and "< 5": text, never a formula
 
 
+WAGE_KEYS = ("wage_owed", "wage_recovered", "wage_workers")
+
+
+def _wage_values(wage: dict[str, Count | None]) -> list[tuple[Kind, Count | None]]:
+    return [("amount" if key != "wage_workers" else "count", wage.get(key))
+            for key in WAGE_KEYS]
+
+
 def _workbook(t: Table, title: str, notes: list[str], headers: list[str],
               trend_headers: list[str], quarter_headers: list[str], total_label: str) -> bytes:
     buffer = io.BytesIO()
@@ -855,9 +870,10 @@ def _workbook(t: Table, title: str, notes: list[str], headers: list[str],
         trend_sheet.write_string(i, 0, tr.month)
         for col, (kind, value) in enumerate(((("count"), tr.requests), ("rate", tr.resolved),
                                              ("rate", tr.on_time), ("rate", tr.satisfaction),
-                                             ("rate", tr.coverage)), start=1):
+                                             ("rate", tr.coverage), *_wage_values(tr.wage)),
+                                            start=1):
             _write_cell(trend_sheet, i, col, kind, value, percent)  # type: ignore[arg-type]
-    trend_sheet.set_column(0, 5, 12)
+    trend_sheet.set_column(0, len(trend_headers) - 1, 12)
     q_sheet = book.add_worksheet(gettext("季度对比"))
     for col, header in enumerate(quarter_headers):
         q_sheet.write_string(0, col, header, bold)
@@ -866,9 +882,10 @@ def _workbook(t: Table, title: str, notes: list[str], headers: list[str],
         for col, (kind, value) in enumerate((("count", q.cells.requests),
                                              ("rate", q.cells.resolved),
                                              ("rate", q.cells.on_time),
-                                             ("rate", q.cells.satisfaction)), start=1):
+                                             ("rate", q.cells.satisfaction),
+                                             *_wage_values(q.wage)), start=1):
             _write_cell(q_sheet, i, col, kind, value, percent)  # type: ignore[arg-type]
-    q_sheet.set_column(0, 4, 12)
+    q_sheet.set_column(0, len(quarter_headers) - 1, 12)
     book.close()
     return buffer.getvalue()
 
@@ -885,9 +902,10 @@ async def workbook(t: Table) -> bytes:
             "time": t.overdue_at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")})
     headers = [gettext(COLUMNS[0].label), gettext("所属"),
                *(gettext(c.label) for c in COLUMNS[1:])]
+    wage_headers = [gettext(c.label) for c in COLUMNS if c.key in WAGE_KEYS]
     trend_headers = [gettext("月份"), gettext("诉求"), gettext("办结率"), gettext("按时办结率"),
-                     gettext("满意率"), gettext("入会率（月底）")]
-    quarter_headers = [gettext("季度"), *trend_headers[1:5]]
+                     gettext("满意率"), gettext("入会率（月底）"), *wage_headers]
+    quarter_headers = [gettext("季度"), *trend_headers[1:5], *wage_headers]
     return await run_heavy(_workbook, t, title, notes, headers, trend_headers, quarter_headers,
                            total_label(t))
 

@@ -79,13 +79,20 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from server.crypto import Keyring
-    from server.services.demo import DEMO_PASSWORD, DemoLogin, load_demo, load_demo_cases
+    from server.services.demo import (
+        DEMO_PASSWORD,
+        DemoLogin,
+        load_demo,
+        load_demo_canned,
+        load_demo_cases,
+    )
 
     settings = load_settings()
 
     async def load() -> list[DemoLogin]:
         logins = await load_demo()
         await load_demo_cases(Keyring(settings.secret_key))
+        await load_demo_canned()
         return logins
 
     logins = run_db(settings, load)

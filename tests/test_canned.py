@@ -10,6 +10,7 @@ from typing import Any
 
 from server.models import AuditEntry, CannedReply, Officer, ServiceRequest, UnionNode
 from server.services import canned
+from server.services.demo import DEMO_CANNED, load_demo_canned
 from server.services.lifecycle import ActionInput, apply_officer_action
 from tests.conftest import (
     CXG_CHAIR,
@@ -206,3 +207,16 @@ async def test_rating_has_no_star_chosen_and_asks_for_one_keeping_the_comment(ap
             "note": "态度很好", "rating": "3"})
         assert rated.status_code == 303
     assert (await ServiceRequest.get(id=item.id)).rating == 3
+
+
+async def test_demo_loads_canned_replies_once_and_keeps_the_chairs_edits(app: Any) -> None:
+    project = await UnionNode.get(code="xibailiang")
+    await CannedReply.filter(project_id=project.id).delete()
+    await load_demo_canned()
+    assert await texts(project) == list(DEMO_CANNED)
+    chair = await Officer.get(phone=XBL_CHAIR)
+    first = (await canned.replies_for(project.id))[0]
+    await canned.edit(chair, first, "收到。")
+    await load_demo_canned()  # a second `lianxin demo` changes nothing
+    assert await texts(project) == ["收到。", *DEMO_CANNED[1:]]
+    await CannedReply.filter(project_id=project.id).delete()

@@ -9,6 +9,7 @@ from datetime import date
 from server.crypto import Keyring
 from server.models import (
     Anonymity,
+    CannedReply,
     Category,
     DutyDay,
     Member,
@@ -20,7 +21,7 @@ from server.models import (
     UnionNode,
     Urgency,
 )
-from server.services import enrolment, lifecycle, membership, rota, wages
+from server.services import canned, enrolment, lifecycle, membership, rota, wages
 from server.services import requests as filing
 from server.services.officers import add_officer
 from server.services.unions import add_union
@@ -227,3 +228,31 @@ async def load_demo_cases(keyring: Keyring) -> list[ServiceRequest]:
                     officer=chair)
         cases.append(await ServiceRequest.get(id=request.id))
     return cases
+
+
+# --- demo canned replies (常用回复) -------------------------------------------------------------
+# What a project's chair would keep for the cadres to pick; loaded by `lianxin demo` only
+# (the tests count canned replies from zero).
+DEMO_CANNED: tuple[str, ...] = (
+    "收到，我们今天就去现场看一下，有进展马上告诉你。",
+    "工资的事已经报给项目部和劳务分包，我们盯着，发了告诉你。",
+    "已经找到负责的人，这两天会处理。处理完请你看一下，没解决就点“没有解决”。",
+    "这件事需要你提供一下照片（工资条、考勤或聊天记录都行），补充在这条诉求里。",
+)
+
+
+async def load_demo_canned() -> int:
+    """Each demo project's canned replies, once: a chair who has edited the list keeps it.
+    The number added."""
+    added = 0
+    for code, *_rest in NODES:
+        project = await UnionNode.get(code=code)
+        if not project.is_project or await CannedReply.exists(project_id=project.id):
+            continue
+        chair = await Officer.get_or_none(role=Role.CHAIR, union_id=project.id, active=True)
+        if chair is None:
+            continue
+        for text in DEMO_CANNED:
+            await canned.add(chair, project, text)
+            added += 1
+    return added

@@ -59,6 +59,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     SQLite pass, except those marked `browser_on_postgres`, which run in the PostgreSQL pass
     when scripts/test runs both side by side (LIANXIN_BROWSER_SPLIT=1) so the two passes
     take about as long. LIANXIN_E2E_ON_POSTGRES=all runs every browser test on PostgreSQL.
+    Modules marked `balance_to_postgres` do not depend on the suite's database at all (the
+    benchmark smoke runs start servers on files of their own): they run once, in the
+    PostgreSQL pass when the passes are split, else in the SQLite pass.
     """
     # A browser test that fails is run once more, as Playwright Test's `retries` does on CI:
     # these drive Chromium against a server that is really stopped and restarted, both passes
@@ -76,13 +79,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return item.get_closest_marker("e2e") is not None and (
             not mark or item.get_closest_marker(mark) is not None)
 
+    split = os.environ.get("LIANXIN_BROWSER_SPLIT") == "1"
+
+    def balanced(item: pytest.Item) -> bool:
+        return item.get_closest_marker("balance_to_postgres") is not None
+
     if BACKEND == "postgres":
         if os.environ.get("LIANXIN_E2E_ON_POSTGRES") == "all":
             return
-        drop = [item for item in items if browser(item) and not browser(item, "both_databases")
-                and not browser(item, "browser_on_postgres")]
-    elif os.environ.get("LIANXIN_BROWSER_SPLIT") == "1":
-        drop = [item for item in items if browser(item, "browser_on_postgres")]
+        drop = [item for item in items if (
+            browser(item) and not browser(item, "both_databases")
+            and not browser(item, "browser_on_postgres") and not (split and balanced(item)))
+            or (balanced(item) and not split)]
+    elif split:
+        drop = [item for item in items
+                if browser(item, "browser_on_postgres") or balanced(item)]
     else:
         return
     if drop:

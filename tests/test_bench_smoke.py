@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # The scripts start their own servers on their own SQLite files, whatever the suite's
-# database: running them again in the PostgreSQL pass would test nothing new.
-pytestmark = pytest.mark.skipif(os.environ.get("LIANXIN_TEST_DB") == "postgres",
-                                reason="backend-independent; run in the SQLite pass")
+# database: they run once (in whichever pass balances the two, tests/conftest.py).
+pytestmark = pytest.mark.balance_to_postgres
 
 
 def run(*args: str) -> str:

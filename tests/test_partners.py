@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from server.db import transaction
 from server.errors import DomainError
 from server.models import (
     Anonymity,
@@ -35,7 +36,7 @@ from server.models import (
     ServiceRequest,
 )
 from server.routes import routes as APP_ROUTES
-from server.services import partners, push
+from server.services import handover, officers, partners, push
 from server.services.demo import DEMO_PASSWORD
 from server.services.officers import add_officer
 from tests.conftest import (
@@ -333,6 +334,10 @@ async def test_replies_notes_and_outcome(app: Any) -> None:
     async with officer_client(app, XBL_CHAIR) as c:
         page = (await c.get(f"/officer/requests/{item.id}")).text
     assert "需要劳动合同复印件" in page and "调解成功" in page
+    # A wage case: the partner's 32,000 is a prompt to record the payment, not counted in
+    # the case's recovered amount (the union's 部分支付 / 已支付 records are).
+    assert re.search(r'id="partner-recovered">.*?32,000', page, re.S)
+    assert 'id="wage-recovered">0 元<' in page
     await ServiceRequest.filter(id=item.id).update(referred=True)
     async with officer_client(app, XBL_MANAGER) as c:
         page = (await c.get(f"/officer/requests/{item.id}")).text
@@ -538,3 +543,30 @@ async def test_a_deactivated_partners_referrals_go_to_a_colleague(app: Any) -> N
     newcomer = await Officer.get(phone=phone)
     assert await Referral.filter(partner_id=newcomer.id, closed_at__isnull=True).count() == 2
     assert await InboxItem.filter(officer_id=newcomer.id, reason="referred_to_you").count() == 2
+
+
+async def test_two_accounts_opened_at_once_take_each_waiting_referral_once(app: Any) -> None:
+    organisation = f"碑林区调解室-{uuid.uuid4().hex[:4]}"
+    leaving = await new_partner("xibailiang", organisation, PartnerKind.MEDIATION)
+    member = await make_member(app)
+    items = [await make_request(member) for _ in range(3)]
+    chair = await Officer.get(phone=XBL_CHAIR).select_related("union")
+    for item in items:
+        await partners.refer(chair, item, partners.NewReferral(uuid.uuid4(), leaving.id,
+                                                               Consent.NONE, ""))
+    await officers.deactivate(leaving, chair)
+    a = await new_partner("xibailiang", organisation, PartnerKind.MEDIATION)
+    b = await new_partner("xibailiang", organisation, PartnerKind.MEDIATION)
+
+    async def adopt(partner: Officer) -> None:
+        async with transaction():
+            await handover.adopt_referrals(partner, chair)
+
+    await asyncio.gather(*(adopt(p) for _ in range(20) for p in (a, b)))
+    held = await Referral.filter(request_id__in=[i.id for i in items]).values_list(
+        "partner_id", "closed_at")
+    assert len(held) == 3 and all(p in (a.id, b.id) and c is None for p, c in held)
+    moves = await RequestEvent.filter(request_id__in=[i.id for i in items],
+                                      kind=EventKind.PARTNER_REFERRED).values_list("detail",
+                                                                                  flat=True)
+    assert sum(1 for d in moves if "from_name" in d) == 3  # type: ignore[operator]

@@ -150,6 +150,7 @@ async def _wage_context(officer: Officer, item: ServiceRequest,
         return {"wage": None}
     claims = await wages.claims_of(item) if officer.sees_identities else []
     return {"wage": {"claims": claims, "sees_claims": officer.sees_identities,
+                     "partner_recovered": await partners.recovered_for(item),
                      "open": wages.open_case(item), "values": values,
                      "milestones": [a for a in wages.MILESTONES
                                     if lifecycle.officer_may(officer, a, item)]}}

@@ -300,16 +300,18 @@ async def _give_referrals(referrals: list[Referral], colleagues: list[int], orga
     for referral in referrals:
         request = referral.request
         target = min(colleagues, key=lambda c: (load[c], c))
+        # Only while it is still open and still the old account's: two hand-overs at once
+        # (two accounts appointed together) move it once.
+        still = Referral.filter(id=referral.id, closed_at__isnull=True,
+                                partner_id=referral.partner_id)  # type: ignore[attr-defined]
         if await Referral.filter(request_id=request.id, partner_id=target,
                                  closed_at__isnull=True).exists():
             # The colleague already holds this request's referral: the old one is closed
             # as the same case, not left open under an account nobody uses.
-            await Referral.filter(id=referral.id, closed_at__isnull=True).update(
-                closed_at=now, open_key=None)
+            await still.update(closed_at=now, open_key=None)
             continue
-        if not await Referral.filter(id=referral.id, closed_at__isnull=True).update(
-                partner_id=target):
-            continue  # closed meanwhile
+        if not await still.update(partner_id=target):
+            continue  # closed or moved meanwhile
         load[target] += 1
         # Internal: the worker's consent and the case are unchanged, only the account.
         await lifecycle.record_event(

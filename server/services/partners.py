@@ -407,6 +407,15 @@ class Panel:
     kind_labels: Mapping[str, str] = field(default_factory=lambda: KIND_LABELS)
 
 
+async def recovered_for(request: ServiceRequest) -> int:
+    """What partners recorded as recovered on this request's referrals, in yuan. Kept apart
+    from the wage case's `amount_recovered` (the union's 部分支付 / 已支付 records): the
+    same money must not be counted twice; the wage panel shows it as a prompt."""
+    amounts = await Referral.filter(request_id=request.id, amount_recovered__gt=0).values_list(
+        "amount_recovered", flat=True)
+    return sum(int(a) for a in amounts)  # type: ignore[call-overload]
+
+
 async def panel(officer: Officer, request: ServiceRequest) -> Panel | None:
     """None for readers who neither refer nor see referrals (management, the upper union
     see only the timeline's labels)."""

@@ -12,6 +12,10 @@ When nobody could take them (a project whose only cadre and chair both left), me
 no liaison and requests no assignee until an officer who can take them is appointed or
 reactivated: `adopt_orphans` then places them by the same rules.
 
+A partner account (外部协办) holds referrals, not members: its open referrals go to another
+account of the same organisation at the same union, or wait for the next one opened there
+(`adopt_referrals`).
+
 Everything here runs inside the caller's transaction.
 """
 

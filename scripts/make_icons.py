@@ -25,11 +25,17 @@ def draw(size: int, maskable: bool) -> Image.Image:
     return image
 
 
+def save(image: Image.Image, path: Path) -> None:
+    """Two colours and their anti-aliased edge: a 32-colour palette looks the same and is a
+    third of the bytes, which a phone pays for on its first visit."""
+    image.quantize(colors=32, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     for size in (192, 512):
-        draw(size, False).save(OUT / f"icon-{size}.png", optimize=True)
-        draw(size, True).save(OUT / f"icon-maskable-{size}.png", optimize=True)
+        save(draw(size, False), OUT / f"icon-{size}.png")
+        save(draw(size, True), OUT / f"icon-maskable-{size}.png")
 
 
 if __name__ == "__main__":

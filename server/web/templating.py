@@ -40,6 +40,7 @@ def make_templates(asset_url: Any) -> Jinja2Templates:
     env.globals["static"] = asset_url
     env.globals["LANGUAGES"] = i18n.LANGUAGES
     env.globals["js_strings"] = js_strings
+    env.globals["outbox_names"] = outbox_names
     env.globals["labels"] = TEMPLATE_LABELS
     env.globals["limits"] = text_limits()
     # The nav shows "干部账号" to whoever may manage accounts: server.access decides who.
@@ -103,6 +104,26 @@ def js_strings() -> dict[str, str | dict[str, str]]:
         "micDenied": _(
             "没有用上麦克风。可以在浏览器设置里允许录音，或者点下面选择手机录好的音频。"),
     }
+
+def outbox_names() -> dict[str, str]:
+    """An outbox item's name by its form's kind, in the page's language, for the outbox page
+    only (static/js/outbox-page.js): an item is named in the language of the page showing it,
+    which can differ from the one it was queued in. Not in `js_strings`, which every page
+    carries."""
+    _ = i18n.gettext
+    return {
+        "request": _("提交诉求"), "on_behalf": _("代提交诉求"), "enrol": _("入会"),
+        "notice": _("发布通知"), "ack": _("确认通知"), "contact": _("记一次联系"),
+        "contact-visit": _("记走访"), "contact-call": _("记电话"),
+        "shared-join": _("我也遇到"), "shared-new": _("发布共性问题"),
+        "wage_join": _("登记欠薪"), "confirm": _("确认解决"), "reopen": _("没有解决"),
+        "rate": _("评价"), "reply": _("补充情况"),
+        "action-acknowledge": _("受理"), "action-reply": _("回复工友"),
+        "action-management_reply": _("答复"), "action-resolve": _("办结"),
+        "action-note": _("内部备注"), "action-escalate": _("上报"),
+        "action-refer": _("转项目管理人员"),
+    }
+
 
 
 # The enumerations' display names, as templates read them (`labels.CATEGORY_LABELS[...]`).

@@ -107,12 +107,13 @@
   }
 
   // --- submitting an offline-capable form ---------------------------------------------------
-  function labelFor(form) {
-    var prefix = form.dataset.outboxLabel || "";
+  function excerpt(form) {
     var field = form.querySelector("[name=name]") || form.querySelector("[name=description]") ||
       form.querySelector("[name=title]") || form.querySelector("[name=note]");
-    var text = field && field.value ? field.value.slice(0, 24) : "";
-    return (prefix + " " + text).trim();
+    return field && field.value ? field.value.slice(0, 24) : "";
+  }
+  function labelFor(form) {
+    return ((form.dataset.outboxLabel || "") + " " + excerpt(form)).trim();
   }
 
   function swapMain(html) {
@@ -168,6 +169,9 @@
     if (button) button.disabled = true;
     try {
       var item = await Outbox.fromForm(form, form.dataset.outbox, labelFor(form));
+      item.labelName = form.dataset.outboxName || form.dataset.outbox;
+      item.labelSubject = form.dataset.outboxSubject || "";
+      item.labelText = excerpt(form);
       await Outbox.put(item); // durable before the first byte goes out
       var result = await Outbox.send(item, csrf(), true);
       if (result.outcome === "synced") {

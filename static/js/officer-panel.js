@@ -18,6 +18,7 @@
     });
     var id = form.getAttribute("action").split("/")[3];
     form.dataset.outboxLabel = "#" + id + " " + (chosen.dataset.label || "");
+    form.dataset.outboxName = "action-" + chosen.value;
   }
   document.addEventListener("change", function (event) {
     var target = event.target;

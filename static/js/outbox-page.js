@@ -17,6 +17,21 @@
 
   var when = function (ms) { return window.Lianxin.when(ms); };
 
+  var NAMES = {};
+  try { NAMES = JSON.parse(document.getElementById("lx-outbox-names").textContent); } catch (e) { NAMES = {}; }
+  // An item's name in the language of this page (the language can change between queueing
+  // and looking): its kind's word, the subject (a name, "#12") and what was typed; the words
+  // stored at queueing for an item queued before names were kept.
+  function itemLabel(item) {
+    var name = item.labelName && NAMES[item.labelName];
+    if (!name) return item.label || item.kind;
+    var subject = item.labelSubject || "";
+    var parts = subject.charAt(0) === "#" ? [subject, name] : [name, subject];
+    parts.push(item.labelText || "");
+    return parts.filter(function (p) { return p; }).join(" ");
+  }
+  window.LianxinOutboxLabel = itemLabel;
+
   function editor(item) {
     var form = el("form", "form outbox-edit");
     item.fields.forEach(function (pair) {
@@ -72,7 +87,7 @@
     items.forEach(function (item) {
       var li = el("li", "item outbox-item " + item.status);
       li.dataset.id = item.id;
-      li.appendChild(el("strong", "", item.label || item.kind));
+      li.appendChild(el("strong", "", itemLabel(item)));
       li.appendChild(el("span", "muted", when(item.createdAt) + " · " + t("attempts", item.attempts)));
       li.appendChild(el("p", item.status === "attention" ? "error" : "muted", window.Lianxin.reason(item)));
       var conflict = item.status === "attention" ? item.conflict : null;

@@ -136,7 +136,13 @@ async def test_a_request_queued_offline_shows_in_my_requests(
     await page.goto(server.url + "/outbox")
     item = page.locator("#outbox-list li")
     await expect(item).to_contain_text("没有网络")
+    await expect(item.locator("strong")).to_have_text("提交诉求 没信号时提交的：宿舍漏雨")
     assert "(network)" not in await item.inner_text()
+    # The item keeps its kind and words apart, so a page in another language names it in
+    # that language (the language can change while it waits).
+    stored = await page.evaluate("LianxinOutbox.all().then(items => items.map(i => "
+                                 "[i.labelName, i.labelSubject, i.labelText]))")
+    assert stored == [["request", "", "没信号时提交的：宿舍漏雨"]]
 
     server.start()
     await page.goto(server.url + "/requests")
@@ -152,6 +158,13 @@ async def test_a_request_queued_offline_shows_in_my_requests(
     await expect(page.locator("#my-request-list")).to_contain_text("宿舍漏雨")
     await expect(page.locator("#my-request-list")).to_contain_text("提交于")
     assert await violations(page, console) == []
+    await page.goto(server.url + "/lang?to=en&next=/outbox")
+    named = await page.evaluate(
+        "[LianxinOutboxLabel({labelName: 'request', labelSubject: '', labelText: '宿舍漏雨',"
+        " label: '诉求 宿舍漏雨'}), LianxinOutboxLabel({labelName: 'action-reply',"
+        " labelSubject: '#12', labelText: '', label: '#12 回复工友'}),"
+        " LianxinOutboxLabel({kind: 'request', label: '诉求 旧的'})]")
+    assert named == ["New request 宿舍漏雨", "#12 Reply to the worker", "诉求 旧的"]
     await context.close()
 
 

@@ -8,6 +8,8 @@ retry (5xx), or to keep the item as "needs attention" (4xx), without parsing tex
 
 from __future__ import annotations
 
+from server.i18n import gettext
+
 
 class DomainError(ValueError):
     """A refusal: `message` is already translated; `field` names the form field it is about
@@ -29,3 +31,15 @@ class TooManyAttempts(DomainError):
 
     def __init__(self, message: str, *, field: str = "form") -> None:
         super().__init__(message, status=429, field=field)
+
+
+def invalid_form_key_message() -> str:
+    """What a person reads when a form's key (`client_id`) cannot stand for what they sent."""
+    return gettext("表单编号无效，请刷新页面后重新提交")
+
+
+def invalid_form_key() -> DomainError:
+    """A form's idempotency key that came again with other content or from someone else: it
+    answers only for what it first carried, never as a credential. 409, so the outbox keeps
+    the item as needing attention."""
+    return DomainError(invalid_form_key_message(), status=409)

@@ -12,6 +12,7 @@ from typing import Literal
 
 from starlette.convertors import IntegerConvertor, register_url_convertor
 
+from server.errors import invalid_form_key_message
 from server.i18n import N_, gettext
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
@@ -97,7 +98,7 @@ class Cleaner:
         try:
             return uuid.UUID(value)
         except ValueError:
-            self.errors[name] = gettext("表单编号无效，请刷新页面后重新提交")
+            self.errors[name] = invalid_form_key_message()
             return uuid.uuid4()
 
     def choice(self, name: str, allowed: Mapping[str, object], *, required: bool,

@@ -25,7 +25,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count
 
 from server.db import transaction
-from server.errors import DomainError
+from server.errors import DomainError, invalid_form_key
 from server.i18n import N_, gettext
 from server.models import (
     ContactKind,
@@ -113,7 +113,7 @@ def _replay(done: ContactLog, officer: Officer, member: Member, new: NewContact)
     """The same form again answers as the first time; a client_id is not a credential."""
     if (done.member_id != member.id or done.officer_id != officer.id  # type: ignore[attr-defined]
             or done.kind != new.kind or done.note != new.note):
-        raise DomainError(gettext("表单编号无效，请刷新页面后重新提交"), status=409)
+        raise invalid_form_key()
     return done
 
 

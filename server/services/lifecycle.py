@@ -23,7 +23,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from server.db import id_list, transaction
-from server.errors import DomainError
+from server.errors import DomainError, invalid_form_key
 from server.i18n import N_, gettext
 from server.models import (
     Category,
@@ -772,7 +772,7 @@ def _replay_of(done: RequestEvent, request: ServiceRequest, rule: Transition,
     and the same content: an idempotency key is not a credential."""
     if (done.request_id != request.id  # type: ignore[attr-defined]
             or done.kind != rule.kind or done.note != note):
-        raise DomainError(gettext("表单编号无效，请刷新页面后重新提交"), status=409)
+        raise invalid_form_key()
     return done
 
 

@@ -16,7 +16,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q, Subquery
 
 from server.db import GroupInsert, fetch_dicts, transaction
-from server.errors import DomainError
+from server.errors import DomainError, invalid_form_key
 from server.i18n import N_, gettext
 from server.labels import CHINA
 from server.models import (
@@ -159,7 +159,7 @@ async def publish(officer: Officer, new: NewNotice,
                 raise
     stored = await NoticePhoto.get_or_none(notice_id=existing.id)
     if existing.author_id != officer.id or not new.same_as(existing, stored):  # type: ignore[attr-defined]
-        raise DomainError(gettext("表单编号无效，请刷新页面后重新提交"), status=409)
+        raise invalid_form_key()
     return existing, False
 
 
@@ -312,7 +312,7 @@ async def acknowledge(member: Member, notice: Notice, client_id: uuid.UUID) -> b
     done = await NoticeAck.get_or_none(client_id=client_id)
     if done is not None:
         if done.member_id != member.id or done.notice_id != notice.id:  # type: ignore[attr-defined]
-            raise DomainError(gettext("表单编号无效，请刷新页面后重新提交"), status=409)
+            raise invalid_form_key()
         return False
     now = datetime.now(UTC)
     try:

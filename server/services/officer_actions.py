@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server import labels, privacy
+from server.errors import invalid_form_key_message
 from server.i18n import gettext
 from server.models import EventKind, Officer, RequestEvent
 from server.services.lifecycle import Conflict
@@ -41,7 +42,7 @@ def clean_queued(officer: Officer, data: Mapping[str, object]) -> Queued:
         try:
             client_id = uuid.UUID(raw_id)
         except ValueError:
-            return Queued(None, None, gettext("表单编号无效，请刷新页面后重新提交"))
+            return Queued(None, None, invalid_form_key_message())
     raw_seen = str(data.get("seen", "") or "").strip()
     seen = (int(raw_seen) if raw_seen.isascii() and raw_seen.isdigit()
             and len(raw_seen) <= _MAX_SEEN_DIGITS else None)

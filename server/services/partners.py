@@ -18,7 +18,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from server.db import transaction
-from server.errors import DomainError
+from server.errors import DomainError, invalid_form_key
 from server.i18n import N_, gettext
 from server.models import (
     Anonymity,
@@ -195,7 +195,7 @@ def _replay(done: Referral, officer: Officer, request: ServiceRequest,
     """The same form again answers as the first time; a client_id is not a credential."""
     if (done.request_id != request.id or done.partner_id != new.partner_id  # type: ignore[attr-defined]
             or done.created_by_id != officer.id):  # type: ignore[attr-defined]
-        raise DomainError(gettext("表单编号无效，请刷新页面后重新提交"), status=409)
+        raise invalid_form_key()
     return done
 
 

@@ -15,7 +15,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from server.db import insert_like, transaction
-from server.errors import DomainError, TooManyAttempts
+from server.errors import DomainError, TooManyAttempts, invalid_form_key
 from server.i18n import N_, gettext
 from server.models import (
     Anonymity,
@@ -129,10 +129,6 @@ def left_message() -> str:
                    "到了新工地，扫那里的入会二维码，会籍转过去后就可以了。")
 
 
-def _key_reused() -> DomainError:
-    return DomainError(gettext("表单编号无效，请刷新页面后重新提交"), status=409)
-
-
 def _same_content(row: tuple[object, ...], new: NewRequest) -> bool:
     """Whether a stored (category, description, urgency, anonymity, wage facts) is what
     `new` says."""
@@ -156,7 +152,7 @@ async def _replayed(member: Member, new: NewRequest,
     if (existing.member_id != member.id  # type: ignore[attr-defined]
             or existing.on_behalf_by_id != filer  # type: ignore[attr-defined]
             or not _same_content(tuple(getattr(existing, c) for c in CONTENT_COLUMNS), new)):
-        raise _key_reused()
+        raise invalid_form_key()
     return existing
 
 
@@ -271,7 +267,7 @@ async def file_requests(
             continue
         _, request_id, owner_id, *content = known[new.client_id]
         if owner_id != member.id or not _same_content(tuple(content), new):
-            results.append(_key_reused())
+            results.append(invalid_form_key())
         else:
             first_time = new.client_id in created and new.client_id not in answered
             results.append(Filed(request_id, first_time))

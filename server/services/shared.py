@@ -19,7 +19,7 @@ from tortoise.expressions import Q, Subquery
 
 from server import privacy
 from server.db import fetch, transaction
-from server.errors import DomainError
+from server.errors import DomainError, invalid_form_key
 from server.i18n import N_, gettext
 from server.models import (
     InboxItem,
@@ -97,8 +97,7 @@ async def publish(officer: Officer, new: NewShared,
     except IntegrityError:
         existing = await SharedProblem.get_or_none(client_id=new.client_id)
         if existing is None or existing.created_by_id != officer.id:  # type: ignore[attr-defined]
-            raise DomainError(gettext("表单编号无效，请刷新页面后重新提交"),
-                              status=409) from None
+            raise invalid_form_key() from None
         return existing, False
     return problem, True
 
@@ -139,7 +138,7 @@ def _replay(done: SharedJoin, member: Member, problem: SharedProblem) -> Joined:
     """An idempotency key is not a credential: it answers only for the same tap."""
     if (done.member_id != member.id  # type: ignore[attr-defined]
             or done.problem_id != problem.id):  # type: ignore[attr-defined]
-        raise DomainError(gettext("表单编号无效，请刷新页面后重新提交"), status=409)
+        raise invalid_form_key()
     return Joined(False)
 
 

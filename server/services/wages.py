@@ -25,7 +25,7 @@ from tortoise.exceptions import IntegrityError
 
 from server.crypto import Keyring
 from server.db import transaction
-from server.errors import DomainError
+from server.errors import DomainError, invalid_form_key
 from server.i18n import N_, gettext
 from server.labels import CHINA
 from server.models import (
@@ -269,7 +269,7 @@ async def add_claim(request: ServiceRequest, member: Member, given: ClaimInput, 
         done = await WageClaim.get_or_none(client_id=given.client_id)
         if done is not None:
             if done.member_id != member.id or done.request_id != request.id:  # type: ignore[attr-defined]
-                raise DomainError(gettext("表单编号无效，请刷新页面后重新提交"), status=409)
+                raise invalid_form_key()
             return done
     now = datetime.now(UTC)
     try:

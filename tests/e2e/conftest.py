@@ -18,7 +18,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.conftest import ARTIFACTS, clone_database, module_name, sqlite_path
+from tests.conftest import ARTIFACTS, clone_database, fresh_phone, module_name, sqlite_path
 
 CHROMIUM = os.environ.get("LIANXIN_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -137,6 +137,22 @@ async def officer_login(page: Page, base: str, phone: str) -> None:
     await page.fill("#f-password", DEMO_PASSWORD)
     await page.click("button[type=submit]")
     await page.wait_for_url(base + "/officer")
+
+
+async def join_in_browser(page: Page, join_url: str, name: str, *, phone: str | None = None,
+                          trade: str = "钢筋工", team: str | None = None) -> str:
+    """Fill in the join form at `join_url` as a worker would and send it; the phone used.
+    What the page says next is the caller's to check."""
+    phone = phone or fresh_phone()
+    await page.goto(join_url)
+    await page.fill("#f-name", name)
+    await page.fill("#f-phone", phone)
+    await page.select_option("#f-trade", trade)
+    if team is not None:
+        await page.select_option("#f-team", label=team)
+    await page.check("input[name=consent]")
+    await page.click("button[type=submit]")
+    return phone
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, Response, expect
 
-from tests.conftest import XBL_CADRE, XBL_CHAIR, clone_database, fresh_phone, module_name
-from tests.e2e.conftest import PHONE, LiveServer, officer_login
+from tests.conftest import XBL_CADRE, XBL_CHAIR, clone_database, module_name
+from tests.e2e.conftest import PHONE, LiveServer, join_in_browser, officer_login
 
 pytestmark = pytest.mark.e2e
 POLL_SECONDS = 2
@@ -70,13 +70,8 @@ async def test_new_request_appears_in_open_queue(live_server: LiveServer, browse
     # A worker joins and files an urgent request on another phone.
     worker_ctx = await browser.new_context(**PHONE)
     worker = await worker_ctx.new_page()
-    await worker.goto(server.cli("invite", "xibailiang").strip())
-    await worker.fill("#f-name", "马小军")
-    await worker.fill("#f-phone", fresh_phone())
-    await worker.select_option("#f-trade", "钢筋工")
-    await worker.select_option("#f-team", label="钢筋班组")
-    await worker.check("input[name=consent]")
-    await worker.click("button[type=submit]")
+    await join_in_browser(worker, server.cli("invite", "xibailiang").strip(), "马小军",
+                          team="钢筋班组")
     await expect(worker.locator("#status")).to_contain_text("已入会")
     await worker.get_by_role("link", name="反映问题").click()
     await worker.locator("label.choice", has_text="安全").click()

@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import CXG_CADRE, XBL_CADRE, XBL_CHAIR, fresh_phone
-from tests.e2e.conftest import PHONE, LiveServer, officer_login
+from tests.e2e.conftest import PHONE, LiveServer, join_in_browser, officer_login
 
 pytestmark = pytest.mark.e2e
 
@@ -23,12 +23,7 @@ async def fits(page: Page) -> None:
 
 
 async def join(page: Page, url: str, name: str, phone: str) -> None:
-    await page.goto(url)
-    await page.fill("#f-name", name)
-    await page.fill("#f-phone", phone)
-    await page.select_option("#f-trade", "钢筋工")
-    await page.check("input[name=consent]")
-    await page.click("button[type=submit]")
+    await join_in_browser(page, url, name, phone=phone)
     await page.wait_for_url("**/me")
 
 

@@ -11,8 +11,8 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from server.web.middleware import LANGUAGE_COOKIE
-from tests.conftest import XBL_CHAIR, fresh_phone
-from tests.e2e.conftest import PHONE, LiveServer, officer_login
+from tests.conftest import XBL_CHAIR
+from tests.e2e.conftest import PHONE, LiveServer, join_in_browser, officer_login
 
 pytestmark = pytest.mark.e2e
 CSP_PROBE = ("window.__csp = []; document.addEventListener('securitypolicyviolation', e => "
@@ -45,13 +45,8 @@ async def test_cadre_files_for_a_worker_and_answers_from_canned_replies(
         live_server: LiveServer, browser: Browser, shots: Path) -> None:
     server = live_server
     worker_ctx, worker, _ = await phone(browser)
-    number = fresh_phone()
-    await worker.goto(server.cli("invite", "xibailiang").strip())
-    await worker.fill("#f-name", "电话工友")
-    await worker.fill("#f-phone", number)
-    await worker.select_option("#f-trade", "木工")
-    await worker.check("input[name=consent]")
-    await worker.click("button[type=submit]")
+    number = await join_in_browser(worker, server.cli("invite", "xibailiang").strip(),
+                                   "电话工友", trade="木工")
     await expect(worker.locator("#status")).to_be_visible()
     rows = await server.query("SELECT m.id, o.phone, o.name FROM member m JOIN officer o "
                               "ON o.id = m.liaison_id WHERE m.phone = $1", number)

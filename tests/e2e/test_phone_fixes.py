@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from tests.conftest import CXG_CADRE, fresh_phone
-from tests.e2e.conftest import PHONE, LiveServer, officer_act, officer_login
+from tests.conftest import CXG_CADRE
+from tests.e2e.conftest import PHONE, LiveServer, join_in_browser, officer_act, officer_login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser_on_postgres]
 CSP_PROBE = ("window.__csp = []; document.addEventListener('securitypolicyviolation', e => "
@@ -45,12 +45,7 @@ async def violations(page: Page, console: list[str]) -> list[str]:
 
 
 async def join(page: Page, server: LiveServer, project: str = "xibailiang") -> None:
-    await page.goto(server.cli("invite", project).strip())
-    await page.fill("#f-name", "手机工友")
-    await page.fill("#f-phone", fresh_phone())
-    await page.select_option("#f-trade", "木工")
-    await page.check("input[name=consent]")
-    await page.click("button[type=submit]")
+    await join_in_browser(page, server.cli("invite", project).strip(), "手机工友", trade="木工")
     await expect(page.locator("#status")).to_be_visible()
 
 

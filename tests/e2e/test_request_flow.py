@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from tests.conftest import XBL_CADRE, XBL_CHAIR, XBL_MANAGER, fresh_phone
-from tests.e2e.conftest import PHONE, LiveServer, officer_act, officer_login
+from tests.conftest import XBL_CADRE, XBL_CHAIR, XBL_MANAGER
+from tests.e2e.conftest import PHONE, LiveServer, join_in_browser, officer_act, officer_login
 
 pytestmark = pytest.mark.e2e
 WORKER = "田大壮"
@@ -44,13 +44,8 @@ async def test_wage_request_end_to_end(live_server: LiveServer, browser: Browser
     # The worker joins (xibailiang approves by itself) in the 钢筋班组, whose cadre is 刘芳.
     worker_ctx = await browser.new_context(**PHONE)
     worker = await worker_ctx.new_page()
-    await worker.goto(server.cli("invite", "xibailiang").strip())
-    await worker.fill("#f-name", WORKER)
-    await worker.fill("#f-phone", fresh_phone())
-    await worker.select_option("#f-trade", "钢筋工")
-    await worker.select_option("#f-team", label="钢筋班组")
-    await worker.check("input[name=consent]")
-    await worker.click("button[type=submit]")
+    await join_in_browser(worker, server.cli("invite", "xibailiang").strip(), WORKER,
+                          team="钢筋班组")
     await expect(worker.locator("#status")).to_contain_text("已入会")
 
     await worker.get_by_role("link", name="反映问题").click()

@@ -13,8 +13,8 @@ import pytest
 from playwright.async_api import APIRequestContext, Browser, Page, expect
 
 from server.web.middleware import LANGUAGE_COOKIE
-from tests.conftest import XBL_CHAIR, fresh_phone
-from tests.e2e.conftest import PHONE, LiveServer, officer_login
+from tests.conftest import XBL_CHAIR
+from tests.e2e.conftest import PHONE, LiveServer, join_in_browser, officer_login
 
 pytestmark = pytest.mark.e2e
 WIDTH = 360
@@ -37,12 +37,8 @@ async def _post(api: APIRequestContext, page_url: str, action: str, **form: str)
 async def _worker(browser: Browser, server: LiveServer) -> tuple[Any, Page]:
     context = await browser.new_context(**PHONE, base_url=server.url)
     page = await context.new_page()
-    await page.goto(server.cli("invite", "xibailiang").strip())
-    await page.fill("#f-name", "手机工友")
-    await page.fill("#f-phone", fresh_phone())
-    await page.select_option("#f-trade", "木工")
-    await page.check("input[name=consent]")
-    await page.click("button[type=submit]")
+    await join_in_browser(page, server.cli("invite", "xibailiang").strip(), "手机工友",
+                          trade="木工")
     await expect(page.locator("#status")).to_be_visible()
     return context, page
 

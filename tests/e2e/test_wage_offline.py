@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 from playwright.async_api import Browser, expect
 
-from tests.conftest import XBL_CHAIR, fresh_phone
-from tests.e2e.conftest import PHONE, LiveServer, officer_login
+from tests.conftest import XBL_CHAIR
+from tests.e2e.conftest import PHONE, LiveServer, join_in_browser, officer_login
 
 pytestmark = pytest.mark.e2e
 
@@ -31,12 +31,7 @@ async def test_wage_case_filed_offline_reaches_the_chairs_figures(
         server: LiveServer, browser: Browser, shots: Path, tmp_path: Path) -> None:
     context = await browser.new_context(**PHONE)
     page = await context.new_page()
-    await page.goto(server.cli("invite", "xibailiang").strip())
-    await page.fill("#f-name", "欠薪工友")
-    await page.fill("#f-phone", fresh_phone())
-    await page.select_option("#f-trade", "钢筋工")
-    await page.check("input[name=consent]")
-    await page.click("button[type=submit]")
+    await join_in_browser(page, server.cli("invite", "xibailiang").strip(), "欠薪工友")
     await expect(page.locator("#status")).to_contain_text("已入会")
     await page.goto(server.url + "/requests/new")
     await page.evaluate("navigator.serviceWorker.ready.then(() => 1)")
